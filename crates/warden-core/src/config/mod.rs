@@ -1,0 +1,438 @@
+//! `warden.yaml`: the typed configuration (PRODUCT.md §3), its search order and the
+//! state directory.
+//!
+//! Unknown keys and bad values are errors naming the key and the line; a missing file is
+//! the zero-config default (no hosts, the built-in `local` host read-only).
+
+mod starter;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, ErrorCode, Result};
+
+pub use starter::STARTER_CONFIG;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub hosts: Vec<HostConfig>,
+    pub ssh: SshSettings,
+    pub local: LocalSettings,
+    pub policy: PolicyConfig,
+    pub limits: Limits,
+    pub audit: AuditSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostConfig {
+    pub id: String,
+    pub address: String,
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub identity_file: Option<PathBuf>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    #[serde(default)]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub proxy_jump: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostKeyChecking {
+    Strict,
+    AcceptNew,
+    Off,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SshSettings {
+    pub known_hosts: PathBuf,
+    pub host_key_checking: HostKeyChecking,
+    pub connect_timeout_ms: u64,
+    pub keepalive_interval_s: u64,
+    /// A pooled connection unused for this long is closed.
+    pub idle_timeout_s: u64,
+    pub max_parallel: usize,
+    pub use_ssh_config: bool,
+    pub ssh_config_file: PathBuf,
+}
+
+impl Default for SshSettings {
+    fn default() -> SshSettings {
+        SshSettings {
+            known_hosts: PathBuf::from("~/.ssh/known_hosts"),
+            host_key_checking: HostKeyChecking::Strict,
+            connect_timeout_ms: 10_000,
+            keepalive_interval_s: 15,
+            idle_timeout_s: 300,
+            max_parallel: 64,
+            use_ssh_config: true,
+            ssh_config_file: PathBuf::from("~/.ssh/config"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LocalSettings {
+    pub enabled: bool,
+    pub allow_exec: bool,
+    pub allow_write: bool,
+}
+
+impl Default for LocalSettings {
+    fn default() -> LocalSettings {
+        LocalSettings {
+            enabled: true,
+            allow_exec: false,
+            allow_write: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyMode {
+    Off,
+    Warn,
+    #[default]
+    Enforce,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    pub mode: PolicyMode,
+    pub deny_commands: Vec<String>,
+    pub allow_commands: Vec<String>,
+    pub deny_paths: Vec<String>,
+    pub allowed_roots: Vec<String>,
+    pub roles: Vec<RoleConfig>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoleConfig {
+    pub name: String,
+    /// Target selectors whose hosts take this role in addition to hosts naming it.
+    pub hosts: Vec<String>,
+    pub identities: Vec<String>,
+    pub allow_commands: Vec<String>,
+    pub deny_commands: Vec<String>,
+    pub deny_paths: Vec<String>,
+    pub allowed_roots: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    pub rate: u32,
+    pub burst: u32,
+    pub max_concurrent: usize,
+    pub max_sessions_per_client: usize,
+    pub max_output_bytes: usize,
+    pub max_read_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            rate: 100,
+            burst: 200,
+            max_concurrent: 50,
+            max_sessions_per_client: 50,
+            max_output_bytes: 65_536,
+            max_read_bytes: 1_048_576,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    pub dir: Option<PathBuf>,
+}
+
+/// A config with where it came from and where state lives.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub config: Config,
+    /// `None` when no file was found (zero-config defaults).
+    pub source: Option<PathBuf>,
+    pub state_dir: PathBuf,
+}
+
+impl LoadedConfig {
+    pub fn audit_dir(&self) -> PathBuf {
+        match &self.config.audit.dir {
+            Some(dir) => expand_home(dir),
+            None => self.state_dir.join("audit"),
+        }
+    }
+}
+
+/// Explicit choices from the command line; `None` falls back to the search order.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSources {
+    pub config: Option<PathBuf>,
+    pub state_dir: Option<PathBuf>,
+}
+
+impl ConfigSources {
+    /// `--config`, then `$WARDEN_CONFIG`, then `./warden.yaml`, then the user config dir.
+    pub fn config_path(&self) -> Option<PathBuf> {
+        if let Some(path) = &self.config {
+            return Some(path.clone());
+        }
+        if let Some(path) = env_path("WARDEN_CONFIG") {
+            return Some(path);
+        }
+        let local = PathBuf::from("warden.yaml");
+        if local.is_file() {
+            return Some(local);
+        }
+        let user = user_config_dir()?.join("warden").join("warden.yaml");
+        user.is_file().then_some(user)
+    }
+
+    /// `--state-dir`, then `$WARDEN_STATE_DIR`, then the user data dir.
+    pub fn state_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.state_dir {
+            return dir.clone();
+        }
+        if let Some(dir) = env_path("WARDEN_STATE_DIR") {
+            return dir;
+        }
+        match std::env::var_os("XDG_DATA_HOME").filter(|value| !value.is_empty()) {
+            Some(data) => PathBuf::from(data).join("warden"),
+            None => home_dir().join(".local/share/warden"),
+        }
+    }
+
+    pub fn load(&self) -> Result<LoadedConfig> {
+        let state_dir = self.state_dir();
+        let Some(path) = self.config_path() else {
+            return Ok(LoadedConfig {
+                config: Config::default().with_environment(),
+                source: None,
+                state_dir,
+            });
+        };
+        // An explicitly named file must exist; only the search order tolerates absence.
+        let text = std::fs::read_to_string(&path).map_err(|error| {
+            Error::new(
+                ErrorCode::InvalidInput,
+                format!("cannot read config {}: {error}", path.display()),
+            )
+        })?;
+        let config = Config::parse(&text)
+            .map_err(|error| prefix_message(error, &path))?
+            .with_environment();
+        Ok(LoadedConfig {
+            config,
+            source: Some(path),
+            state_dir,
+        })
+    }
+}
+
+fn prefix_message(mut error: Error, path: &Path) -> Error {
+    error.message = format!("{}: {}", path.display(), error.message);
+    error
+}
+
+impl Config {
+    /// Parses and validates YAML text.
+    pub fn parse(text: &str) -> Result<Config> {
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        let config: Config = serde_saphyr::from_str(text)
+            .map_err(|error| Error::invalid_input(format!("invalid config: {error}")))?;
+        config.validate(text)?;
+        Ok(config)
+    }
+
+    /// `WARDEN_UNSAFE_LOCAL=1` turns on exec and writes on the built-in `local` host.
+    fn with_environment(mut self) -> Config {
+        if std::env::var("WARDEN_UNSAFE_LOCAL").is_ok_and(|value| value == "1") {
+            self.local.allow_exec = true;
+            self.local.allow_write = true;
+        }
+        self
+    }
+
+    fn validate(&self, text: &str) -> Result<()> {
+        let mut seen = std::collections::HashSet::new();
+        for host in &self.hosts {
+            let at = line_of(text, &format!("id: {}", host.id));
+            if host.id.is_empty()
+                || !host
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            {
+                return Err(Error::invalid_input(format!(
+                    "hosts[].id {:?}{at}: ids use only A-Z a-z 0-9 . _ -",
+                    host.id
+                )));
+            }
+            if host.id == crate::inventory::LOCAL_HOST_ID {
+                return Err(Error::invalid_input(format!(
+                    "hosts[].id \"local\"{at} is reserved for the built-in host (see the local: section)"
+                )));
+            }
+            if !seen.insert(host.id.as_str()) {
+                return Err(Error::invalid_input(format!(
+                    "hosts[].id {:?}{at} is defined twice",
+                    host.id
+                )));
+            }
+            if host.address.trim().is_empty() {
+                return Err(Error::invalid_input(format!(
+                    "hosts[].address of {:?}{at} is empty",
+                    host.id
+                )));
+            }
+            if host.port == Some(0) {
+                return Err(Error::invalid_input(format!(
+                    "hosts[].port of {:?}{at} must be 1-65535",
+                    host.id
+                )));
+            }
+        }
+        if self.ssh.max_parallel == 0 {
+            return Err(Error::invalid_input(format!(
+                "ssh.max_parallel{} must be at least 1",
+                line_of(text, "max_parallel:")
+            )));
+        }
+        if self.ssh.connect_timeout_ms == 0 {
+            return Err(Error::invalid_input(format!(
+                "ssh.connect_timeout_ms{} must be at least 1",
+                line_of(text, "connect_timeout_ms:")
+            )));
+        }
+        if self.limits.max_output_bytes == 0 || self.limits.max_concurrent == 0 {
+            return Err(Error::invalid_input(
+                "limits.max_output_bytes and limits.max_concurrent must be at least 1",
+            ));
+        }
+        let role_names: Vec<&str> = self
+            .policy
+            .roles
+            .iter()
+            .map(|role| role.name.as_str())
+            .collect();
+        for host in &self.hosts {
+            if let Some(role) = &host.role
+                && !role_names.contains(&role.as_str())
+            {
+                return Err(Error::invalid_input(format!(
+                    "hosts[].role {role:?} of {:?}{} names no role in policy.roles",
+                    host.id,
+                    line_of(text, &format!("role: {role}"))
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// " (line N)" for the first line containing `needle`, to point people at the spot.
+fn line_of(text: &str, needle: &str) -> String {
+    text.lines()
+        .position(|line| line.contains(needle))
+        .map(|index| format!(" (line {})", index + 1))
+        .unwrap_or_default()
+}
+
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|value| !value.is_empty())
+        .map(PathBuf::from)
+}
+
+pub fn home_dir() -> PathBuf {
+    env_path("HOME").unwrap_or_else(|| PathBuf::from("/"))
+}
+
+fn user_config_dir() -> Option<PathBuf> {
+    env_path("XDG_CONFIG_HOME").or_else(|| Some(home_dir().join(".config")))
+}
+
+/// Expands a leading `~/` the way ssh and shells do.
+pub fn expand_home(path: &Path) -> PathBuf {
+    match path.strip_prefix("~") {
+        Ok(rest) => home_dir().join(rest),
+        Err(_) => path.to_path_buf(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_error(text: &str) -> String {
+        match Config::parse(text) {
+            Ok(_) => String::from("parsed"),
+            Err(error) => error.message,
+        }
+    }
+
+    #[test]
+    fn empty_text_is_the_zero_config() {
+        let config = Config::parse("").unwrap_or_default();
+        assert!(config.hosts.is_empty());
+        assert!(config.local.enabled);
+        assert!(!config.local.allow_exec);
+        assert_eq!(config.policy.mode, PolicyMode::Enforce);
+        assert_eq!(config.ssh.host_key_checking, HostKeyChecking::Strict);
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let message = parse_error("hosts:\n  - id: a\n    address: x\n    colour: red\n");
+        assert!(message.contains("colour"), "{message}");
+        assert!(message.contains('4'), "{message}");
+    }
+
+    #[test]
+    fn bad_value_names_the_line() {
+        let message = parse_error("ssh:\n  host_key_checking: sometimes\n");
+        assert!(message.contains("sometimes") || message.contains("variant"), "{message}");
+        assert!(message.contains('2'), "{message}");
+    }
+
+    #[test]
+    fn duplicate_and_reserved_ids_are_refused() {
+        let twice = "hosts:\n  - {id: a, address: x}\n  - {id: a, address: y}\n";
+        assert!(parse_error(twice).contains("defined twice"));
+        assert!(parse_error("hosts:\n  - {id: local, address: x}\n").contains("reserved"));
+        assert!(parse_error("hosts:\n  - {id: 'a b', address: x}\n").contains("ids use"));
+    }
+
+    #[test]
+    fn host_role_must_exist() {
+        let text = "hosts:\n  - {id: a, address: x, role: ops}\n";
+        assert!(parse_error(text).contains("names no role"));
+    }
+
+    #[test]
+    fn starter_config_parses() {
+        let config = Config::parse(STARTER_CONFIG);
+        assert!(config.is_ok(), "{config:?}");
+    }
+}

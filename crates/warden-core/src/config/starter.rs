@@ -1,0 +1,48 @@
+//! The commented starter file `warden init` writes.
+
+pub const STARTER_CONFIG: &str = r#"# warden.yaml — hosts warden may reach and the rules it enforces.
+# Check it with `warden config check`; every key is described in the README.
+
+hosts:
+  # - id: web-1                       # unique, letters digits . _ -
+  #   address: 10.0.0.11              # DNS name, IP, or a Host alias from ~/.ssh/config
+  #   port: 22
+  #   user: deploy
+  #   identity_file: ~/.ssh/id_ed25519 # else ssh-agent, else ~/.ssh/config / ssh defaults
+  #   groups: [web, production]
+  #   tags: {env: prod, region: eu}
+  #   role: operator                  # a policy role below
+  #   proxy_jump: bastion             # a host id or user@host:port
+
+ssh:
+  known_hosts: ~/.ssh/known_hosts
+  host_key_checking: strict           # strict | accept-new | off
+  connect_timeout_ms: 10000
+  keepalive_interval_s: 15
+  idle_timeout_s: 300                 # close pooled connections idle this long
+  max_parallel: 64                    # hosts run concurrently in one fan-out
+  use_ssh_config: true                # read ~/.ssh/config (HostName User Port IdentityFile ProxyJump)
+
+local:
+  enabled: true                       # the built-in host "local": this machine
+  allow_exec: false                   # WARDEN_UNSAFE_LOCAL=1 also turns exec on
+  allow_write: false
+
+policy:
+  mode: enforce                       # off | warn | enforce
+  deny_commands:                      # regex, full match against each simple command
+    - 'rm\s+-rf\s+/\S*'
+    - 'mkfs(\..*)?\s.*'
+    - 'shutdown.*|reboot.*|halt.*|poweroff.*'
+  allow_commands: []                  # non-empty: everything else is denied
+  roles: []
+  #  - name: operator
+  #    allow_commands: ['systemctl (status|restart) \S+', 'journalctl .*', 'uptime']
+
+limits:
+  max_output_bytes: 65536             # per host and stream, inline
+  max_concurrent: 50                  # tool calls in flight per client
+
+audit:
+  dir: null                           # default: <state-dir>/audit
+"#;
