@@ -93,7 +93,10 @@ impl ErrorCode {
 
     pub fn parse(text: &str) -> Option<ErrorCode> {
         let wanted = text.trim().to_ascii_uppercase();
-        ErrorCode::ALL.iter().copied().find(|code| code.as_str() == wanted)
+        ErrorCode::ALL
+            .iter()
+            .copied()
+            .find(|code| code.as_str() == wanted)
     }
 
     pub fn transient(self) -> bool {
@@ -114,7 +117,10 @@ impl ErrorCode {
             InvalidInput => (
                 "The arguments were well-formed JSON but not acceptable (bad value, conflicting fields, file type not readable).",
                 "Read the message; it names the field. `tools_schema` shows the full schema.",
-                &["Fix the named argument and retry", "Call tools_schema for the tool"],
+                &[
+                    "Fix the named argument and retry",
+                    "Call tools_schema for the tool",
+                ],
                 false,
                 &["tools_schema"],
                 r#"{"tool":"tools_schema","arguments":{"tool":"exec"}}"#,
@@ -138,7 +144,10 @@ impl ErrorCode {
             PolicyDenied => (
                 "The policy does not allow this command on this host.",
                 "Do not retry the same command. `policy_test` shows which rule decided; ask the operator if the command is needed.",
-                &["Call policy_test to see the rule", "Use an allowed command instead"],
+                &[
+                    "Call policy_test to see the rule",
+                    "Use an allowed command instead",
+                ],
                 false,
                 &["policy_test"],
                 r#"{"tool":"policy_test","arguments":{"host_id":"web-1","command":"uptime"}}"#,
@@ -154,7 +163,11 @@ impl ErrorCode {
             SshConnFailed => (
                 "The TCP connection or SSH handshake to the host failed or dropped.",
                 "Often transient: retry after a moment. If it persists the host may be down or unreachable.",
-                &["Retry later", "Call doctor", "Call hosts_show for the address"],
+                &[
+                    "Retry later",
+                    "Call doctor",
+                    "Call hosts_show for the address",
+                ],
                 true,
                 &["doctor", "hosts_show"],
                 r#"{"tool":"hosts_show","arguments":{"host_id":"web-1"}}"#,
@@ -282,7 +295,10 @@ impl ErrorCode {
             LocalDisabled => (
                 "The built-in host `local` is read-only: exec and writes are off.",
                 "The operator can set local.allow_exec: true (or WARDEN_UNSAFE_LOCAL=1). Read-only tools like facts work.",
-                &["Use a remote host", "Ask the operator to enable local.allow_exec"],
+                &[
+                    "Use a remote host",
+                    "Ask the operator to enable local.allow_exec",
+                ],
                 false,
                 &["status"],
                 r#"{"tool":"facts","arguments":{"target":"host:local"}}"#,
@@ -501,7 +517,10 @@ impl Error {
             ("path", self.path.clone().map(Value::String)),
             ("command", self.command.clone().map(Value::String)),
             ("retry_after_ms", self.retry_after_ms.map(Value::from)),
-            ("recovery_tool", self.recovery_tool.clone().map(Value::String)),
+            (
+                "recovery_tool",
+                self.recovery_tool.clone().map(Value::String),
+            ),
             (
                 "suggestions",
                 (!self.suggestions.is_empty()).then(|| json!(self.suggestions)),

@@ -159,7 +159,12 @@ impl Inventory {
     }
 
     /// Groups with their member ids, and tag keys with their values.
-    pub fn groups(&self) -> (BTreeMap<String, Vec<String>>, BTreeMap<String, BTreeSet<String>>) {
+    pub fn groups(
+        &self,
+    ) -> (
+        BTreeMap<String, Vec<String>>,
+        BTreeMap<String, BTreeSet<String>>,
+    ) {
         let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut tags: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for host in &self.hosts {
@@ -183,12 +188,18 @@ impl Inventory {
     pub fn resolve(&self, target: &str) -> Result<Vec<Arc<Host>>> {
         let mut selected = BTreeSet::new();
         if target.trim().is_empty() {
-            return Err(Error::invalid_input("target is empty; try \"all\" or \"host:ID\""));
+            return Err(Error::invalid_input(
+                "target is empty; try \"all\" or \"host:ID\"",
+            ));
         }
         for part in target.split(',').map(str::trim) {
-            let (kind, value) = part.split_once(':').unwrap_or(("host", part));
+            let (kind, value) = match part.split_once(':') {
+                Some(split) => split,
+                None if part == "all" => ("all", ""),
+                None => ("host", part),
+            };
             match kind {
-                "all" if value == part => {
+                "all" if value.is_empty() => {
                     selected.extend(
                         self.hosts
                             .iter()

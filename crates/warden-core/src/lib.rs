@@ -4,9 +4,15 @@
 //! Invariant: no MCP, SSH or CLI crate appears in this crate's dependencies; transports
 //! plug in through [`transport::Transport`].
 
+pub mod audit;
 pub mod config;
+pub mod engine;
 pub mod error;
 pub mod inventory;
+mod local;
+pub mod policy;
+pub mod tools;
 pub mod transport;
 
+pub use engine::{Caller, Engine, ProgressSink, RunContext};
 pub use error::{Error, ErrorCode, Result};

@@ -161,9 +161,10 @@ pub trait Transport: Send + Sync {
 /// Quotes `text` for a POSIX shell: single quotes, with `'` written as `'\''`.
 pub fn shell_quote(text: &str) -> String {
     if !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | '=' | ':' | ',' | '+' | '@'))
+        && text.chars().all(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(c, '-' | '_' | '.' | '/' | '=' | ':' | ',' | '+' | '@')
+        })
     {
         return text.to_owned();
     }

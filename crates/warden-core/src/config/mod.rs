@@ -15,15 +15,31 @@ use crate::error::{Error, ErrorCode, Result};
 
 pub use starter::STARTER_CONFIG;
 
+// A section written with nothing under it (`hosts:` followed only by comments) is YAML
+// null; it means the defaults, as people expect.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    #[serde(deserialize_with = "null_is_default")]
     pub hosts: Vec<HostConfig>,
+    #[serde(deserialize_with = "null_is_default")]
     pub ssh: SshSettings,
+    #[serde(deserialize_with = "null_is_default")]
     pub local: LocalSettings,
+    #[serde(deserialize_with = "null_is_default")]
     pub policy: PolicyConfig,
+    #[serde(deserialize_with = "null_is_default")]
     pub limits: Limits,
+    #[serde(deserialize_with = "null_is_default")]
     pub audit: AuditSettings,
+}
+
+fn null_is_default<'de, D, T>(deserializer: D) -> std::result::Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -102,7 +118,9 @@ impl Default for LocalSettings {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum PolicyMode {
     Off,
@@ -412,7 +430,10 @@ mod tests {
     #[test]
     fn bad_value_names_the_line() {
         let message = parse_error("ssh:\n  host_key_checking: sometimes\n");
-        assert!(message.contains("sometimes") || message.contains("variant"), "{message}");
+        assert!(
+            message.contains("sometimes") || message.contains("variant"),
+            "{message}"
+        );
         assert!(message.contains('2'), "{message}");
     }
 

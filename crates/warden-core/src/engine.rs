@@ -1,0 +1,418 @@
+//! [`Engine::invoke`]: the one path from a tool call to a host.
+//!
+//! validate → resolve targets (plan) → local gate → policy → durable `requested` audit
+//! record → run (transport calls with engine-minted permits) → durable outcome record →
+//! answer. MCP, the CLI and tests all come through here; tools see only the
+//! [`RunContext`] the engine hands them.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::audit::{self, AuditEntry, AuditLog, Durability, Phase};
+use crate::config::LoadedConfig;
+use crate::error::{Error, ErrorCode, Result};
+use crate::inventory::{Host, HostKind, Inventory};
+use crate::local::LocalTransport;
+use crate::policy::{Decision, Policy, Verdict};
+use crate::tools::{self, DynTool, Effect, Plan};
+use crate::transport::{ExecOutput, ExecRequest, Permit, Transport, TransportStats};
+
+/// Who is calling: the MCP client (or `cli`) and, over HTTP later, an identity.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub client: String,
+    pub identity: String,
+}
+
+impl Caller {
+    pub fn new(client: impl Into<String>) -> Caller {
+        Caller {
+            client: client.into(),
+            identity: whoami(),
+        }
+    }
+}
+
+fn whoami() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| String::from("unknown"))
+}
+
+/// Reports a host finishing during a fan-out: (hosts done, hosts total, host id).
+pub type ProgressSink = Arc<dyn Fn(usize, usize, &str) + Send + Sync>;
+
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<EngineInner>,
+}
+
+struct EngineInner {
+    loaded: LoadedConfig,
+    inventory: Inventory,
+    policy: Policy,
+    /// `Err` keeps the reason the log could not be opened: mutating calls then fail
+    /// closed with `AUDIT_UNAVAILABLE`, read-only ones still answer (doctor says why).
+    audit: std::result::Result<AuditLog, Error>,
+    ssh: Arc<dyn Transport>,
+    local: Arc<dyn Transport>,
+    started: Instant,
+}
+
+impl Engine {
+    pub fn new(loaded: LoadedConfig, ssh: Arc<dyn Transport>) -> Result<Engine> {
+        let inventory = Inventory::from_config(&loaded.config);
+        let policy = Policy::new(&loaded.config.policy, &inventory)?;
+        let audit = AuditLog::open(&loaded.audit_dir());
+        if let Err(error) = &audit {
+            tracing::error!("{error}; mutating tools will answer AUDIT_UNAVAILABLE");
+        }
+        Ok(Engine {
+            inner: Arc::new(EngineInner {
+                loaded,
+                inventory,
+                policy,
+                audit,
+                ssh,
+                local: Arc::new(LocalTransport),
+                started: Instant::now(),
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &LoadedConfig {
+        &self.inner.loaded
+    }
+
+    pub fn inventory(&self) -> &Inventory {
+        &self.inner.inventory
+    }
+
+    pub fn tools(&self) -> &'static [&'static dyn DynTool] {
+        tools::TOOLS
+    }
+
+    /// Runs one tool call through the whole pipeline.
+    pub async fn invoke(
+        &self,
+        caller: &Caller,
+        tool_name: &str,
+        args: Value,
+        cancel: CancellationToken,
+        progress: Option<ProgressSink>,
+    ) -> Result<Value> {
+        let tool = tools::find(tool_name).ok_or_else(|| {
+            Error::invalid_arguments(format!("unknown tool {tool_name:?}"))
+                .with_suggestions(tools::closest_names(tool_name))
+                .with_recovery_tool("tools_search")
+        })?;
+        let job_id = new_job_id();
+        let started = Instant::now();
+        let masked_args = audit::mask_secrets(&args);
+        let mut record = AuditEntry {
+            client: caller.client.clone(),
+            identity: caller.identity.clone(),
+            tool: tool_name.to_owned(),
+            args: masked_args,
+            hosts: Vec::new(),
+            decision: String::from("rejected"),
+            phase: Phase::Completed,
+            outcome: None,
+            error_code: None,
+            duration_ms: None,
+            job_id: job_id.clone(),
+        };
+        let info = tool.info();
+        let prepared = match tool.prepare(args, self) {
+            Ok(prepared) => prepared,
+            Err(error) => return Err(self.reject(record, error, info.effect)),
+        };
+        let plan = prepared.plan.clone();
+        record.hosts = plan.hosts.iter().map(|host| host.id.to_string()).collect();
+
+        if let Err(error) = self.check_local(&plan) {
+            record.decision = "denied".into();
+            return Err(self.reject(record, error, plan.effect));
+        }
+        let decisions = self.check_policy(&plan);
+        if let Some((host, decision)) = decisions
+            .iter()
+            .find(|(_, decision)| decision.decision == Verdict::Denied)
+        {
+            record.decision = "denied".into();
+            record.phase = Phase::Requested;
+            self.write(&record, plan.effect)?;
+            let error = policy_error(host, decision);
+            record.phase = Phase::Completed;
+            return Err(self.reject(record, error, plan.effect));
+        }
+        let warned = decisions
+            .iter()
+            .any(|(_, decision)| decision.decision == Verdict::Warned);
+        record.decision = if warned { "warned" } else { "allowed" }.into();
+        record.phase = Phase::Requested;
+        // Invariant: the requested record is durable before any side effect.
+        self.write(&record, plan.effect)?;
+
+        let result = if plan.dry_run {
+            Ok(dry_run_preview(tool_name, &plan, &decisions, &job_id))
+        } else {
+            let context = RunContext {
+                engine: self.clone(),
+                hosts: Arc::new(plan.hosts.clone()),
+                job_id: job_id.clone(),
+                cancel,
+                progress,
+            };
+            (prepared.run)(context).await
+        };
+
+        record.phase = Phase::Completed;
+        record.duration_ms = Some(started.elapsed().as_millis() as u64);
+        match &result {
+            Ok(value) => {
+                let failed = value.pointer("/summary/ok") == Some(&Value::Bool(false));
+                record.outcome = Some(
+                    if plan.dry_run {
+                        "dry_run"
+                    } else if failed {
+                        "failed"
+                    } else {
+                        "ok"
+                    }
+                    .into(),
+                );
+            }
+            Err(error) => {
+                record.outcome = Some("error".into());
+                record.error_code = Some(error.code.to_string());
+            }
+        }
+        // Invariant: the outcome record is durable before the answer.
+        self.write(&record, plan.effect)?;
+        result
+    }
+
+    /// Audits a call that never reached a host and returns its error.
+    fn reject(&self, mut record: AuditEntry, error: Error, effect: Effect) -> Error {
+        record.outcome = Some("rejected".into());
+        record.error_code = Some(error.code.to_string());
+        match self.write(&record, effect) {
+            Ok(()) => error,
+            Err(audit_error) => audit_error,
+        }
+    }
+
+    fn write(&self, record: &AuditEntry, effect: Effect) -> Result<()> {
+        let durability = if effect == Effect::ReadOnly {
+            Durability::Group
+        } else {
+            Durability::Sync
+        };
+        let written = match &self.inner.audit {
+            Ok(log) => log.append(record, durability).map(|_| ()),
+            Err(error) => Err(error.clone()),
+        };
+        match written {
+            Ok(()) => Ok(()),
+            // Read-only calls still answer so `doctor` and `status` can explain why.
+            Err(error) if effect == Effect::ReadOnly => {
+                tracing::warn!("audit record for {} not written: {error}", record.tool);
+                Ok(())
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    fn check_local(&self, plan: &Plan) -> Result<()> {
+        let local = &self.inner.loaded.config.local;
+        let needs_exec = plan.effect != Effect::ReadOnly;
+        if needs_exec && !local.allow_exec && plan.hosts.iter().any(|host| host.is_local()) {
+            return Err(Error::new(
+                ErrorCode::LocalDisabled,
+                "the built-in host `local` is read-only: exec on it is off",
+            )
+            .with_host("local")
+            .with_hint("Use a remote host, or ask the operator to set local.allow_exec: true (or WARDEN_UNSAFE_LOCAL=1)."));
+        }
+        Ok(())
+    }
+
+    fn check_policy(&self, plan: &Plan) -> Vec<(Arc<Host>, Decision)> {
+        let mut decisions = Vec::new();
+        for host in &plan.hosts {
+            for command in &plan.commands {
+                let decision = self.inner.policy.evaluate(host, command, plan.origin);
+                decisions.push((Arc::clone(host), decision));
+            }
+        }
+        decisions
+    }
+
+    /// Shuts transports down and flushes the audit log.
+    pub async fn shutdown(&self) {
+        self.inner.ssh.shutdown().await;
+        if let Ok(log) = &self.inner.audit {
+            log.flush();
+        }
+    }
+}
+
+fn policy_error(host: &Host, decision: &Decision) -> Error {
+    let rule = decision
+        .rule
+        .as_ref()
+        .map(|rule| {
+            format!(
+                " (rule {rule:?} in {})",
+                decision.source.as_deref().unwrap_or("policy")
+            )
+        })
+        .unwrap_or_default();
+    Error::new(
+        ErrorCode::PolicyDenied,
+        format!("denied on {}: {}{rule}", host.id, decision.reason),
+    )
+    .with_host(host.id.as_str())
+    .with_command(decision.simple_commands.join("; "))
+    .with_recovery_tool("policy_test")
+}
+
+fn dry_run_preview(
+    tool: &str,
+    plan: &Plan,
+    decisions: &[(Arc<Host>, Decision)],
+    job_id: &str,
+) -> Value {
+    json!({
+        "dry_run": true,
+        "tool": tool,
+        "hosts": plan.hosts.iter().map(|host| host.id.to_string()).collect::<Vec<_>>(),
+        "commands": plan.commands,
+        "policy": decisions.iter().map(|(host, decision)| json!({
+            "host_id": host.id.to_string(),
+            "decision": decision.decision,
+            "rule": decision.rule,
+            "reason": decision.reason,
+        })).collect::<Vec<_>>(),
+        "summary": {"ok": true, "job_id": job_id},
+    })
+}
+
+fn new_job_id() -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("job_{}", &id[..12])
+}
+
+/// What a running tool may do. It can reach only the hosts in its plan, and every
+/// transport call carries a permit minted here.
+#[derive(Clone)]
+pub struct RunContext {
+    engine: Engine,
+    hosts: Arc<Vec<Arc<Host>>>,
+    job_id: String,
+    cancel: CancellationToken,
+    progress: Option<ProgressSink>,
+}
+
+impl RunContext {
+    pub fn job_id(&self) -> &str {
+        &self.job_id
+    }
+
+    pub fn config(&self) -> &LoadedConfig {
+        &self.engine.inner.loaded
+    }
+
+    pub fn inventory(&self) -> &Inventory {
+        &self.engine.inner.inventory
+    }
+
+    /// The hosts the plan named, in target order.
+    pub fn planned_hosts(&self) -> Vec<Arc<Host>> {
+        self.hosts.as_ref().clone()
+    }
+
+    /// Policy's answer for a command, for `policy_test` (which runs nothing).
+    pub fn evaluate_policy(&self, host: &Host, command: &str) -> Decision {
+        self.engine
+            .inner
+            .policy
+            .evaluate(host, command, crate::policy::CommandOrigin::Caller)
+    }
+
+    /// Runs one command on a planned host.
+    pub async fn exec(&self, host: &Host, request: &ExecRequest) -> Result<ExecOutput> {
+        // Invariant: a tool cannot reach a host its plan did not name (and policy did
+        // not check).
+        if !self.hosts.iter().any(|planned| planned.id == host.id) {
+            return Err(Error::internal(format!(
+                "host {} is not in this call's plan",
+                host.id
+            )));
+        }
+        let permit = Permit::new(host.id.clone(), self.job_id.clone());
+        let transport = match host.kind {
+            HostKind::Ssh => &self.engine.inner.ssh,
+            HostKind::Local => &self.engine.inner.local,
+        };
+        transport.exec(&permit, host, request, &self.cancel).await
+    }
+
+    /// Runs `work` on every host concurrently, at most `ssh.max_parallel` at once;
+    /// results come back in the given order.
+    pub async fn for_each_host<T, F, Fut>(&self, hosts: &[Arc<Host>], work: F) -> Vec<T>
+    where
+        T: Send + 'static,
+        F: Fn(RunContext, Arc<Host>) -> Fut,
+        Fut: std::future::Future<Output = T> + Send + 'static,
+    {
+        let limit = Arc::new(Semaphore::new(self.config().config.ssh.max_parallel));
+        let total = hosts.len();
+        let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut set = tokio::task::JoinSet::new();
+        for (index, host) in hosts.iter().enumerate() {
+            let limit = Arc::clone(&limit);
+            let future = work(self.clone(), Arc::clone(host));
+            let progress = self.progress.clone();
+            let done = Arc::clone(&done);
+            let host_id = host.id.to_string();
+            set.spawn(async move {
+                let _slot = limit.acquire_owned().await;
+                let value = future.await;
+                let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                if let Some(progress) = progress {
+                    progress(finished, total, &host_id);
+                }
+                (index, value)
+            });
+        }
+        let mut slots: Vec<Option<T>> = (0..total).map(|_| None).collect();
+        while let Some(joined) = set.join_next().await {
+            if let Ok((index, value)) = joined {
+                slots[index] = Some(value);
+            }
+        }
+        slots.into_iter().flatten().collect()
+    }
+
+    /// Health of the audit log: the last seq, or why it is unavailable.
+    pub fn audit_health(&self) -> std::result::Result<u64, String> {
+        match &self.engine.inner.audit {
+            Ok(log) => log.health(),
+            Err(error) => Err(error.message.clone()),
+        }
+    }
+
+    pub fn transport_stats(&self) -> TransportStats {
+        self.engine.inner.ssh.stats()
+    }
+
+    pub fn uptime_ms(&self) -> u64 {
+        self.engine.inner.started.elapsed().as_millis() as u64
+    }
+}

@@ -1,0 +1,181 @@
+//! `exec`: run one command on every host of a target, concurrently.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::{Effect, FleetResult, HostResult, Plan, Tool, ToolInfo};
+use crate::engine::{Engine, RunContext};
+use crate::error::{Error, Result};
+use crate::policy::CommandOrigin;
+use crate::transport::{Command, ExecRequest};
+
+pub struct Exec;
+
+/// Default per-host time limit when `timeout_ms` is not given.
+pub const DEFAULT_TIMEOUT_MS: u64 = 60_000;
+
+/// Options shared by `exec` and `run`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct CommandOptions {
+    /// Shell command string (POSIX sh). Give this or argv.
+    #[serde(default)]
+    pub command: Option<String>,
+    /// Program and arguments, quoted so no shell reinterprets them.
+    #[serde(default)]
+    pub argv: Option<Vec<String>>,
+    /// Kill after this many ms (default 60000).
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// Environment variables to set.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Text fed to the command's stdin.
+    #[serde(default)]
+    pub stdin: Option<String>,
+    /// Directory to run in.
+    #[serde(default)]
+    pub working_directory: Option<String>,
+    /// Only show hosts, commands and policy decisions.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Per-stream output cap in bytes.
+    #[serde(default)]
+    pub max_output_bytes: Option<usize>,
+}
+
+impl CommandOptions {
+    pub fn command(&self) -> Result<Command> {
+        match (&self.command, &self.argv) {
+            (Some(command), None) if !command.trim().is_empty() => {
+                Ok(Command::Shell(command.clone()))
+            }
+            (None, Some(argv)) if !argv.is_empty() && !argv[0].is_empty() => {
+                Ok(Command::Argv(argv.clone()))
+            }
+            (Some(_), Some(_)) => Err(Error::invalid_input(
+                "give either command or argv, not both",
+            )),
+            _ => Err(Error::invalid_input(
+                "command (a non-empty string) or argv (a non-empty list) is required",
+            )),
+        }
+    }
+
+    pub fn request(&self, max_output_bytes: usize) -> Result<ExecRequest> {
+        for name in self.env.keys() {
+            let valid = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(Error::invalid_input(format!(
+                    "env name {name:?} is not a valid variable name"
+                )));
+            }
+        }
+        if self.timeout_ms == Some(0) {
+            return Err(Error::invalid_input("timeout_ms must be at least 1"));
+        }
+        Ok(ExecRequest {
+            command: self.command()?,
+            env: self.env.clone(),
+            stdin: self.stdin.as_ref().map(|text| text.clone().into_bytes()),
+            working_directory: self.working_directory.clone(),
+            timeout: Duration::from_millis(self.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS)),
+            // Callers may lower the configured bound, never raise it.
+            max_output_bytes: self
+                .max_output_bytes
+                .unwrap_or(max_output_bytes)
+                .min(max_output_bytes),
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ExecParams {
+    /// Hosts: host:ID, host:GLOB, group:G, tag:K=V, all; comma-joined.
+    pub target: String,
+    #[serde(flatten)]
+    pub options: CommandOptions,
+    /// Fold hosts with identical output into same_as (default true).
+    #[serde(default = "yes")]
+    pub fold: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Tool for Exec {
+    type Params = ExecParams;
+    type Output = FleetResult;
+
+    const INFO: ToolInfo = ToolInfo {
+        name: "exec",
+        summary: "Run a command on target hosts",
+        description: "Run one command on every host of a target, concurrently, over SSH. Give `command` (a shell string) or `argv` (no shell). Returns per-host stdout, stderr, exit_code, duration and a summary with a job_id; a non-zero exit is a result, not an error. Output beyond max_output_bytes is cut (truncated: true, totals given). Hosts with identical output are folded (same_as). Errors: TARGET_EMPTY, HOST_NOT_FOUND, POLICY_DENIED, LOCAL_DISABLED, AUDIT_UNAVAILABLE; per host: SSH_CONN_FAILED, SSH_AUTH_FAILED, HOST_KEY_UNKNOWN, HOST_KEY_MISMATCH, CMD_TIMEOUT.",
+        effect: Effect::Destructive,
+        idempotent: false,
+        open_world: true,
+    };
+
+    fn plan(&self, params: &ExecParams, engine: &Engine) -> Result<Plan> {
+        let command = params.options.command()?;
+        Ok(Plan {
+            hosts: engine.inventory().resolve(&params.target)?,
+            commands: vec![command.to_shell()],
+            origin: CommandOrigin::Caller,
+            effect: Effect::Destructive,
+            dry_run: params.options.dry_run,
+        })
+    }
+
+    fn run(
+        &self,
+        params: ExecParams,
+        context: RunContext,
+    ) -> impl Future<Output = Result<FleetResult>> + Send + 'static {
+        async move {
+            let started = Instant::now();
+            let limit = context.config().config.limits.max_output_bytes;
+            let request = Arc::new(params.options.request(limit)?);
+            let hosts = context.planned_hosts();
+            let results = context
+                .for_each_host(&hosts, move |context, host| {
+                    let request = Arc::clone(&request);
+                    async move { run_on_host(&context, &host, &request).await }
+                })
+                .await;
+            Ok(FleetResult::new(
+                results,
+                context.job_id(),
+                started,
+                params.fold,
+            ))
+        }
+    }
+}
+
+/// One host's run as a [`HostResult`]; connection failures become its `error`.
+pub async fn run_on_host(
+    context: &RunContext,
+    host: &crate::inventory::Host,
+    request: &ExecRequest,
+) -> HostResult {
+    let started = Instant::now();
+    match context.exec(host, request).await {
+        Ok(output) => {
+            HostResult::from_output(host.id.as_str(), &output, &request.command.to_shell())
+        }
+        Err(error) => HostResult::from_error(
+            host.id.as_str(),
+            &error,
+            started.elapsed().as_millis() as u64,
+        ),
+    }
+}

@@ -1,0 +1,243 @@
+//! THE registry: one file per tool, one line each in [`TOOLS`].
+//!
+//! A tool declares its params and output types (their doc comments become the JSON
+//! schemas), its [`Effect`], a [`Plan`] (hosts and commands it will touch: the input to
+//! policy, audit and dry-run previews) and `run`, which gets only a [`RunContext`].
+//! The MCP list, `warden call`, `tools_schema` and `tools_search` all read this table.
+
+mod audit_verify;
+mod doctor;
+mod exec;
+mod explain;
+mod facts;
+mod hosts_groups;
+mod hosts_list;
+mod hosts_show;
+mod policy_test;
+mod results;
+mod run;
+mod status;
+mod tools_schema;
+mod tools_search;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::engine::{Engine, RunContext};
+use crate::error::{Error, Result};
+use crate::inventory::Host;
+use crate::policy::CommandOrigin;
+
+pub use results::{FleetResult, HostResult, Summary};
+
+/// Every tool warden offers. Adding a tool: one file in this directory, one line here.
+pub static TOOLS: &[&dyn DynTool] = &[
+    &status::Status,
+    &doctor::Doctor,
+    &explain::Explain,
+    &tools_schema::ToolsSchema,
+    &tools_search::ToolsSearch,
+    &hosts_list::HostsList,
+    &hosts_show::HostsShow,
+    &hosts_groups::HostsGroups,
+    &exec::Exec,
+    &run::Run,
+    &facts::Facts,
+    &policy_test::PolicyTest,
+    &audit_verify::AuditVerify,
+];
+
+/// What a call may change, which sets its MCP annotations and audit durability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    ReadOnly,
+    /// Changes state on hosts; safe to repeat is not promised.
+    Mutating,
+    /// May destroy data (arbitrary commands count: warden cannot know).
+    Destructive,
+}
+
+/// Static facts about a tool.
+#[derive(Debug, Clone, Copy)]
+pub struct ToolInfo {
+    pub name: &'static str,
+    /// A few words for the compact `tools/list`.
+    pub summary: &'static str,
+    /// For the model: what it does, constraints, error codes it may return.
+    pub description: &'static str,
+    pub effect: Effect,
+    pub idempotent: bool,
+    /// Reaches hosts (an open world) rather than warden's own state.
+    pub open_world: bool,
+}
+
+/// What a call will touch, decided before anything runs.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub hosts: Vec<Arc<Host>>,
+    /// Commands to be checked by policy on every host in `hosts`.
+    pub commands: Vec<String>,
+    pub origin: CommandOrigin,
+    pub effect: Effect,
+    pub dry_run: bool,
+}
+
+impl Plan {
+    /// A plan that touches no host (warden's own state only).
+    pub fn local_state() -> Plan {
+        Plan {
+            hosts: Vec::new(),
+            commands: Vec::new(),
+            origin: CommandOrigin::Caller,
+            effect: Effect::ReadOnly,
+            dry_run: false,
+        }
+    }
+}
+
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// A tool written against typed params and output.
+pub trait Tool: Send + Sync + 'static {
+    type Params: DeserializeOwned + JsonSchema + Send + 'static;
+    type Output: Serialize + JsonSchema + 'static;
+
+    const INFO: ToolInfo;
+
+    fn plan(&self, params: &Self::Params, engine: &Engine) -> Result<Plan>;
+
+    fn run(
+        &self,
+        params: Self::Params,
+        context: RunContext,
+    ) -> impl Future<Output = Result<Self::Output>> + Send + 'static;
+}
+
+/// A validated call, ready to run once the engine has checked and audited its plan.
+pub struct Prepared {
+    pub plan: Plan,
+    pub run: Box<dyn FnOnce(RunContext) -> BoxFuture<Result<Value>> + Send>,
+}
+
+/// The object-safe face of [`Tool`], what the registry holds.
+pub trait DynTool: Send + Sync {
+    fn info(&self) -> ToolInfo;
+    fn input_schema(&self) -> Value;
+    fn output_schema(&self) -> Value;
+    fn prepare(&'static self, args: Value, engine: &Engine) -> Result<Prepared>;
+}
+
+impl<T: Tool> DynTool for T {
+    fn info(&self) -> ToolInfo {
+        T::INFO
+    }
+
+    fn input_schema(&self) -> Value {
+        schema_of::<T::Params>()
+    }
+
+    fn output_schema(&self) -> Value {
+        schema_of::<T::Output>()
+    }
+
+    fn prepare(&'static self, args: Value, engine: &Engine) -> Result<Prepared> {
+        // MCP clients send no `arguments` for parameterless calls: read that as `{}`.
+        let args = if args.is_null() {
+            Value::Object(Default::default())
+        } else {
+            args
+        };
+        reject_unknown_fields(&args, &self.input_schema(), T::INFO.name)?;
+        let params: T::Params = serde_json::from_value(args).map_err(|error| {
+            Error::invalid_arguments(format!("invalid arguments for {}: {error}", T::INFO.name))
+                .with_recovery_tool("tools_schema")
+        })?;
+        let plan = self.plan(&params, engine)?;
+        Ok(Prepared {
+            plan,
+            run: Box::new(move |context| {
+                let future = self.run(params, context);
+                Box::pin(async move {
+                    let output = future.await?;
+                    serde_json::to_value(output)
+                        .map_err(|error| Error::internal(format!("unserializable result: {error}")))
+                })
+            }),
+        })
+    }
+}
+
+/// Unknown argument names are errors, not silently ignored typos. Checked against the
+/// schema's properties (serde's own check cannot be combined with flattened options).
+fn reject_unknown_fields(args: &Value, schema: &Value, tool: &str) -> Result<()> {
+    let (Some(args), Some(properties)) = (
+        args.as_object(),
+        schema.get("properties").and_then(Value::as_object),
+    ) else {
+        return Ok(());
+    };
+    if let Some(unknown) = args.keys().find(|key| !properties.contains_key(*key)) {
+        let known: Vec<&str> = properties.keys().map(String::as_str).collect();
+        return Err(Error::invalid_arguments(format!(
+            "unknown argument {unknown:?} for {tool}; known: {}",
+            known.join(", ")
+        ))
+        .with_recovery_tool("tools_schema"));
+    }
+    Ok(())
+}
+
+pub fn find(name: &str) -> Option<&'static dyn DynTool> {
+    TOOLS.iter().copied().find(|tool| tool.info().name == name)
+}
+
+pub fn closest_names(name: &str) -> Vec<String> {
+    let mut scored: Vec<(f64, &str)> = TOOLS
+        .iter()
+        .map(|tool| {
+            (
+                strsim::jaro_winkler(name, tool.info().name),
+                tool.info().name,
+            )
+        })
+        .filter(|(score, _)| *score > 0.75)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    scored
+        .into_iter()
+        .take(3)
+        .map(|(_, name)| name.to_owned())
+        .collect()
+}
+
+/// A JSON schema with subschemas inlined and without `$schema`/`title` noise, so it
+/// is small and every MCP client can read it.
+pub fn schema_of<T: JsonSchema>() -> Value {
+    let generator = schemars::generate::SchemaSettings::draft2020_12()
+        .with(|settings| settings.inline_subschemas = true)
+        .into_generator();
+    let mut schema = generator.into_root_schema_for::<T>().to_value();
+    if let Value::Object(map) = &mut schema {
+        map.remove("$schema");
+        map.remove("title");
+        // MCP requires object schemas; unit-like params come out as `{"type":"object"}`.
+        map.entry("type")
+            .or_insert_with(|| Value::String("object".into()));
+    }
+    schema
+}
+
+/// Params of tools that take no arguments.
+#[derive(Debug, Default, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoParams {}
+
+#[cfg(test)]
+mod tests;

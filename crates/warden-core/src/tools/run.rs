@@ -1,0 +1,95 @@
+//! `run`: one command on one host, one shot; connection failures are errors.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::exec::CommandOptions;
+use super::{Effect, HostResult, Plan, Tool, ToolInfo};
+use crate::engine::{Engine, RunContext};
+use crate::error::{Error, ErrorCode, Result};
+use crate::policy::CommandOrigin;
+use crate::transport::ExitStatus;
+
+pub struct Run;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct RunParams {
+    /// The host id.
+    pub host_id: String,
+    #[serde(flatten)]
+    pub options: CommandOptions,
+}
+
+#[derive(Debug, serde::Serialize, JsonSchema)]
+pub struct RunOutput {
+    #[serde(flatten)]
+    pub result: HostResult,
+    pub job_id: String,
+}
+
+impl Tool for Run {
+    type Params = RunParams;
+    type Output = RunOutput;
+
+    const INFO: ToolInfo = ToolInfo {
+        name: "run",
+        summary: "Run a command on one host",
+        description: "Run one command on one host and return stdout, stderr, exit_code and duration; a non-zero exit is a result. Same options as exec. Errors: HOST_NOT_FOUND, POLICY_DENIED, LOCAL_DISABLED, SSH_CONN_FAILED, SSH_AUTH_FAILED, HOST_KEY_UNKNOWN, HOST_KEY_MISMATCH, CMD_TIMEOUT, CANCELLED.",
+        effect: Effect::Destructive,
+        idempotent: false,
+        open_world: true,
+    };
+
+    fn plan(&self, params: &RunParams, engine: &Engine) -> Result<Plan> {
+        let command = params.options.command()?;
+        Ok(Plan {
+            hosts: vec![engine.inventory().require(&params.host_id)?],
+            commands: vec![command.to_shell()],
+            origin: CommandOrigin::Caller,
+            effect: Effect::Destructive,
+            dry_run: params.options.dry_run,
+        })
+    }
+
+    fn run(
+        &self,
+        params: RunParams,
+        context: RunContext,
+    ) -> impl Future<Output = Result<RunOutput>> + Send + 'static {
+        async move {
+            let limit = context.config().config.limits.max_output_bytes;
+            let request = params.options.request(limit)?;
+            let host = context.inventory().require(&params.host_id)?;
+            // One host, one shot: connection failures, timeouts and cancellation are
+            // the call's error.
+            let output = context.exec(&host, &request).await?;
+            let stopped = match output.status {
+                ExitStatus::TimedOut => Some((ErrorCode::CmdTimeout, "timed out")),
+                ExitStatus::Cancelled => Some((ErrorCode::Cancelled, "was cancelled")),
+                _ => None,
+            };
+            if let Some((code, what)) = stopped {
+                return Err(Error::new(
+                    code,
+                    format!(
+                        "the command {what} after {} ms; warden killed its process group. Output before that: {:?}",
+                        output.duration.as_millis(),
+                        tail_chars(&output.stdout.text(), 500)
+                    ),
+                )
+                .with_host(params.host_id.as_str()));
+            }
+            let result =
+                HostResult::from_output(&params.host_id, &output, &request.command.to_shell());
+            Ok(RunOutput {
+                result,
+                job_id: context.job_id().to_owned(),
+            })
+        }
+    }
+}
+
+fn tail_chars(text: &str, count: usize) -> String {
+    let skip = text.chars().count().saturating_sub(count);
+    text.chars().skip(skip).collect()
+}

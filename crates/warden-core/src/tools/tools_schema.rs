@@ -1,0 +1,73 @@
+//! `tools_schema`: the full input and output schema of a tool (the compact
+//! `tools/list` leaves them out to save tokens).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Effect, Plan, Tool, ToolInfo, closest_names, find};
+use crate::engine::{Engine, RunContext};
+use crate::error::{Error, Result};
+
+pub struct ToolsSchema;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ToolsSchemaParams {
+    /// Tool name.
+    pub tool: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ToolsSchemaOutput {
+    pub name: String,
+    pub description: String,
+    pub input_schema: Value,
+    pub output_schema: Value,
+    /// read_only, mutating or destructive.
+    pub effect: Effect,
+}
+
+impl Tool for ToolsSchema {
+    type Params = ToolsSchemaParams;
+    type Output = ToolsSchemaOutput;
+
+    const INFO: ToolInfo = ToolInfo {
+        name: "tools_schema",
+        summary: "Full schema of a tool",
+        description: "Return a tool's full description, input schema and output schema. Use it before calling a tool whose arguments you are unsure of. Errors: INVALID_INPUT for an unknown tool.",
+        effect: Effect::ReadOnly,
+        idempotent: true,
+        open_world: false,
+    };
+
+    fn plan(&self, params: &ToolsSchemaParams, _engine: &Engine) -> Result<Plan> {
+        lookup(&params.tool)?;
+        Ok(Plan::local_state())
+    }
+
+    fn run(
+        &self,
+        params: ToolsSchemaParams,
+        _context: RunContext,
+    ) -> impl Future<Output = Result<ToolsSchemaOutput>> + Send + 'static {
+        async move {
+            let tool = lookup(&params.tool)?;
+            let info = tool.info();
+            Ok(ToolsSchemaOutput {
+                name: info.name.to_owned(),
+                description: info.description.to_owned(),
+                input_schema: tool.input_schema(),
+                output_schema: tool.output_schema(),
+                effect: info.effect,
+            })
+        }
+    }
+}
+
+fn lookup(name: &str) -> Result<&'static dyn super::DynTool> {
+    find(name).ok_or_else(|| {
+        Error::invalid_input(format!("no tool named {name:?}"))
+            .with_suggestions(closest_names(name))
+            .with_recovery_tool("tools_search")
+    })
+}
