@@ -1,1 +1,158 @@
-//! placeholder
+//! warden's MCP server: `tools/list` and `tools/call` over the tool registry, on the
+//! official Rust SDK (rmcp).
+//!
+//! Everything a tool does goes through [`warden_core::Engine::invoke`]; this crate only
+//! translates. Domain errors become `isError` results carrying the error object of
+//! PRODUCT.md §6; unknown tools and arguments that fail the schema become JSON-RPC
+//! errors. stdout carries only MCP: logs go to stderr.
+
+mod listing;
+
+use std::sync::Arc;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode as RpcCode,
+    ErrorData, Implementation, ListToolsResult, PaginatedRequestParams, ServerCapabilities,
+    ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{RoleServer, ServerHandler, ServiceExt};
+use serde_json::Value;
+use warden_core::{Caller, Engine, Error};
+
+pub use listing::{ListingMode, tool_list};
+
+/// The MCP face of one engine.
+#[derive(Clone)]
+pub struct WardenServer {
+    engine: Engine,
+    listing: ListingMode,
+    tools_compact: Arc<Vec<rmcp::model::Tool>>,
+    tools_full: Arc<Vec<rmcp::model::Tool>>,
+}
+
+impl WardenServer {
+    pub fn new(engine: Engine, listing: ListingMode) -> WardenServer {
+        WardenServer {
+            tools_compact: Arc::new(tool_list(ListingMode::Compact)),
+            tools_full: Arc::new(tool_list(ListingMode::Full)),
+            engine,
+            listing,
+        }
+    }
+
+    /// Serves MCP over stdin/stdout until the client closes stdin.
+    pub async fn serve_stdio(self) -> std::io::Result<()> {
+        let engine = self.engine.clone();
+        let running = self
+            .serve(rmcp::transport::stdio())
+            .await
+            .map_err(|error| std::io::Error::other(error.to_string()))?;
+        let ended = running.waiting().await;
+        engine.shutdown().await;
+        if let Err(error) = ended {
+            tracing::error!("MCP service task failed: {error}");
+        }
+        Ok(())
+    }
+}
+
+/// Domain errors as a tool result the model can read and act on.
+pub fn error_result(error: &Error) -> CallToolResult {
+    let body = error.to_json();
+    let mut result = CallToolResult::error(vec![ContentBlock::text(body.to_string())]);
+    result.structured_content = Some(body);
+    result
+}
+
+fn success_result(value: Value) -> CallToolResult {
+    let mut result = CallToolResult::success(vec![ContentBlock::text(value.to_string())]);
+    result.structured_content = Some(value);
+    result
+}
+
+/// The one place where warden errors meet MCP: schema problems are protocol errors,
+/// the rest are tool results.
+fn to_response(outcome: Result<Value, Error>) -> Result<CallToolResponse, ErrorData> {
+    match outcome {
+        Ok(value) => Ok(success_result(value).into()),
+        Err(error) if error.schema_violation => Err(ErrorData::new(
+            RpcCode::INVALID_PARAMS,
+            error.message.clone(),
+            Some(error.to_json()),
+        )),
+        Err(error) => Ok(error_result(&error).into()),
+    }
+}
+
+impl ServerHandler for WardenServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("warden", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "warden runs commands and reads facts on SSH hosts under policy and audit. \
+                 Start with hosts_list; exec takes a target like group:web; errors carry a \
+                 code that `explain` describes.",
+            )
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        // rmcp moves the request's `_meta` into the context; older paths keep it in params.
+        let wants_full = [
+            context.meta.0.get("full"),
+            request
+                .as_ref()
+                .and_then(|request| request.meta.as_ref())
+                .and_then(|meta| meta.0.get("full")),
+        ]
+        .into_iter()
+        .flatten()
+        .any(|full| full == &Value::Bool(true));
+        let tools = if wants_full || self.listing == ListingMode::Full {
+            &self.tools_full
+        } else {
+            &self.tools_compact
+        };
+        Ok(ListToolsResult::with_all_items(tools.as_ref().clone()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        if warden_core::tools::find(&request.name).is_none() {
+            return Err(ErrorData::new(
+                RpcCode::INVALID_PARAMS,
+                format!(
+                    "unknown tool {:?}; tools_search finds tools by words",
+                    request.name
+                ),
+                Some(serde_json::json!({
+                    "suggestions": warden_core::tools::closest_names(&request.name)
+                })),
+            ));
+        }
+        let client = context
+            .peer
+            .peer_info()
+            .map(|info| info.client_info.name.clone())
+            .unwrap_or_else(|| String::from("mcp"));
+        let args = request.arguments.map(Value::Object).unwrap_or(Value::Null);
+        let outcome = self
+            .engine
+            .invoke(
+                &Caller::new(client),
+                &request.name,
+                args,
+                context.ct.clone(),
+                None,
+            )
+            .await;
+        to_response(outcome)
+    }
+}

@@ -1,0 +1,181 @@
+//! MCP protocol tests: the SDK's client talks to a WardenServer over an in-process
+//! duplex. These cover listing, result and error shapes; SSH behaviour is proven by
+//! the transport and end-to-end tests against real sshd.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers panic on setup failure
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rmcp::ServiceExt;
+use rmcp::model::{CallToolRequestParams, ErrorCode, PaginatedRequestParams};
+use rmcp::service::{RoleClient, RunningService, ServiceError};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use warden_core::config::{Config, LoadedConfig};
+use warden_core::inventory::Host;
+use warden_core::transport::{ExecOutput, ExecRequest, Permit, Transport};
+use warden_core::{Engine, Error, ErrorCode as WardenCode};
+use warden_mcp::{ListingMode, WardenServer};
+
+/// These tests never reach a remote host; a remote call would be a bug.
+struct NoRemoteHosts;
+
+#[async_trait]
+impl Transport for NoRemoteHosts {
+    async fn exec(
+        &self,
+        _: &Permit,
+        host: &Host,
+        _: &ExecRequest,
+        _: &CancellationToken,
+    ) -> warden_core::Result<ExecOutput> {
+        Err(Error::new(
+            WardenCode::SshConnFailed,
+            format!("no SSH in protocol tests ({})", host.id),
+        ))
+    }
+}
+
+async fn connect() -> (RunningService<RoleClient, ()>, tempfile::TempDir) {
+    let state = tempfile::tempdir().unwrap();
+    let config =
+        Config::parse("hosts:\n  - {id: web-1, address: 127.0.0.1, groups: [web]}\n").unwrap();
+    let loaded = LoadedConfig {
+        config,
+        source: None,
+        state_dir: state.path().to_path_buf(),
+    };
+    let engine = Engine::new(loaded, Arc::new(NoRemoteHosts)).unwrap();
+    let (client_side, server_side) = tokio::io::duplex(1 << 20);
+    tokio::spawn(async move {
+        let server = WardenServer::new(engine, ListingMode::Compact)
+            .serve(server_side)
+            .await
+            .unwrap();
+        let _ = server.waiting().await;
+    });
+    (().serve(client_side).await.unwrap(), state)
+}
+
+async fn call(
+    client: &RunningService<RoleClient, ()>,
+    tool: &str,
+    args: Value,
+) -> Result<Value, ServiceError> {
+    let mut params = CallToolRequestParams::new(tool.to_owned());
+    if let Value::Object(map) = args {
+        params = params.with_arguments(map);
+    }
+    let result = client.call_tool(params).await?;
+    let structured = result.structured_content.clone().unwrap();
+    // The text content carries the same JSON, for clients that ignore structuredContent.
+    let text = match &result.content[0] {
+        rmcp::model::ContentBlock::Text(text) => text.text.clone(),
+        other => panic!("unexpected content {other:?}"),
+    };
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), structured);
+    assert_eq!(
+        result.is_error.unwrap_or(false),
+        structured.get("error").is_some()
+    );
+    Ok(structured)
+}
+
+#[tokio::test]
+async fn tools_list_is_compact_by_default_and_full_on_request() {
+    let (client, _state) = connect().await;
+    let compact = client.list_tools(None).await.unwrap().tools;
+    assert_eq!(compact.len(), warden_core::tools::TOOLS.len());
+    for tool in &compact {
+        assert!(tool.annotations.is_some(), "{}", tool.name);
+        assert_eq!(tool.input_schema["type"], "object");
+        assert!(tool.output_schema.is_none());
+    }
+    let mut meta = rmcp::model::RequestMetaObject::default();
+    meta.0.0.insert("full".into(), json!(true));
+    let mut request = PaginatedRequestParams::default();
+    request.meta = Some(meta);
+    // A fresh client: the SDK caches list results by cursor only.
+    let (client, _state) = connect().await;
+    let full = client.list_tools(Some(request)).await.unwrap().tools;
+    let exec = full.iter().find(|tool| tool.name == "exec").unwrap();
+    assert!(exec.output_schema.is_some());
+    assert!(exec.input_schema["properties"]["timeout_ms"].is_object());
+    assert_eq!(
+        exec.annotations.as_ref().unwrap().destructive_hint,
+        Some(true)
+    );
+}
+
+#[tokio::test]
+async fn results_carry_structured_content_and_the_same_text() {
+    let (client, _state) = connect().await;
+    let status = call(&client, "status", json!({})).await.unwrap();
+    assert_eq!(status["hosts"], 1);
+    let hosts = call(&client, "hosts_list", json!({"target": "group:web"}))
+        .await
+        .unwrap();
+    assert_eq!(hosts["hosts"][0]["id"], "web-1");
+    let facts = call(&client, "facts", json!({"target": "host:local"}))
+        .await
+        .unwrap();
+    assert_eq!(facts["summary"]["ok"], true);
+}
+
+#[tokio::test]
+async fn domain_errors_are_tool_results_with_the_error_object() {
+    let (client, _state) = connect().await;
+    let missing = call(&client, "hosts_show", json!({"host_id": "web-2"}))
+        .await
+        .unwrap();
+    assert_eq!(missing["error"]["code"], "HOST_NOT_FOUND");
+    assert_eq!(missing["error"]["suggestions"][0], "web-1");
+    assert_eq!(missing["error"]["transient"], false);
+    let empty = call(
+        &client,
+        "exec",
+        json!({"target": "group:db", "command": "id"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(empty["error"]["code"], "TARGET_EMPTY");
+    let local = call(
+        &client,
+        "exec",
+        json!({"target": "host:local", "command": "id"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(local["error"]["code"], "LOCAL_DISABLED");
+    let down = call(
+        &client,
+        "exec",
+        json!({"target": "host:web-1", "command": "id"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(down["summary"]["ok"], false);
+    assert_eq!(down["results"][0]["error"]["code"], "SSH_CONN_FAILED");
+    assert_eq!(down["results"][0]["error"]["transient"], true);
+}
+
+#[tokio::test]
+async fn unknown_tools_and_bad_arguments_are_protocol_errors() {
+    let (client, _state) = connect().await;
+    for (tool, args) in [
+        ("no_such_tool", json!({})),
+        ("exec", json!({"target": 7, "command": "id"})),
+        ("exec", json!({"target": "all", "commnd": "id"})),
+        ("explain", json!({})),
+    ] {
+        match call(&client, tool, args.clone()).await {
+            Err(ServiceError::McpError(error)) => {
+                assert_eq!(error.code, ErrorCode::INVALID_PARAMS, "{tool} {args}")
+            }
+            other => panic!("{tool} {args}: expected a JSON-RPC error, got {other:?}"),
+        }
+    }
+    // The server is still alive after bad input.
+    assert!(call(&client, "status", json!({})).await.is_ok());
+}
