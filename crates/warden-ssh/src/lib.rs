@@ -1,1 +1,297 @@
-//! placeholder
+//! warden-ssh: [`SshTransport`], warden's [`Transport`] over SSH (russh): a pool of
+//! authenticated connections, commands on multiplexed channels, known_hosts checking
+//! and `~/.ssh/config` resolution.
+//!
+//! Module map: `connect` (resolution, handshake, auth, ProxyJump), `known_hosts`
+//! (the matcher), `pool` (one connection per host), `exec` (one command on a channel).
+//!
+//! Invariants: the host key is verified before authentication; auth and host key
+//! failures are never retried; a command whose connection is lost after it was sent is
+//! `OUTCOME_UNKNOWN`, never silently rerun.
+
+mod connect;
+mod exec;
+mod known_hosts;
+mod pool;
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use russh::Channel;
+use russh::client::Msg;
+use ssh2_config::{ParseRule, SshConfig};
+use tokio_util::sync::CancellationToken;
+use warden_core::config::{SshSettings, expand_home, home_dir};
+use warden_core::error::{Error, Result};
+use warden_core::inventory::Host;
+use warden_core::transport::{
+    CapturedStream, ExecOutput, ExecRequest, ExitStatus, Permit, Transport, TransportStats,
+};
+
+use crate::connect::Endpoint;
+use crate::pool::{Connection, Pool};
+
+/// Runs commands on SSH hosts. Cheap to share (`Arc` inside); one per server process.
+///
+/// `proxy_jump` (on the host or from `~/.ssh/config`) is read as a comma-separated list
+/// of `[user@]host[:port]` hops. An inventory host id is not resolved here: the engine
+/// substitutes the jump host's address, port and user before calling.
+#[derive(Clone)]
+pub struct SshTransport {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: SshSettings,
+    known_hosts: PathBuf,
+    /// Parsed once; an unreadable or invalid file fails each exec with its reason
+    /// instead of silently connecting somewhere else than `ssh` would.
+    ssh_config: std::result::Result<Option<SshConfig>, String>,
+    pool: Pool,
+    reaper_started: AtomicBool,
+}
+
+impl SshTransport {
+    /// `~` in `known_hosts` and `ssh_config_file` is expanded; the ssh_config file is
+    /// read now when `use_ssh_config` is set (a missing file is no error).
+    pub fn new(settings: SshSettings) -> SshTransport {
+        let known_hosts = expand_home(&settings.known_hosts);
+        let ssh_config = load_ssh_config(&settings);
+        if let Err(reason) = &ssh_config {
+            tracing::warn!(%reason, "ssh_config unusable; SSH commands will fail until it is fixed");
+        }
+        SshTransport {
+            inner: Arc::new(Inner {
+                settings,
+                known_hosts,
+                ssh_config,
+                pool: Pool::default(),
+                reaper_started: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    pub fn settings(&self) -> &SshSettings {
+        &self.inner.settings
+    }
+
+    /// The known_hosts file in use (after `~` expansion).
+    pub fn known_hosts_path(&self) -> &Path {
+        &self.inner.known_hosts
+    }
+}
+
+#[async_trait]
+impl Transport for SshTransport {
+    async fn exec(
+        &self,
+        permit: &Permit,
+        host: &Host,
+        request: &ExecRequest,
+        cancel: &CancellationToken,
+    ) -> Result<ExecOutput> {
+        let started = Instant::now();
+        if permit.host() != &host.id {
+            return Err(Error::internal(format!(
+                "permit for host {} used for host {}",
+                permit.host(),
+                host.id
+            )));
+        }
+        if host.is_local() {
+            return Err(Error::internal(format!(
+                "host {} is the built-in local host, not an SSH host",
+                host.id
+            )));
+        }
+        let script = exec::wrap(request)?;
+        let endpoint = self.inner.endpoint(host)?;
+        self.inner.maintain().await;
+        let opened = tokio::select! {
+            opened = self.inner.open_channel(&endpoint) => opened?,
+            // Nothing ran yet; stop waiting for the connection.
+            () = cancel.cancelled() => {
+                return Ok(ExecOutput {
+                    status: ExitStatus::Cancelled,
+                    stdout: CapturedStream::with_limit(request.max_output_bytes),
+                    stderr: CapturedStream::with_limit(request.max_output_bytes),
+                    duration: started.elapsed(),
+                });
+            }
+        };
+        let (connection, channel) = opened;
+        let output = exec::run(
+            &connection,
+            &endpoint,
+            channel,
+            script,
+            request,
+            cancel,
+            started,
+        )
+        .await;
+        connection.touch();
+        output
+    }
+
+    fn stats(&self) -> TransportStats {
+        self.inner.pool.stats()
+    }
+
+    async fn shutdown(&self) {
+        self.inner.pool.shutdown().await;
+    }
+}
+
+impl Inner {
+    fn ssh_config(&self) -> Result<Option<&SshConfig>> {
+        match &self.ssh_config {
+            Ok(config) => Ok(config.as_ref()),
+            Err(reason) => Err(Error::invalid_input(reason.clone()).with_hint(
+                "Fix the ssh_config file, or set ssh.use_ssh_config: false in warden.yaml.",
+            )),
+        }
+    }
+
+    fn endpoint(&self, host: &Host) -> Result<Endpoint> {
+        Ok(connect::resolve_host(host, self.ssh_config()?))
+    }
+
+    /// A session channel on the host's pooled connection. A pooled connection that
+    /// turns out dead is replaced once; errors of the fresh connect (auth, host key,
+    /// unreachable) are returned as they are, never retried.
+    async fn open_channel(&self, endpoint: &Endpoint) -> Result<(Arc<Connection>, Channel<Msg>)> {
+        let key = format!("host {}", endpoint.host_id);
+        let connection = self.connection(&key, endpoint).await?;
+        let first_error = match self.open_session(&connection).await {
+            Ok(channel) => return Ok((connection, channel)),
+            Err(error) => error,
+        };
+        if connection.is_alive() && first_error.refused {
+            // The server said no (MaxSessions, resource shortage); the connection is fine
+            // and other callers use it, so do not tear it down.
+            return Err(endpoint.conn_failed(format!(
+                "the host refused a new session channel: {}",
+                first_error.message
+            )));
+        }
+        tracing::debug!(target = %endpoint.describe(), error = %first_error.message, "pooled connection is dead; reconnecting once");
+        self.pool.discard(&key, &connection);
+        let connection = self.connection(&key, endpoint).await?;
+        match self.open_session(&connection).await {
+            Ok(channel) => Ok((connection, channel)),
+            Err(error) => {
+                Err(endpoint
+                    .conn_failed(format!("cannot open a session channel: {}", error.message)))
+            }
+        }
+    }
+
+    async fn open_session(
+        &self,
+        connection: &Connection,
+    ) -> std::result::Result<Channel<Msg>, OpenError> {
+        let limit = Duration::from_millis(self.settings.connect_timeout_ms);
+        match tokio::time::timeout(limit, connection.handle.channel_open_session()).await {
+            Ok(Ok(channel)) => Ok(channel),
+            Ok(Err(error)) => Err(OpenError {
+                refused: matches!(error, russh::Error::ChannelOpenFailure(_)),
+                message: error.to_string(),
+            }),
+            // A peer that vanished without a FIN looks alive until a request times out.
+            Err(_) => Err(OpenError {
+                refused: false,
+                message: format!("no answer within {} ms", self.settings.connect_timeout_ms),
+            }),
+        }
+    }
+
+    /// The pooled connection for `key`, connecting (through any jump hosts) if needed.
+    async fn connection(&self, key: &str, endpoint: &Endpoint) -> Result<Arc<Connection>> {
+        self.pool
+            .get(key, || async {
+                let via = self.jump_chain(endpoint).await?;
+                connect::connect(&self.settings, &self.known_hosts, endpoint, via).await
+            })
+            .await
+    }
+
+    /// Connections to each jump hop in turn, each pooled under the chain that leads to
+    /// it; the last one carries the target's stream.
+    async fn jump_chain(&self, target: &Endpoint) -> Result<Option<Arc<Connection>>> {
+        let mut via: Option<Arc<Connection>> = None;
+        let mut chain = String::from("jump");
+        for spec in &target.jumps {
+            let hop = connect::resolve_jump(spec, target, self.ssh_config()?)?;
+            chain.push_str(&format!(" > {}@{}:{}", hop.user, hop.address, hop.port));
+            let previous = via.take();
+            let connection = self
+                .pool
+                .get(&chain, || {
+                    connect::connect(&self.settings, &self.known_hosts, &hop, previous)
+                })
+                .await?;
+            via = Some(connection);
+        }
+        Ok(via)
+    }
+
+    /// Starts the idle reaper once, and sweeps now: idle connections close even when
+    /// the runtime is too busy for the reaper's ticks.
+    async fn maintain(self: &Arc<Self>) {
+        let idle = Duration::from_secs(self.settings.idle_timeout_s);
+        if !self.reaper_started.swap(true, Ordering::SeqCst) {
+            let inner = Arc::downgrade(self);
+            let period = Duration::from_secs((self.settings.idle_timeout_s / 2).clamp(1, 60));
+            tokio::spawn(async move {
+                let mut ticks = tokio::time::interval(period);
+                ticks.tick().await;
+                loop {
+                    ticks.tick().await;
+                    // The transport is gone: so is the reaper.
+                    let Some(inner) = inner.upgrade() else { break };
+                    inner.pool.sweep(idle).await;
+                }
+            });
+        }
+        self.pool.sweep(idle).await;
+    }
+}
+
+struct OpenError {
+    /// The server answered with a channel open failure (the connection itself works).
+    refused: bool,
+    message: String,
+}
+
+fn load_ssh_config(settings: &SshSettings) -> std::result::Result<Option<SshConfig>, String> {
+    if !settings.use_ssh_config {
+        return Ok(None);
+    }
+    let path = expand_home(&settings.ssh_config_file);
+    let file = match File::open(&path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => {
+            return Err(format!(
+                "cannot read ssh_config {}: {error}",
+                path.display()
+            ));
+        }
+    };
+    // Unsupported fields kept, or UserKnownHostsFile and friends vanish silently
+    // (DEPENDENCIES.md); unknown ones tolerated as ssh's own parser would not be.
+    SshConfig::default()
+        .home_dir(home_dir())
+        .parse(
+            &mut BufReader::new(file),
+            ParseRule::ALLOW_UNKNOWN_FIELDS | ParseRule::ALLOW_UNSUPPORTED_FIELDS,
+        )
+        .map(Some)
+        .map_err(|error| format!("cannot parse ssh_config {}: {error}", path.display()))
+}

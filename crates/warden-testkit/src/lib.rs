@@ -1,1 +1,13 @@
-//! placeholder
+//! warden-testkit: real OpenSSH `sshd` processes on loopback for warden's tests
+//! ([`Sshd`], [`Fleet`]), plus the ordinary login user they need ([`non_root_user`]).
+//!
+//! Test-only code: it panics freely and shells out to `ssh-keygen`, `kill`, `id` and
+//! `useradd`. Each sshd lives in its own temp dir with its own host key; `Drop` kills it
+//! with every process it forked and removes the dir.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod fleet;
+mod sshd;
+
+pub use fleet::Fleet;
+pub use sshd::{KeyType, Sshd, SshdOptions, generate_key, non_root_user, require_sshd};

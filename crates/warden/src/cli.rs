@@ -1,0 +1,139 @@
+//! The command line: every subcommand and flag, with help that teaches.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "warden",
+    version,
+    about = "Let AI agents operate your hosts over SSH: typed tools, policy, audit.",
+    long_about = "warden gives AI agents (Claude Code, Codex, Claude Desktop, VS Code, Zed) a typed, \
+policy-governed, audited interface to your hosts over plain SSH, as an MCP server. The same engine \
+answers on this command line.",
+    after_help = "Examples:\n  warden init                          write a commented warden.yaml\n  \
+warden hosts list                    what warden can reach\n  \
+warden exec -t group:web -- uptime   run on every web host\n  \
+warden call facts '{\"target\":\"all\"}'  any tool, same JSON as over MCP\n  \
+warden audit verify                  prove the audit log is intact\n  \
+claude mcp add warden -- warden mcp serve"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    /// More logs on stderr (-v info, -vv debug; WARDEN_LOG overrides).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct Global {
+    /// Config file (default: $WARDEN_CONFIG, ./warden.yaml, ~/.config/warden/warden.yaml).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// State directory for the audit log (default: $WARDEN_STATE_DIR, ~/.local/share/warden).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Print JSON instead of tables (for scripts).
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve MCP (for agents).
+    #[command(subcommand)]
+    Mcp(McpCommand),
+    /// Call any tool with JSON arguments; prints the same JSON an agent gets.
+    Call {
+        /// Tool name, e.g. facts (see `warden call tools_search '{"query":"..."}'`).
+        tool: String,
+        /// Arguments as a JSON object.
+        #[arg(default_value = "{}")]
+        arguments: String,
+    },
+    /// Inspect the inventory.
+    #[command(subcommand)]
+    Hosts(HostsCommand),
+    /// Run a command on target hosts: `warden exec -t group:web -- uptime`.
+    Exec {
+        /// Target: host:ID, host:GLOB, group:NAME, tag:K=V, all; comma-joined.
+        #[arg(short, long)]
+        target: String,
+        /// Per-host time limit in milliseconds.
+        #[arg(long)]
+        timeout_ms: Option<u64>,
+        /// Show hosts, command and policy decisions without running.
+        #[arg(long)]
+        dry_run: bool,
+        /// The command; several words are joined into one shell string.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+    /// System facts of target hosts.
+    Facts {
+        #[arg(short, long, default_value = "all")]
+        target: String,
+    },
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Write a commented starter warden.yaml.
+    Init {
+        /// Where to write it.
+        #[arg(default_value = "warden.yaml")]
+        path: PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Validate the config.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Check the setup; with -t, also log into those hosts.
+    Doctor {
+        #[arg(short, long)]
+        target: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum McpCommand {
+    /// Serve MCP over stdio until stdin closes.
+    Serve {
+        /// List tools with full schemas (default: compact; tools_schema gives details).
+        #[arg(long)]
+        full_schemas: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HostsCommand {
+    /// List hosts (optionally those of a target).
+    List {
+        #[arg(short, long)]
+        target: Option<String>,
+    },
+    /// Show one host's settings.
+    Show { host_id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain; exit 1 and name the first bad record if tampered.
+    Verify,
+    /// Print the last records.
+    Tail {
+        #[arg(short = 'n', long, default_value_t = 20)]
+        count: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Parse and validate the config; exit 2 with the key and line on error.
+    Check,
+}

@@ -1,0 +1,162 @@
+//! A raw newline-delimited JSON-RPC MCP client over a spawned `warden mcp serve`, so
+//! tests control every byte (malformed input, cancellation notifications, EOF).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+pub const WARDEN: &str = env!("CARGO_BIN_EXE_warden");
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct McpProcess {
+    pub child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    next_id: u64,
+}
+
+/// A `warden` command with an isolated HOME and state dir (no user config leaks in).
+pub fn warden_command(home: &Path) -> Command {
+    let mut command = Command::new(WARDEN);
+    command
+        .env("HOME", home)
+        .env("WARDEN_STATE_DIR", home.join("state"))
+        .env_remove("WARDEN_CONFIG")
+        .env_remove("SSH_AUTH_SOCK")
+        .env_remove("WARDEN_UNSAFE_LOCAL")
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("XDG_DATA_HOME")
+        .current_dir(home);
+    command
+}
+
+impl McpProcess {
+    pub fn spawn(home: &Path, args: &[&str]) -> McpProcess {
+        let mut child = warden_command(home)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn warden");
+        let stdout = child.stdout.take().expect("stdout");
+        let (sender, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        McpProcess {
+            child,
+            stdin,
+            lines,
+            next_id: 1,
+        }
+    }
+
+    /// Spawns and completes the initialize handshake.
+    pub fn start(home: &Path, config: Option<&Path>) -> McpProcess {
+        let mut args = vec!["mcp", "serve"];
+        let config_arg;
+        if let Some(config) = config {
+            config_arg = config.display().to_string();
+            args.extend(["--config", &config_arg]);
+        }
+        let mut process = McpProcess::spawn(home, &args);
+        let answer = process.request(
+            "initialize",
+            json!({
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "e2e", "version": "1"}
+            }),
+        );
+        assert_eq!(answer["result"]["serverInfo"]["name"], "warden", "{answer}");
+        process.notify("notifications/initialized", json!({}));
+        process
+    }
+
+    pub fn send_raw(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin.write_all(line.as_bytes()).expect("write");
+        stdin.write_all(b"\n").expect("write");
+        stdin.flush().expect("flush");
+    }
+
+    pub fn send_request(&mut self, method: &str, params: Value) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send_raw(
+            &json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string(),
+        );
+        id
+    }
+
+    pub fn notify(&mut self, method: &str, params: Value) {
+        self.send_raw(&json!({"jsonrpc": "2.0", "method": method, "params": params}).to_string());
+    }
+
+    /// The next message that answers `id` (notifications in between are skipped).
+    pub fn answer(&mut self, id: u64) -> Value {
+        loop {
+            let line = match self.lines.recv_timeout(ANSWER_TIMEOUT) {
+                Ok(line) => line,
+                Err(RecvTimeoutError::Timeout) => panic!("no answer to request {id}"),
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("warden closed stdout before answering {id}")
+                }
+            };
+            let message: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|error| panic!("stdout carried non-JSON {line:?}: {error}"));
+            if message.get("id") == Some(&json!(id)) {
+                return message;
+            }
+        }
+    }
+
+    pub fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.send_request(method, params);
+        self.answer(id)
+    }
+
+    /// Calls a tool; returns (structuredContent, isError).
+    pub fn call(&mut self, tool: &str, arguments: Value) -> (Value, bool) {
+        let answer = self.request("tools/call", json!({"name": tool, "arguments": arguments}));
+        let result = answer
+            .get("result")
+            .unwrap_or_else(|| panic!("{tool}: JSON-RPC error {answer}"));
+        let structured = result["structuredContent"].clone();
+        let text: Value =
+            serde_json::from_str(result["content"][0]["text"].as_str().expect("text content"))
+                .expect("text is JSON");
+        assert_eq!(text, structured, "text and structuredContent differ");
+        (structured, result["isError"] == json!(true))
+    }
+
+    /// Closes stdin and waits for a clean exit.
+    pub fn close(mut self) -> std::process::ExitStatus {
+        drop(self.stdin.take());
+        for _ in 0..100 {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        panic!("warden did not exit within 5 s of stdin EOF");
+    }
+}
+
+impl Drop for McpProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,303 @@
+//! End to end: the built `warden` binary, driven as an MCP client and as a CLI,
+//! against real sshd hosts on loopback.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests panic on setup failure
+
+mod client;
+
+use std::path::Path;
+use std::time::Duration;
+
+use client::{McpProcess, warden_command};
+use serde_json::{Value, json};
+use warden_testkit::{Fleet, SshdOptions, require_sshd};
+
+fn fleet(n: usize, extra_yaml: &str) -> (Fleet, tempfile::TempDir, std::path::PathBuf) {
+    assert!(require_sshd());
+    let fleet = Fleet::start(n, SshdOptions::default()).expect("fleet");
+    let home = tempfile::tempdir().unwrap();
+    let config = fleet.write_config(&home.path().join("cfg"), extra_yaml);
+    (fleet, home, config)
+}
+
+fn results(value: &Value) -> &Vec<Value> {
+    value["results"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no results in {value}"))
+}
+
+#[test]
+fn exec_facts_policy_and_audit_across_a_fleet() {
+    let (_fleet, home, config) = fleet(3, "policy:\n  deny_commands: ['rm\\s+-rf\\s+.*']\n");
+    let mut mcp = McpProcess::start(home.path(), Some(&config));
+
+    let (value, is_error) = mcp.call(
+        "exec",
+        json!({"target": "all", "command": "echo hello; echo oops >&2; exit 3"}),
+    );
+    assert!(!is_error, "{value}");
+    let hosts = results(&value);
+    assert_eq!(hosts.len(), 3);
+    assert_eq!(hosts[0]["stdout"], "hello\n");
+    assert_eq!(hosts[0]["stderr"], "oops\n");
+    assert_eq!(hosts[0]["exit_code"], 3);
+    assert_eq!(hosts[1]["same_as"], "fleet-01", "identical output folds");
+    assert_eq!(value["summary"]["fail_count"], 3);
+    assert!(
+        value["summary"]["job_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("job_")
+    );
+
+    let (value, _) = mcp.call(
+        "exec",
+        json!({"target": "group:web", "argv": ["printf", "%s|", "a b", "$(id)"], "fold": false}),
+    );
+    assert_eq!(results(&value).len(), 2);
+    assert_eq!(
+        results(&value)[0]["stdout"],
+        "a b|$(id)|",
+        "argv is not reinterpreted by a shell"
+    );
+
+    let (facts, is_error) = mcp.call("facts", json!({"target": "all"}));
+    assert!(!is_error);
+    for host in results(&facts) {
+        assert_eq!(host["ok"], true, "{host}");
+        assert_eq!(host["facts"]["kernel"], "Linux");
+        assert!(host["facts"]["memory_total_kb"].as_u64().unwrap() > 0);
+        assert!(host["facts"]["cpus"].as_u64().unwrap() >= 1);
+    }
+
+    let (denied, is_error) = mcp.call(
+        "exec",
+        json!({"target": "all", "command": "cd /tmp && rm -rf /tmp/nothing"}),
+    );
+    assert!(is_error);
+    assert_eq!(denied["error"]["code"], "POLICY_DENIED");
+    assert_eq!(denied["error"]["recovery_tool"], "policy_test");
+
+    let (test, _) = mcp.call(
+        "policy_test",
+        json!({"host_id": "fleet-02", "command": "uptime; rm -rf /"}),
+    );
+    assert_eq!(test["allowed"], false);
+    assert_eq!(test["results"][0]["rule"], "rm\\s+-rf\\s+.*");
+
+    let (missing, is_error) = mcp.call("run", json!({"host_id": "fleet-4", "command": "id"}));
+    assert!(is_error);
+    assert_eq!(missing["error"]["code"], "HOST_NOT_FOUND");
+    assert!(
+        missing["error"]["suggestions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("fleet-01"))
+    );
+
+    let (verify, _) = mcp.call("audit_verify", json!({}));
+    assert_eq!(verify["ok"], true, "{verify}");
+    assert!(verify["records"].as_u64().unwrap() >= 10);
+    assert!(mcp.close().success());
+
+    // The audit log holds masked records; the CLI verifies it, then finds an edit.
+    let audit_dir = home.path().join("state/audit");
+    let status = warden_command(home.path())
+        .args(["audit", "verify"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let segment = audit_dir.join("audit-000001.jsonl");
+    let text = std::fs::read_to_string(&segment).unwrap();
+    std::fs::write(&segment, text.replacen("echo hello", "echo HELLO", 1)).unwrap();
+    let output = warden_command(home.path())
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        report.contains("TAMPERED") && report.contains("line 1"),
+        "{report}"
+    );
+}
+
+#[test]
+fn big_output_timeouts_env_stdin_and_working_directory() {
+    let (_fleet, home, config) = fleet(1, "limits:\n  max_output_bytes: 1000\n");
+    let mut mcp = McpProcess::start(home.path(), Some(&config));
+
+    let (big, _) = mcp.call(
+        "run",
+        json!({"host_id": "fleet-01", "command": "head -c 5000000 /dev/zero | tr '\\0' x"}),
+    );
+    assert_eq!(big["truncated"], true);
+    assert_eq!(big["stdout"].as_str().unwrap().len(), 1000);
+    assert_eq!(big["stdout_bytes"], 5_000_000);
+
+    let (env, _) = mcp.call(
+        "run",
+        json!({
+            "host_id": "fleet-01",
+            "command": "printf '%s|%s|' \"$WARDEN_TEST\" \"$(pwd)\"; cat",
+            "env": {"WARDEN_TEST": "it's $HOME"},
+            "stdin": "from stdin",
+            "working_directory": "/tmp",
+        }),
+    );
+    assert_eq!(env["stdout"], "it's $HOME|/tmp|from stdin", "{env}");
+
+    let (timeout, is_error) = mcp.call(
+        "exec",
+        json!({"target": "host:fleet-01", "command": "echo started; sleep 30", "timeout_ms": 500}),
+    );
+    assert!(!is_error);
+    assert_eq!(results(&timeout)[0]["error"]["code"], "CMD_TIMEOUT");
+    let (run_timeout, is_error) = mcp.call(
+        "run",
+        json!({"host_id": "fleet-01", "command": "sleep 29", "timeout_ms": 300}),
+    );
+    assert!(is_error);
+    assert_eq!(run_timeout["error"]["code"], "CMD_TIMEOUT");
+    let (left, _) = mcp.call("run", json!({"host_id": "fleet-01", "command": "pgrep -f 'sleep 3[0]' || pgrep -f 'sleep 2[9]' || echo none"}));
+    assert_eq!(
+        left["stdout"], "none\n",
+        "timed-out commands must be killed on the host"
+    );
+}
+
+#[test]
+fn cancellation_stops_the_remote_command() {
+    let (_fleet, home, config) = fleet(1, "");
+    let mut mcp = McpProcess::start(home.path(), Some(&config));
+    let id = mcp.send_request(
+        "tools/call",
+        json!({"name": "run", "arguments": {"host_id": "fleet-01", "command": "sleep 31.5"}}),
+    );
+    std::thread::sleep(Duration::from_millis(700));
+    mcp.notify(
+        "notifications/cancelled",
+        json!({"requestId": id, "reason": "test"}),
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    let (left, _) = mcp.call(
+        "run",
+        json!({"host_id": "fleet-01", "command": "pgrep -f 'sleep 3[1].5' || echo none"}),
+    );
+    assert_eq!(left["stdout"], "none\n");
+    assert!(mcp.close().success());
+}
+
+#[test]
+fn dead_hosts_and_changed_host_keys_are_reported_per_host() {
+    let (mut fleet, home, config) = fleet(3, "");
+    fleet.hosts_mut()[1].kill();
+    fleet.hosts_mut()[2].restart_with_new_host_key().unwrap();
+    let mut mcp = McpProcess::start(home.path(), Some(&config));
+    let (value, _) = mcp.call("exec", json!({"target": "all", "command": "true"}));
+    let hosts = results(&value);
+    assert_eq!(hosts[0]["ok"], true);
+    assert_eq!(hosts[1]["error"]["code"], "SSH_CONN_FAILED");
+    assert_eq!(hosts[2]["error"]["code"], "HOST_KEY_MISMATCH");
+    assert_eq!(hosts[2]["error"]["transient"], false);
+    assert_eq!(value["summary"]["success_count"], 1);
+}
+
+#[test]
+fn zero_config_serves_a_read_only_local_host() {
+    let home = tempfile::tempdir().unwrap();
+    let mut mcp = McpProcess::start(home.path(), None);
+    let tools = mcp.request("tools/list", json!({}));
+    assert!(tools["result"]["tools"].as_array().unwrap().len() >= 13);
+    let (status, _) = mcp.call("status", json!({}));
+    assert_eq!(status["config"], Value::Null);
+    let (refused, is_error) = mcp.call("exec", json!({"target": "host:local", "command": "id"}));
+    assert!(is_error);
+    assert_eq!(refused["error"]["code"], "LOCAL_DISABLED");
+    let (facts, _) = mcp.call("facts", json!({"target": "host:local"}));
+    assert_eq!(facts["results"][0]["ok"], true);
+    let (empty, _) = mcp.call("exec", json!({"target": "all", "command": "id"}));
+    assert_eq!(empty["error"]["code"], "TARGET_EMPTY");
+    assert!(mcp.close().success());
+}
+
+#[test]
+fn malformed_json_rpc_never_kills_the_server() {
+    let home = tempfile::tempdir().unwrap();
+    let mut mcp = McpProcess::start(home.path(), None);
+    mcp.send_raw("{this is not json");
+    mcp.send_raw(r#"{"jsonrpc":"2.0","id":"x","method":"tools/call","params":{"name":5}}"#);
+    mcp.send_raw(r#"{"jsonrpc":"2.0","id":99,"method":"no/such/method"}"#);
+    let unknown = mcp.answer(99);
+    assert!(unknown.get("error").is_some(), "{unknown}");
+    let bad_args = mcp.request(
+        "tools/call",
+        json!({"name": "exec", "arguments": {"target": ["all"]}}),
+    );
+    assert_eq!(bad_args["error"]["code"], -32602, "{bad_args}");
+    let (status, is_error) = mcp.call("status", json!({}));
+    assert!(!is_error, "{status}");
+    assert!(mcp.close().success());
+}
+
+#[test]
+fn cli_commands_teach_and_use_exit_codes() {
+    let (_fleet, home, config) = fleet(2, "");
+    let config_arg = config.display().to_string();
+    let run = |args: &[&str]| warden_command(home.path()).args(args).output().unwrap();
+
+    let help = run(&["--help"]);
+    assert!(String::from_utf8_lossy(&help.stdout).contains("warden exec -t group:web -- uptime"));
+
+    let exec = run(&[
+        "--config",
+        &config_arg,
+        "exec",
+        "--json",
+        "-t",
+        "all",
+        "--",
+        "echo",
+        "hi",
+    ]);
+    assert!(
+        exec.status.success(),
+        "{}",
+        String::from_utf8_lossy(&exec.stderr)
+    );
+    let value: Value = serde_json::from_slice(&exec.stdout).unwrap();
+    assert_eq!(value["summary"]["success_count"], 2);
+
+    let table = run(&["--config", &config_arg, "hosts", "list"]);
+    assert!(String::from_utf8_lossy(&table.stdout).contains("fleet-02"));
+
+    let call = run(&[
+        "--config",
+        &config_arg,
+        "call",
+        "hosts_show",
+        r#"{"host_id":"nope"}"#,
+    ]);
+    assert_eq!(call.status.code(), Some(2));
+    let error: Value = serde_json::from_slice(&call.stdout).unwrap();
+    assert_eq!(error["error"]["code"], "HOST_NOT_FOUND");
+
+    let starter = home.path().join("starter.yaml");
+    assert!(run(&["init", starter.to_str().unwrap()]).status.success());
+    assert!(
+        run(&["--config", starter.to_str().unwrap(), "config", "check"])
+            .status
+            .success()
+    );
+
+    let bad = home.path().join("bad.yaml");
+    std::fs::write(&bad, "hosts:\n  - id: a\n    address: b\n    prot: 22\n").unwrap();
+    let check = run(&["--config", bad.to_str().unwrap(), "config", "check"]);
+    assert_eq!(check.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&check.stderr);
+    assert!(
+        message.contains("prot") && message.contains("line 4"),
+        "{message}"
+    );
+    assert!(Path::new(&config_arg).exists());
+}
