@@ -129,7 +129,7 @@ impl CapturedStream {
 }
 
 /// Counters a transport reports for `status` and `doctor`.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct TransportStats {
     pub open_connections: usize,
     pub connects: u64,

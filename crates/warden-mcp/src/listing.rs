@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use rmcp::model::{JsonObject, Tool, ToolAnnotations};
 use serde_json::{Value, json};
-use warden_core::tools::{Effect, TOOLS};
+use warden_core::tools::{Effect, TOOLS, ToolInfo};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListingMode {
@@ -20,54 +20,68 @@ pub fn tool_list(mode: ListingMode) -> Vec<Tool> {
         .map(|tool| {
             let info = tool.info();
             let (description, input_schema) = match mode {
-                ListingMode::Compact => (info.summary, compact_schema(&tool.input_schema())),
+                ListingMode::Compact => (info.summary, compact_schema()),
                 ListingMode::Full => (info.description, tool.input_schema()),
             };
-            let mut listed = Tool::new(info.name, description, Arc::new(object(input_schema)))
-                .with_annotations(annotations(info.effect, info.idempotent, info.open_world));
+            let mut listed = Tool::new(info.name, description, Arc::new(object(input_schema)));
+            listed.annotations = annotations(mode, &info);
             if mode == ListingMode::Full {
-                listed = listed.with_raw_output_schema(Arc::new(object(tool.output_schema())));
+                listed =
+                    listed.with_raw_output_schema(Arc::new(object(outline(tool.output_schema()))));
             }
             listed
         })
         .collect()
 }
 
-/// Only what is needed to call the tool right: required fields and their types.
-fn compact_schema(full: &Value) -> Value {
-    let Some(required) = full.get("required").and_then(Value::as_array) else {
+/// The smallest valid input schema: arguments are named in the summary, and
+/// `tools_schema` or the full listing give the rest.
+fn compact_schema() -> Value {
+    json!({"type": "object"})
+}
+
+/// The result's top level (field names and types) without descriptions, `required`
+/// and nested shapes, which would triple the listing's size; `tools_schema` returns the whole output schema.
+/// Still a correct schema for every result: it only checks less.
+fn outline(full: Value) -> Value {
+    let Value::Object(mut full) = full else {
         return json!({"type": "object"});
     };
-    let properties: serde_json::Map<String, Value> = required
-        .iter()
-        .filter_map(Value::as_str)
-        .map(|name| {
-            let kind = full
-                .pointer(&format!("/properties/{name}/type"))
-                .cloned()
-                .unwrap_or(json!("string"));
-            (name.to_owned(), json!({"type": kind}))
-        })
-        .collect();
-    json!({"type": "object", "properties": properties, "required": required})
+    full.remove("required");
+    if let Some(Value::Object(properties)) = full.get_mut("properties") {
+        for property in properties.values_mut() {
+            if let Value::Object(fields) = property {
+                fields.retain(|key, _| key == "type");
+            }
+        }
+    }
+    Value::Object(full)
 }
 
 /// Annotations, leaving out hints that equal MCP's defaults (readOnly false,
-/// destructive true, idempotent false, openWorld true) to save tokens.
-fn annotations(effect: Effect, idempotent: bool, open_world: bool) -> ToolAnnotations {
+/// destructive true, idempotent false, openWorld true) to save tokens. The compact
+/// listing keeps only the hints clients base approvals on (read-only, not destructive).
+fn annotations(mode: ListingMode, info: &ToolInfo) -> Option<ToolAnnotations> {
     let mut annotations = ToolAnnotations::new();
-    match effect {
-        Effect::ReadOnly => annotations = annotations.read_only(true),
-        Effect::Mutating => annotations = annotations.destructive(false),
-        Effect::Destructive => annotations = annotations.destructive(true),
+    match info.effect {
+        Effect::ReadOnly => annotations.read_only_hint = Some(true),
+        Effect::Mutating => annotations.destructive_hint = Some(false),
+        // The default, so the compact listing leaves it out; the full listing states it
+        // so every tool there carries annotations.
+        Effect::Destructive if mode == ListingMode::Full => {
+            annotations.destructive_hint = Some(true)
+        }
+        Effect::Destructive => {}
     }
-    if idempotent && effect != Effect::ReadOnly {
-        annotations = annotations.idempotent(true);
+    if mode == ListingMode::Full {
+        if info.idempotent && info.effect != Effect::ReadOnly {
+            annotations.idempotent_hint = Some(true);
+        }
+        if !info.open_world {
+            annotations.open_world_hint = Some(false);
+        }
     }
-    if !open_world {
-        annotations = annotations.open_world(false);
-    }
-    annotations
+    (annotations != ToolAnnotations::new()).then_some(annotations)
 }
 
 fn object(value: Value) -> JsonObject {

@@ -88,9 +88,15 @@ async fn tools_list_is_compact_by_default_and_full_on_request() {
     let compact = client.list_tools(None).await.unwrap().tools;
     assert_eq!(compact.len(), warden_core::tools::TOOLS.len());
     for tool in &compact {
-        assert!(tool.annotations.is_some(), "{}", tool.name);
-        assert_eq!(tool.input_schema["type"], "object");
+        assert_eq!(
+            *tool.input_schema,
+            *json!({"type": "object"}).as_object().unwrap()
+        );
         assert!(tool.output_schema.is_none());
+        let read_only = warden_core::tools::find(&tool.name).unwrap().info().effect
+            == warden_core::tools::Effect::ReadOnly;
+        let hint = tool.annotations.as_ref().and_then(|a| a.read_only_hint);
+        assert_eq!(hint == Some(true), read_only, "{}", tool.name);
     }
     let mut meta = rmcp::model::RequestMetaObject::default();
     meta.0.0.insert("full".into(), json!(true));
@@ -99,6 +105,10 @@ async fn tools_list_is_compact_by_default_and_full_on_request() {
     // A fresh client: the SDK caches list results by cursor only.
     let (client, _state) = connect().await;
     let full = client.list_tools(Some(request)).await.unwrap().tools;
+    for tool in &full {
+        assert!(tool.annotations.is_some(), "{}", tool.name);
+        assert!(tool.output_schema.is_some(), "{}", tool.name);
+    }
     let exec = full.iter().find(|tool| tool.name == "exec").unwrap();
     assert!(exec.output_schema.is_some());
     assert!(exec.input_schema["properties"]["timeout_ms"].is_object());

@@ -29,8 +29,8 @@ impl Tool for AuditVerify {
 
     const INFO: ToolInfo = ToolInfo {
         name: "audit_verify",
-        summary: "Verify the audit log chain",
-        description: "Check every audit record's SHA-256 chain and the head: finds edited, deleted, reordered, inserted or cut-off records and names the first bad one. Errors: AUDIT_UNAVAILABLE if the log cannot be read.",
+        summary: "Verify audit chain",
+        description: "Check the audit log's SHA-256 chain and head; names the first edited, deleted, reordered, inserted or cut record.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: false,

@@ -47,8 +47,8 @@ impl Tool for Doctor {
 
     const INFO: ToolInfo = ToolInfo {
         name: "doctor",
-        summary: "Diagnose setup and host access",
-        description: "Check warden's setup: config, audit log, known_hosts, identity files, ssh-agent. With a target, also connect and log into each host and report the exact failure (SSH_CONN_FAILED, SSH_AUTH_FAILED, HOST_KEY_UNKNOWN, HOST_KEY_MISMATCH). Read-only.",
+        summary: "Check setup, host logins",
+        description: "Check config, audit log, known_hosts, identity files, ssh-agent; with a target, log into each host and name the failure (SSH_*, HOST_KEY_*).",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: true,

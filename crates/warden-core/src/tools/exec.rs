@@ -21,28 +21,28 @@ pub const DEFAULT_TIMEOUT_MS: u64 = 60_000;
 /// Options shared by `exec` and `run`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub struct CommandOptions {
-    /// Shell command string (POSIX sh). Give this or argv.
+    /// POSIX sh command line (or give argv).
     #[serde(default)]
     pub command: Option<String>,
-    /// Program and arguments, quoted so no shell reinterprets them.
+    /// Program and arguments, no shell.
     #[serde(default)]
     pub argv: Option<Vec<String>>,
-    /// Kill after this many ms (default 60000).
+    /// Kill after ms [60000].
     #[serde(default)]
     pub timeout_ms: Option<u64>,
-    /// Environment variables to set.
+    /// Environment variables.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
-    /// Text fed to the command's stdin.
+    /// Text for stdin.
     #[serde(default)]
     pub stdin: Option<String>,
-    /// Directory to run in.
+    /// Working directory.
     #[serde(default)]
     pub working_directory: Option<String>,
-    /// Only show hosts, commands and policy decisions.
+    /// Show hosts, command and policy verdicts; run nothing.
     #[serde(default)]
     pub dry_run: bool,
-    /// Per-stream output cap in bytes.
+    /// Per-stream output cap (bytes).
     #[serde(default)]
     pub max_output_bytes: Option<usize>,
 }
@@ -98,11 +98,11 @@ impl CommandOptions {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ExecParams {
-    /// Hosts: host:ID, host:GLOB, group:G, tag:K=V, all; comma-joined.
+    /// host:ID, host:GLOB, group:G, tag:K=V, all; comma-joined.
     pub target: String,
     #[serde(flatten)]
     pub options: CommandOptions,
-    /// Fold hosts with identical output into same_as (default true).
+    /// Fold identical outputs into same_as.
     #[serde(default = "yes")]
     pub fold: bool,
 }
@@ -117,8 +117,8 @@ impl Tool for Exec {
 
     const INFO: ToolInfo = ToolInfo {
         name: "exec",
-        summary: "Run a command on target hosts",
-        description: "Run one command on every host of a target, concurrently, over SSH. Give `command` (a shell string) or `argv` (no shell). Returns per-host stdout, stderr, exit_code, duration and a summary with a job_id; a non-zero exit is a result, not an error. Output beyond max_output_bytes is cut (truncated: true, totals given). Hosts with identical output are folded (same_as). Errors: TARGET_EMPTY, HOST_NOT_FOUND, POLICY_DENIED, LOCAL_DISABLED, AUDIT_UNAVAILABLE; per host: SSH_CONN_FAILED, SSH_AUTH_FAILED, HOST_KEY_UNKNOWN, HOST_KEY_MISMATCH, CMD_TIMEOUT.",
+        summary: "Run command on target",
+        description: "Run a command on every host of a target, concurrently, over SSH: `command` (sh) or `argv`. Per host: stdout, stderr, exit_code (non-zero is a result, not an error), duration; cut output has truncated: true; identical outputs fold into same_as. Errors: TARGET_EMPTY, HOST_NOT_FOUND, POLICY_DENIED, LOCAL_DISABLED; per host: SSH_*, HOST_KEY_*, CMD_TIMEOUT.",
         effect: Effect::Destructive,
         idempotent: false,
         open_world: true,

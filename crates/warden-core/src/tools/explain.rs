@@ -33,8 +33,8 @@ impl Tool for Explain {
 
     const INFO: ToolInfo = ToolInfo {
         name: "explain",
-        summary: "Explain an error code",
-        description: "Explain a warden error code: meaning, hint, suggested actions, whether it is transient, tools that help diagnose it, and an example call. Errors: INVALID_INPUT for an unknown code.",
+        summary: "Explain error_code",
+        description: "Explain an error code: meaning, hint, suggested actions, transient or not, diagnostic tools, an example call.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: false,

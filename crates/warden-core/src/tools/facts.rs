@@ -101,8 +101,8 @@ impl Tool for Facts {
 
     const INFO: ToolInfo = ToolInfo {
         name: "facts",
-        summary: "System facts of target hosts",
-        description: "Read-only system facts per host, parsed into fields: OS, kernel, arch, hostname, uptime, CPUs, memory, disks, load, addresses. One round trip per host; works on `local` without exec rights. Errors: TARGET_EMPTY, HOST_NOT_FOUND; per host: SSH_CONN_FAILED, SSH_AUTH_FAILED, HOST_KEY_UNKNOWN, HOST_KEY_MISMATCH, CMD_TIMEOUT.",
+        summary: "Host system facts",
+        description: "System facts per host, parsed: OS, kernel, arch, hostname, uptime, CPUs, memory, disks, load, addresses. One round trip per host. Per-host errors: SSH_*, HOST_KEY_*, CMD_TIMEOUT.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: true,

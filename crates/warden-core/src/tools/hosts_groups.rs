@@ -26,8 +26,8 @@ impl Tool for HostsGroups {
 
     const INFO: ToolInfo = ToolInfo {
         name: "hosts_groups",
-        summary: "List groups and tags",
-        description: "List host groups with their members and tag keys with their values, for target selectors like group:web or tag:env=prod.",
+        summary: "Groups and tags",
+        description: "Groups with their members and tag keys with their values, for targets like group:web or tag:env=prod.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: false,

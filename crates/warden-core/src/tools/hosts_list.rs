@@ -37,8 +37,8 @@ impl Tool for HostsList {
 
     const INFO: ToolInfo = ToolInfo {
         name: "hosts_list",
-        summary: "List inventory hosts",
-        description: "List the hosts warden can reach (id, address, groups, tags), optionally narrowed by a target selector. `local` is the operator's machine. Errors: TARGET_EMPTY, HOST_NOT_FOUND.",
+        summary: "List hosts",
+        description: "List hosts (id, address, groups, tags), optionally narrowed by a target. `local` is this machine.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: false,

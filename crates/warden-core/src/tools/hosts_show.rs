@@ -28,8 +28,8 @@ impl Tool for HostsShow {
 
     const INFO: ToolInfo = ToolInfo {
         name: "hosts_show",
-        summary: "Show one host's settings",
-        description: "Show one host's configured settings: address, port, user, identity file, groups, tags, policy role, proxy jump. Errors: HOST_NOT_FOUND (with suggestions).",
+        summary: "One host's settings",
+        description: "One host's settings: address, port, user, identity file, groups, tags, role, proxy jump. Errors: HOST_NOT_FOUND.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: false,

@@ -20,6 +20,7 @@ mod hosts_show;
 mod policy_test;
 mod results;
 mod run;
+mod schema;
 mod status;
 mod tools_schema;
 mod tools_search;
@@ -144,11 +145,11 @@ impl<T: Tool> DynTool for T {
     }
 
     fn input_schema(&self) -> Value {
-        schema_of::<T::Params>()
+        schema::input_schema_of::<T::Params>()
     }
 
     fn output_schema(&self) -> Value {
-        schema_of::<T::Output>()
+        schema::output_schema_of::<T::Output>()
     }
 
     fn prepare(&'static self, args: Value, engine: &Engine) -> Result<Prepared> {
@@ -219,23 +220,6 @@ pub fn closest_names(name: &str) -> Vec<String> {
         .take(3)
         .map(|(_, name)| name.to_owned())
         .collect()
-}
-
-/// A JSON schema with subschemas inlined and without `$schema`/`title` noise, so it
-/// is small and every MCP client can read it.
-pub fn schema_of<T: JsonSchema>() -> Value {
-    let generator = schemars::generate::SchemaSettings::draft2020_12()
-        .with(|settings| settings.inline_subschemas = true)
-        .into_generator();
-    let mut schema = generator.into_root_schema_for::<T>().to_value();
-    if let Value::Object(map) = &mut schema {
-        map.remove("$schema");
-        map.remove("title");
-        // MCP requires object schemas; unit-like params come out as `{"type":"object"}`.
-        map.entry("type")
-            .or_insert_with(|| Value::String("object".into()));
-    }
-    schema
 }
 
 /// Params of tools that take no arguments.

@@ -44,8 +44,8 @@ impl Tool for PolicyTest {
 
     const INFO: ToolInfo = ToolInfo {
         name: "policy_test",
-        summary: "Check a command against policy",
-        description: "Tell whether a command would be allowed on a host or target, which rule decided and why, without running it. Errors: HOST_NOT_FOUND, TARGET_EMPTY, INVALID_INPUT.",
+        summary: "Test command vs policy",
+        description: "Would a command be allowed on a host or target, and by which rule? Runs nothing.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: false,

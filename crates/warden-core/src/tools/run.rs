@@ -14,7 +14,7 @@ pub struct Run;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct RunParams {
-    /// The host id.
+    /// A host id.
     pub host_id: String,
     #[serde(flatten)]
     pub options: CommandOptions,
@@ -33,8 +33,8 @@ impl Tool for Run {
 
     const INFO: ToolInfo = ToolInfo {
         name: "run",
-        summary: "Run a command on one host",
-        description: "Run one command on one host and return stdout, stderr, exit_code and duration; a non-zero exit is a result. Same options as exec. Errors: HOST_NOT_FOUND, POLICY_DENIED, LOCAL_DISABLED, SSH_CONN_FAILED, SSH_AUTH_FAILED, HOST_KEY_UNKNOWN, HOST_KEY_MISMATCH, CMD_TIMEOUT, CANCELLED.",
+        summary: "Run command on host_id",
+        description: "Run a command on one host: stdout, stderr, exit_code (non-zero is a result), duration. Options as in exec. Errors: HOST_NOT_FOUND, POLICY_DENIED, LOCAL_DISABLED, SSH_*, HOST_KEY_*, CMD_TIMEOUT, CANCELLED.",
         effect: Effect::Destructive,
         idempotent: false,
         open_world: true,

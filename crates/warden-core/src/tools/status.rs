@@ -23,7 +23,6 @@ pub struct StatusOutput {
     pub tools: usize,
     /// Records in the audit log, or why it is unavailable.
     pub audit: String,
-    #[schemars(with = "serde_json::Value")]
     pub connections: TransportStats,
     pub uptime_ms: u64,
 }
@@ -34,8 +33,8 @@ impl Tool for Status {
 
     const INFO: ToolInfo = ToolInfo {
         name: "status",
-        summary: "warden version, config and health",
-        description: "Show warden's version, config file, host count, policy mode, audit log health and pooled SSH connections. Touches no host.",
+        summary: "Server health",
+        description: "warden's version, config file, host count, policy mode, audit health, pooled connections. Touches no host.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: false,

@@ -33,8 +33,8 @@ impl Tool for ToolsSchema {
 
     const INFO: ToolInfo = ToolInfo {
         name: "tools_schema",
-        summary: "Full schema of a tool",
-        description: "Return a tool's full description, input schema and output schema. Use it before calling a tool whose arguments you are unsure of. Errors: INVALID_INPUT for an unknown tool.",
+        summary: "Tool's full schema",
+        description: "A tool's full description, input and output schema. Errors: INVALID_INPUT.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: false,

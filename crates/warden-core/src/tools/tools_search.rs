@@ -33,7 +33,7 @@ impl Tool for ToolsSearch {
 
     const INFO: ToolInfo = ToolInfo {
         name: "tools_search",
-        summary: "Find tools by keywords",
+        summary: "Search tools",
         description: "Find tools whose name or description contains the query's words, best match first.",
         effect: Effect::ReadOnly,
         idempotent: true,
