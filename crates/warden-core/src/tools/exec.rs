@@ -118,7 +118,7 @@ impl Tool for Exec {
     const INFO: ToolInfo = ToolInfo {
         name: "exec",
         summary: "Run command on target",
-        description: "Run a command on every host of a target, concurrently, over SSH: `command` (sh) or `argv`. Per host: stdout, stderr, exit_code (non-zero is a result, not an error), duration; cut output has truncated: true; identical outputs fold into same_as. Errors: TARGET_EMPTY, HOST_NOT_FOUND, POLICY_DENIED, LOCAL_DISABLED; per host: SSH_*, HOST_KEY_*, CMD_TIMEOUT.",
+        description: "Run a command on every host of a target, concurrently, over SSH: `command` (sh) or `argv`. Per host: stdout, stderr, exit_code (non-zero is a result), duration; cut output: truncated: true; identical outputs fold into same_as. Errors: TARGET_EMPTY, HOST_NOT_FOUND, POLICY_DENIED, LOCAL_DISABLED; per host: SSH_*, HOST_KEY_*, CMD_TIMEOUT.",
         effect: Effect::Destructive,
         idempotent: false,
         open_world: true,
