@@ -6,7 +6,7 @@
 //! [`RunContext`] the engine hands them.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
@@ -15,9 +15,12 @@ use tokio_util::sync::CancellationToken;
 use crate::audit::{self, AuditEntry, AuditLog, Durability, Phase};
 use crate::config::LoadedConfig;
 use crate::error::{Error, ErrorCode, Result};
+use crate::files::HostFiles;
 use crate::inventory::{Host, HostKind, Inventory};
 use crate::local::LocalTransport;
 use crate::policy::{Decision, Policy, Verdict};
+use crate::sandbox::{PathGuard, Sandbox, within};
+use crate::sessions::{Event, SessionLimits, SessionView, Sessions};
 use crate::tools::{self, DynTool, Effect, Plan};
 use crate::transport::{ExecOutput, ExecRequest, Permit, Transport, TransportStats};
 
@@ -60,6 +63,7 @@ struct EngineInner {
     audit: std::result::Result<AuditLog, Error>,
     ssh: Arc<dyn Transport>,
     local: Arc<dyn Transport>,
+    sessions: Sessions,
     started: Instant,
 }
 
@@ -68,6 +72,12 @@ impl Engine {
         let inventory = Inventory::from_config(&loaded.config);
         let policy = Policy::new(&loaded.config.policy, &inventory)?;
         let audit = AuditLog::open(&loaded.audit_dir());
+        let limits = &loaded.config.limits;
+        let sessions = Sessions::new(SessionLimits {
+            idle: Duration::from_secs(limits.session_idle_s),
+            max_lifetime: Duration::from_secs(limits.session_max_s),
+            per_client: limits.max_sessions_per_client,
+        });
         if let Err(error) = &audit {
             tracing::error!("{error}; mutating tools will answer AUDIT_UNAVAILABLE");
         }
@@ -78,6 +88,7 @@ impl Engine {
                 policy,
                 audit,
                 ssh,
+                sessions,
                 local: Arc::new(LocalTransport),
                 started: Instant::now(),
             }),
@@ -131,7 +142,11 @@ impl Engine {
             Ok(prepared) => prepared,
             Err(error) => return Err(self.reject(record, error, info.effect)),
         };
-        let plan = prepared.plan.clone();
+        let mut plan = prepared.plan.clone();
+        let session = match self.enter_session(caller, &mut plan) {
+            Ok(session) => session,
+            Err(error) => return Err(self.reject(record, error, info.effect)),
+        };
         record.hosts = plan.hosts.iter().map(|host| host.id.to_string()).collect();
 
         if let Err(error) = self.check_local(&plan) {
@@ -163,6 +178,8 @@ impl Engine {
         } else {
             let context = RunContext {
                 engine: self.clone(),
+                client: caller.client.clone(),
+                session,
                 hosts: Arc::new(plan.hosts.clone()),
                 job_id: job_id.clone(),
                 cancel,
@@ -171,6 +188,15 @@ impl Engine {
             (prepared.run)(context).await
         };
 
+        if let (Some(session), Err(error)) = (&plan.session, &result)
+            && matches!(
+                error.code,
+                ErrorCode::PolicyDenied | ErrorCode::PathOutsideRoot
+            )
+        {
+            let what = format!("{tool_name}: {}", error.message);
+            self.inner.sessions.record(session, Event::Denied, &what);
+        }
         record.phase = Phase::Completed;
         record.duration_ms = Some(started.elapsed().as_millis() as u64);
         match &result {
@@ -228,8 +254,33 @@ impl Engine {
         }
     }
 
+    /// A call in a file session: the session must be the caller's; its host becomes
+    /// the plan's only host.
+    fn enter_session(&self, caller: &Caller, plan: &mut Plan) -> Result<Option<SessionView>> {
+        let Some(id) = &plan.session else {
+            return Ok(None);
+        };
+        let session = self.inner.sessions.get(&caller.client, id)?;
+        plan.hosts = vec![self.inner.inventory.require(session.host.as_str())?];
+        Ok(Some(session))
+    }
+
     fn check_local(&self, plan: &Plan) -> Result<()> {
         let local = &self.inner.loaded.config.local;
+        if plan.files {
+            if plan.effect != Effect::ReadOnly
+                && !local.allow_write
+                && plan.hosts.iter().any(|host| host.is_local())
+            {
+                return Err(Error::new(
+                    ErrorCode::LocalDisabled,
+                    "the built-in host `local` is read-only: file writes on it are off",
+                )
+                .with_host("local")
+                .with_hint("Use a remote host, or ask the operator to set local.allow_write: true (or WARDEN_UNSAFE_LOCAL=1)."));
+            }
+            return Ok(());
+        }
         let needs_exec = plan.effect != Effect::ReadOnly;
         if needs_exec && !local.allow_exec && plan.hosts.iter().any(|host| host.is_local()) {
             return Err(Error::new(
@@ -313,6 +364,9 @@ fn new_job_id() -> String {
 #[derive(Clone)]
 pub struct RunContext {
     engine: Engine,
+    /// The calling client: sessions belong to it.
+    client: String,
+    session: Option<SessionView>,
     hosts: Arc<Vec<Arc<Host>>>,
     job_id: String,
     cancel: CancellationToken,
@@ -347,20 +401,144 @@ impl RunContext {
 
     /// Runs one command on a planned host.
     pub async fn exec(&self, host: &Host, request: &ExecRequest) -> Result<ExecOutput> {
-        // Invariant: a tool cannot reach a host its plan did not name (and policy did
-        // not check).
+        let permit = self.permit(host)?;
+        self.transport(host)
+            .exec(&permit, host, request, &self.cancel)
+            .await
+    }
+
+    /// Invariant: a tool cannot reach a host its plan did not name (and policy did
+    /// not check).
+    fn permit(&self, host: &Host) -> Result<Permit> {
         if !self.hosts.iter().any(|planned| planned.id == host.id) {
             return Err(Error::internal(format!(
                 "host {} is not in this call's plan",
                 host.id
             )));
         }
-        let permit = Permit::new(host.id.clone(), self.job_id.clone());
-        let transport = match host.kind {
+        Ok(Permit::new(host.id.clone(), self.job_id.clone()))
+    }
+
+    fn transport(&self, host: &Host) -> &Arc<dyn Transport> {
+        match host.kind {
             HostKind::Ssh => &self.engine.inner.ssh,
             HostKind::Local => &self.engine.inner.local,
+        }
+    }
+
+    /// The calling client (sessions belong to it).
+    pub fn client(&self) -> &str {
+        &self.client
+    }
+
+    /// The session the call works in, if any (checked by the engine to be the caller's).
+    pub fn session(&self) -> Option<&SessionView> {
+        self.session.as_ref()
+    }
+
+    pub fn sessions(&self) -> &Sessions {
+        &self.engine.inner.sessions
+    }
+
+    /// Notes what the call did in its session, for `session_summary`.
+    pub fn note(&self, event: Event, what: &str) {
+        if let Some(session) = &self.session {
+            self.engine.inner.sessions.record(&session.id, event, what);
+        }
+    }
+
+    /// The file sandbox for a planned host: the call's session root, or outside a
+    /// session the `allowed_roots` entry that holds `path` (absolute). `deny_paths`
+    /// guards every path it resolves.
+    pub async fn sandbox(&self, host: &Arc<Host>, path: &str) -> Result<Sandbox> {
+        let files = self.files(host).await?;
+        let guard = self.path_guard(host);
+        if let Some(session) = &self.session {
+            return Ok(Sandbox::new(
+                files,
+                session.root.clone(),
+                session.cwd.clone(),
+                guard,
+            ));
+        }
+        if !path.starts_with('/') {
+            return Err(Error::invalid_input(format!(
+                "{path:?}: outside a session, give an absolute path (or open a session with session_open)"
+            ))
+            .with_path(path));
+        }
+        let root = self.allowed_root_for(host, &files, path).await?;
+        Ok(Sandbox::new(files, root.clone(), root, guard))
+    }
+
+    /// Resolves a session root on `host` and checks it against policy.
+    pub async fn session_root(&self, host: &Arc<Host>, root: &str) -> Result<String> {
+        let files = self.files(host).await?;
+        let resolved =
+            Sandbox::resolve_root(Arc::clone(&files), root, self.path_guard(host)).await?;
+        let allowed = self.allowed_root_for(host, &files, &resolved).await?;
+        debug_assert!(within(&allowed, &resolved));
+        Ok(resolved)
+    }
+
+    async fn files(&self, host: &Host) -> Result<Arc<dyn HostFiles>> {
+        let permit = self.permit(host)?;
+        self.transport(host).files(&permit, host).await
+    }
+
+    fn path_guard(&self, host: &Arc<Host>) -> PathGuard {
+        let engine = self.engine.clone();
+        let host = Arc::clone(host);
+        Arc::new(move |path: &str| {
+            let decision = engine.inner.policy.evaluate_path(&host, path);
+            if decision.decision == Verdict::Denied {
+                return Err(Error::new(
+                    ErrorCode::PolicyDenied,
+                    format!("denied on {}: {}", host.id, decision.reason),
+                )
+                .with_host(host.id.as_str())
+                .with_path(path)
+                .with_recovery_tool("policy_test"));
+            }
+            Ok(())
+        })
+    }
+
+    /// The resolved `allowed_roots` entry holding `path`; with policy off, `/`.
+    async fn allowed_root_for(
+        &self,
+        host: &Arc<Host>,
+        files: &Arc<dyn HostFiles>,
+        path: &str,
+    ) -> Result<String> {
+        let policy = &self.engine.inner.policy;
+        if policy.mode() == crate::config::PolicyMode::Off {
+            return Ok("/".into());
+        }
+        let roots = policy.allowed_roots(host);
+        for root in &roots {
+            // A root missing on this host allows nothing there.
+            let Ok(resolved) =
+                Sandbox::resolve_root(Arc::clone(files), root, self.path_guard(host)).await
+            else {
+                continue;
+            };
+            if within(&resolved, path) {
+                return Ok(resolved);
+            }
+        }
+        let configured = if roots.is_empty() {
+            String::from("none are configured")
+        } else {
+            roots.join(", ")
         };
-        transport.exec(&permit, host, request, &self.cancel).await
+        Err(Error::new(
+            ErrorCode::PathOutsideRoot,
+            format!("{path:?} is not under policy.allowed_roots on {} ({configured})", host.id),
+        )
+        .with_host(host.id.as_str())
+        .with_path(path)
+        .with_hint("Use a path under an allowed root, or ask the operator to add one to policy.allowed_roots."))
     }
 
     /// Runs `work` on every host concurrently, at most `ssh.max_parallel` at once;

@@ -473,6 +473,11 @@ impl Error {
         self
     }
 
+    pub fn with_path(mut self, path: impl Into<String>) -> Error {
+        self.path = Some(path.into());
+        self
+    }
+
     pub fn with_command(mut self, command: impl Into<String>) -> Error {
         self.command = Some(command.into());
         self

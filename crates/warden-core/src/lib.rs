@@ -8,9 +8,13 @@ pub mod audit;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod files;
 pub mod inventory;
 mod local;
+mod local_files;
 pub mod policy;
+pub mod sandbox;
+pub mod sessions;
 pub mod tools;
 pub mod transport;
 

@@ -3,6 +3,7 @@
 //! tree, and `kill_on_drop` so no child outlives the server.
 
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -11,7 +12,9 @@ use tokio::process::Command as ProcessCommand;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
+use crate::files::HostFiles;
 use crate::inventory::Host;
+use crate::local_files::LocalFiles;
 use crate::transport::{
     CapturedStream, Command, ExecOutput, ExecRequest, ExitStatus, Permit, Transport,
 };
@@ -20,6 +23,10 @@ pub struct LocalTransport;
 
 #[async_trait]
 impl Transport for LocalTransport {
+    async fn files(&self, _permit: &Permit, _host: &Host) -> Result<Arc<dyn HostFiles>> {
+        Ok(Arc::new(LocalFiles))
+    }
+
     async fn exec(
         &self,
         _permit: &Permit,

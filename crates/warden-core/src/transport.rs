@@ -6,6 +6,7 @@
 //! caller that skipped the engine cannot reach a host.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -13,6 +14,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Result;
+use crate::files::HostFiles;
 use crate::inventory::{Host, HostId};
 
 /// Proof that the engine authorized one call on one host.
@@ -149,6 +151,9 @@ pub trait Transport: Send + Sync {
         request: &ExecRequest,
         cancel: &CancellationToken,
     ) -> Result<ExecOutput>;
+
+    /// The host's file primitives (SFTP on SSH hosts) over the pooled connection.
+    async fn files(&self, permit: &Permit, host: &Host) -> Result<Arc<dyn HostFiles>>;
 
     fn stats(&self) -> TransportStats {
         TransportStats::default()

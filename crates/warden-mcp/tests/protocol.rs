@@ -35,6 +35,17 @@ impl Transport for NoRemoteHosts {
             format!("no SSH in protocol tests ({})", host.id),
         ))
     }
+
+    async fn files(
+        &self,
+        _: &Permit,
+        host: &Host,
+    ) -> warden_core::Result<std::sync::Arc<dyn warden_core::files::HostFiles>> {
+        Err(Error::new(
+            WardenCode::SftpFailed,
+            format!("no SFTP in protocol tests ({})", host.id),
+        ))
+    }
 }
 
 async fn connect() -> (RunningService<RoleClient, ()>, tempfile::TempDir) {

@@ -3,7 +3,8 @@
 //! and `~/.ssh/config` resolution.
 //!
 //! Module map: `connect` (resolution, handshake, auth, ProxyJump), `known_hosts`
-//! (the matcher), `pool` (one connection per host), `exec` (one command on a channel).
+//! (the matcher), `pool` (one connection per host), `exec` (one command on a channel),
+//! `sftp` (file primitives over one cached SFTP session per connection).
 //!
 //! Invariants: the host key is verified before authentication; auth and host key
 //! failures are never retried; a command whose connection is lost after it was sent is
@@ -13,12 +14,13 @@ mod connect;
 mod exec;
 mod known_hosts;
 mod pool;
+mod sftp;
 
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -28,6 +30,7 @@ use ssh2_config::{ParseRule, SshConfig};
 use tokio_util::sync::CancellationToken;
 use warden_core::config::{SshSettings, expand_home, home_dir};
 use warden_core::error::{Error, Result};
+use warden_core::files::HostFiles;
 use warden_core::inventory::Host;
 use warden_core::transport::{
     CapturedStream, ExecOutput, ExecRequest, ExitStatus, Permit, Transport, TransportStats,
@@ -46,7 +49,7 @@ pub struct SshTransport {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     settings: SshSettings,
     known_hosts: PathBuf,
     /// Parsed once; an unreadable or invalid file fails each exec with its reason
@@ -54,6 +57,8 @@ struct Inner {
     ssh_config: std::result::Result<Option<SshConfig>, String>,
     pool: Pool,
     reaper_started: AtomicBool,
+    /// SFTP sessions opened so far (each on a new channel).
+    sftp_sessions: AtomicU64,
 }
 
 impl SshTransport {
@@ -72,6 +77,7 @@ impl SshTransport {
                 ssh_config,
                 pool: Pool::default(),
                 reaper_started: AtomicBool::new(false),
+                sftp_sessions: AtomicU64::new(0),
             }),
         }
     }
@@ -84,6 +90,30 @@ impl SshTransport {
     pub fn known_hosts_path(&self) -> &Path {
         &self.inner.known_hosts
     }
+
+    /// How many SFTP sessions were opened: one per pooled connection that served file
+    /// primitives, plus one for each session that died and was replaced.
+    pub fn sftp_sessions_opened(&self) -> u64 {
+        self.inner.sftp_sessions.load(Ordering::Relaxed)
+    }
+}
+
+/// Refuses a permit minted for another host, and the built-in `local` host.
+fn check_host(permit: &Permit, host: &Host) -> Result<()> {
+    if permit.host() != &host.id {
+        return Err(Error::internal(format!(
+            "permit for host {} used for host {}",
+            permit.host(),
+            host.id
+        )));
+    }
+    if host.is_local() {
+        return Err(Error::internal(format!(
+            "host {} is the built-in local host, not an SSH host",
+            host.id
+        )));
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -96,19 +126,7 @@ impl Transport for SshTransport {
         cancel: &CancellationToken,
     ) -> Result<ExecOutput> {
         let started = Instant::now();
-        if permit.host() != &host.id {
-            return Err(Error::internal(format!(
-                "permit for host {} used for host {}",
-                permit.host(),
-                host.id
-            )));
-        }
-        if host.is_local() {
-            return Err(Error::internal(format!(
-                "host {} is the built-in local host, not an SSH host",
-                host.id
-            )));
-        }
+        check_host(permit, host)?;
         let script = exec::wrap(request)?;
         let endpoint = self.inner.endpoint(host)?;
         self.inner.maintain().await;
@@ -139,6 +157,20 @@ impl Transport for SshTransport {
         output
     }
 
+    async fn files(&self, permit: &Permit, host: &Host) -> Result<Arc<dyn HostFiles>> {
+        check_host(permit, host)?;
+        let endpoint = self.inner.endpoint(host)?;
+        self.inner.maintain().await;
+        // Open (or check) the session now: connection, auth and subsystem failures
+        // surface here rather than on the first primitive.
+        let (connection, _session) = self.inner.sftp(&endpoint).await?;
+        connection.touch();
+        Ok(Arc::new(sftp::SshFiles::new(
+            Arc::clone(&self.inner),
+            endpoint,
+        )))
+    }
+
     fn stats(&self) -> TransportStats {
         self.inner.pool.stats()
     }
@@ -166,8 +198,18 @@ impl Inner {
     /// turns out dead is replaced once; errors of the fresh connect (auth, host key,
     /// unreachable) are returned as they are, never retried.
     async fn open_channel(&self, endpoint: &Endpoint) -> Result<(Arc<Connection>, Channel<Msg>)> {
-        let key = format!("host {}", endpoint.host_id);
+        let key = pool_key(endpoint);
         let connection = self.connection(&key, endpoint).await?;
+        self.open_channel_on(&key, endpoint, connection).await
+    }
+
+    /// [`Inner::open_channel`] on `connection`, the pooled connection for `key`.
+    async fn open_channel_on(
+        &self,
+        key: &str,
+        endpoint: &Endpoint,
+        connection: Arc<Connection>,
+    ) -> Result<(Arc<Connection>, Channel<Msg>)> {
         let first_error = match self.open_session(&connection).await {
             Ok(channel) => return Ok((connection, channel)),
             Err(error) => error,
@@ -181,8 +223,8 @@ impl Inner {
             )));
         }
         tracing::debug!(target = %endpoint.describe(), error = %first_error.message, "pooled connection is dead; reconnecting once");
-        self.pool.discard(&key, &connection);
-        let connection = self.connection(&key, endpoint).await?;
+        self.pool.discard(key, &connection);
+        let connection = self.connection(key, endpoint).await?;
         match self.open_session(&connection).await {
             Ok(channel) => Ok((connection, channel)),
             Err(error) => {
@@ -190,6 +232,36 @@ impl Inner {
                     .conn_failed(format!("cannot open a session channel: {}", error.message)))
             }
         }
+    }
+
+    /// The SFTP session cached on the host's pooled connection, opened on a new
+    /// channel when there is none or it died. Callers on one connection share one
+    /// session: the lock is held while it opens.
+    pub(crate) async fn sftp(
+        &self,
+        endpoint: &Endpoint,
+    ) -> Result<(Arc<Connection>, Arc<sftp::Session>)> {
+        let key = pool_key(endpoint);
+        let connection = self.connection(&key, endpoint).await?;
+        let mut cached = connection.sftp.lock().await;
+        if let Some(session) = cached.as_ref().filter(|session| session.is_alive()) {
+            return Ok((Arc::clone(&connection), Arc::clone(session)));
+        }
+        let (opened_on, channel) = self
+            .open_channel_on(&key, endpoint, Arc::clone(&connection))
+            .await?;
+        let limit = Duration::from_millis(self.settings.connect_timeout_ms);
+        let session = Arc::new(sftp::Session::start(channel, endpoint, limit).await?);
+        self.sftp_sessions.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(target = %endpoint.describe(), "SFTP session opened");
+        if Arc::ptr_eq(&opened_on, &connection) {
+            *cached = Some(Arc::clone(&session));
+        } else {
+            // The pooled connection was dead and got replaced while opening.
+            drop(cached);
+            *opened_on.sftp.lock().await = Some(Arc::clone(&session));
+        }
+        Ok((opened_on, session))
     }
 
     async fn open_session(
@@ -261,6 +333,11 @@ impl Inner {
         }
         self.pool.sweep(idle).await;
     }
+}
+
+/// The pool key of an inventory host's own connection.
+fn pool_key(endpoint: &Endpoint) -> String {
+    format!("host {}", endpoint.host_id)
 }
 
 struct OpenError {

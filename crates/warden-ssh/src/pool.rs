@@ -15,12 +15,16 @@ use warden_core::error::Result;
 use warden_core::transport::TransportStats;
 
 use crate::connect::SshHandle;
+use crate::sftp::Session;
 
 /// One authenticated SSH connection.
 pub(crate) struct Connection {
     pub handle: SshHandle,
     /// `host web-1 (root@10.0.0.5:22)`, for messages.
     pub describe: String,
+    /// The SFTP session file primitives share (`Inner::sftp`); it dies with the
+    /// connection, so a replaced connection starts without one.
+    pub sftp: tokio::sync::Mutex<Option<Arc<Session>>>,
     last_used: Mutex<Instant>,
     // Invariant: declared after `handle`, so the target connection is dropped before the
     // jump connection its stream runs through (DEPENDENCIES.md gotcha 5).
@@ -32,6 +36,7 @@ impl Connection {
         Connection {
             handle,
             describe,
+            sftp: tokio::sync::Mutex::new(None),
             last_used: Mutex::new(Instant::now()),
             jump,
         }

@@ -162,6 +162,10 @@ pub struct Limits {
     pub max_sessions_per_client: usize,
     pub max_output_bytes: usize,
     pub max_read_bytes: usize,
+    /// A file session unused this long is closed.
+    pub session_idle_s: u64,
+    /// A file session is closed this long after opening, used or not.
+    pub session_max_s: u64,
 }
 
 impl Default for Limits {
@@ -173,6 +177,8 @@ impl Default for Limits {
             max_sessions_per_client: 50,
             max_output_bytes: 65_536,
             max_read_bytes: 1_048_576,
+            session_idle_s: 1800,
+            session_max_s: 86_400,
         }
     }
 }

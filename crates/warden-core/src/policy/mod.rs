@@ -49,6 +49,8 @@ impl Rule {
 struct RuleSet {
     deny: Vec<Rule>,
     allow: Vec<Rule>,
+    deny_paths: Vec<Rule>,
+    allowed_roots: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -98,6 +100,8 @@ impl Policy {
         let global = RuleSet {
             deny: compile_all(&config.deny_commands, "policy.deny_commands")?,
             allow: compile_all(&config.allow_commands, "policy.allow_commands")?,
+            deny_paths: compile_all(&config.deny_paths, "policy.deny_paths")?,
+            allowed_roots: config.allowed_roots.clone(),
         };
         let mut host_rules: BTreeMap<String, RuleSet> = BTreeMap::new();
         for role in &config.roles {
@@ -108,6 +112,10 @@ impl Policy {
             let allow = compile_all(
                 &role.allow_commands,
                 &format!("policy.roles[{}].allow_commands", role.name),
+            )?;
+            let deny_paths = compile_all(
+                &role.deny_paths,
+                &format!("policy.roles[{}].deny_paths", role.name),
             )?;
             let mut members: Vec<String> = inventory
                 .hosts()
@@ -126,6 +134,10 @@ impl Policy {
                 let rules = host_rules.entry(member).or_default();
                 rules.deny.extend(deny.iter().cloned());
                 rules.allow.extend(allow.iter().cloned());
+                rules.deny_paths.extend(deny_paths.iter().cloned());
+                rules
+                    .allowed_roots
+                    .extend(role.allowed_roots.iter().cloned());
             }
         }
         Ok(Policy {
@@ -196,6 +208,50 @@ impl Policy {
         }
     }
 
+    /// Whether a resolved absolute path may be touched: denied when the path or one of
+    /// its parent directories matches a `deny_paths` regex in full (so `/root/\.ssh`
+    /// covers everything below it).
+    pub fn evaluate_path(&self, host: &Host, path: &str) -> Decision {
+        if self.mode == PolicyMode::Off {
+            return self.allowed(None, "policy mode is off".into(), Vec::new());
+        }
+        let role_rules = self.host_rules.get(host.id.as_str());
+        let mut rules = self.global.deny_paths.iter().chain(
+            role_rules
+                .into_iter()
+                .flat_map(|rules| rules.deny_paths.iter()),
+        );
+        let hit = rules.find_map(|rule| {
+            path_and_parents(path)
+                .find(|candidate| rule.regex.is_match(candidate))
+                .map(|candidate| (rule, candidate))
+        });
+        match hit {
+            Some((rule, candidate)) => self.denied(
+                Some(rule),
+                format!("{candidate:?} matches a deny_paths rule"),
+                Vec::new(),
+            ),
+            None => self.allowed(None, "no deny_paths rule matches".into(), Vec::new()),
+        }
+    }
+
+    /// `policy.allowed_roots` plus those of the host's roles: where file tools may work
+    /// outside a session, and where sessions may be rooted.
+    pub fn allowed_roots(&self, host: &Host) -> Vec<String> {
+        let role_rules = self.host_rules.get(host.id.as_str());
+        self.global
+            .allowed_roots
+            .iter()
+            .chain(
+                role_rules
+                    .into_iter()
+                    .flat_map(|rules| rules.allowed_roots.iter()),
+            )
+            .cloned()
+            .collect()
+    }
+
     fn allowed(
         &self,
         rule: Option<&Rule>,
@@ -236,6 +292,18 @@ impl Policy {
     }
 }
 
+/// `/a/b/c`, `/a/b`, `/a`, `/`.
+fn path_and_parents(path: &str) -> impl Iterator<Item = &str> {
+    std::iter::successors(Some(path), |current| {
+        let parent = &current[..current.rfind('/')?];
+        match (parent.is_empty(), *current == "/") {
+            (_, true) => None,
+            (true, false) => Some("/"),
+            (false, false) => Some(parent),
+        }
+    })
+}
+
 fn compile_all(patterns: &[String], source: &str) -> Result<Vec<Rule>> {
     patterns
         .iter()
@@ -262,6 +330,25 @@ mod tests {
     }
 
     const HOSTS: &str = "hosts:\n  - {id: web-1, address: a}\n  - {id: db-1, address: b}\n";
+
+    #[test]
+    fn deny_paths_cover_the_path_and_everything_below() {
+        let yaml = format!("{HOSTS}policy:\n  deny_paths: ['/root/\\.ssh', '.*\\.pem']\n");
+        let config = Config::parse(&yaml).unwrap();
+        let inventory = Inventory::from_config(&config);
+        let policy = Policy::new(&config.policy, &inventory).unwrap();
+        let host = inventory.require("web-1").unwrap();
+        let verdict = |path: &str| policy.evaluate_path(&host, path).decision;
+        assert_eq!(verdict("/root/.ssh"), Verdict::Denied);
+        assert_eq!(verdict("/root/.ssh/authorized_keys"), Verdict::Denied);
+        assert_eq!(verdict("/srv/tls/key.pem"), Verdict::Denied);
+        assert_eq!(verdict("/root/.sshx"), Verdict::Allowed);
+        assert_eq!(verdict("/srv/app"), Verdict::Allowed);
+        assert_eq!(
+            path_and_parents("/a/b").collect::<Vec<_>>(),
+            ["/a/b", "/a", "/"]
+        );
+    }
 
     #[test]
     fn deny_list_blocks_each_simple_command() {

@@ -64,6 +64,8 @@ impl Tool for Doctor {
             origin: CommandOrigin::BuiltinProbe,
             effect: Effect::ReadOnly,
             dry_run: false,
+            session: None,
+            files: false,
         })
     }
 

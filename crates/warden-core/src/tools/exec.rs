@@ -132,6 +132,8 @@ impl Tool for Exec {
             origin: CommandOrigin::Caller,
             effect: Effect::Destructive,
             dry_run: params.options.dry_run,
+            session: None,
+            files: false,
         })
     }
 

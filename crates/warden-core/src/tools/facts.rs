@@ -115,6 +115,8 @@ impl Tool for Facts {
             origin: CommandOrigin::BuiltinProbe,
             effect: Effect::ReadOnly,
             dry_run: params.dry_run,
+            session: None,
+            files: false,
         })
     }
 

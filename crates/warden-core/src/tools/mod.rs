@@ -14,6 +14,13 @@ mod doctor;
 mod exec;
 mod explain;
 mod facts;
+mod file_args;
+mod fs_list;
+mod fs_mkdir;
+mod fs_read;
+mod fs_remove;
+mod fs_stat;
+mod fs_write;
 mod hosts_groups;
 mod hosts_list;
 mod hosts_show;
@@ -21,6 +28,10 @@ mod policy_test;
 mod results;
 mod run;
 mod schema;
+mod session_close;
+mod session_list;
+mod session_open;
+mod session_summary;
 mod status;
 mod tools_schema;
 mod tools_search;
@@ -56,6 +67,16 @@ pub static TOOLS: &[&dyn DynTool] = &[
     &facts::Facts,
     &policy_test::PolicyTest,
     &audit_verify::AuditVerify,
+    &session_open::SessionOpen,
+    &session_close::SessionClose,
+    &session_list::SessionList,
+    &session_summary::SessionSummary,
+    &fs_read::FsRead,
+    &fs_write::FsWrite,
+    &fs_list::FsList,
+    &fs_stat::FsStat,
+    &fs_mkdir::FsMkdir,
+    &fs_remove::FsRemove,
 ];
 
 /// What a call may change, which sets its MCP annotations and audit durability.
@@ -92,6 +113,12 @@ pub struct Plan {
     pub origin: CommandOrigin,
     pub effect: Effect,
     pub dry_run: bool,
+    /// A file session the call works in: the engine checks that it belongs to the
+    /// caller and puts its host in `hosts` (tools cannot name hosts of other sessions).
+    pub session: Option<String>,
+    /// Works on files (the `local` gate is `allow_write`) rather than commands
+    /// (`allow_exec`).
+    pub files: bool,
 }
 
 impl Plan {
@@ -103,6 +130,8 @@ impl Plan {
             origin: CommandOrigin::Caller,
             effect: Effect::ReadOnly,
             dry_run: false,
+            session: None,
+            files: false,
         }
     }
 }
@@ -227,5 +256,7 @@ pub fn closest_names(name: &str) -> Vec<String> {
 #[serde(deny_unknown_fields)]
 pub struct NoParams {}
 
+#[cfg(test)]
+mod file_tests;
 #[cfg(test)]
 mod tests;

@@ -48,6 +48,8 @@ impl Tool for Run {
             origin: CommandOrigin::Caller,
             effect: Effect::Destructive,
             dry_run: params.options.dry_run,
+            session: None,
+            files: false,
         })
     }
 

@@ -1,0 +1,126 @@
+//! What every file tool shares: where it works (a session, or a host and an absolute
+//! path under `policy.allowed_roots`), its plan, and how entries are shown.
+
+use std::sync::Arc;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Effect, Plan};
+use crate::engine::{Engine, RunContext};
+use crate::error::{Error, Result};
+use crate::files::{FileKind, FileMeta};
+use crate::inventory::Host;
+use crate::policy::CommandOrigin;
+use crate::sandbox::{Last, Resolved, Sandbox};
+
+/// Where a file tool works: give `session_id`, or `host_id` with an absolute path.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct FileScope {
+    /// From session_open; paths are relative to its root.
+    #[serde(default)]
+    pub session_id: Option<String>,
+    /// Outside a session: the host (paths absolute, under policy.allowed_roots).
+    #[serde(default)]
+    pub host_id: Option<String>,
+}
+
+impl FileScope {
+    pub fn plan(&self, engine: &Engine, effect: Effect, dry_run: bool) -> Result<Plan> {
+        let hosts = match (&self.session_id, &self.host_id) {
+            (Some(_), None) => Vec::new(),
+            (None, Some(host_id)) => vec![engine.inventory().require(host_id)?],
+            _ => {
+                return Err(Error::invalid_input(
+                    "give session_id (from session_open) or host_id, not both",
+                ));
+            }
+        };
+        Ok(Plan {
+            hosts,
+            commands: Vec::new(),
+            origin: CommandOrigin::Caller,
+            effect,
+            dry_run,
+            session: self.session_id.clone(),
+            files: true,
+        })
+    }
+}
+
+/// The call's one host and its sandbox for `path`.
+pub async fn open(context: &RunContext, path: &str) -> Result<(Arc<Host>, Sandbox)> {
+    let host = context
+        .planned_hosts()
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::internal("file call without a host"))?;
+    let sandbox = context.sandbox(&host, path).await?;
+    Ok((host, sandbox))
+}
+
+/// Resolves `path` and requires something to be there.
+pub async fn existing(sandbox: &Sandbox, path: &str, last: Last) -> Result<(Resolved, FileMeta)> {
+    let resolved = sandbox.resolve(path, last).await?;
+    match resolved.meta.clone() {
+        Some(meta) => Ok((resolved, meta)),
+        None => Err(Error::new(
+            crate::error::ErrorCode::FileNotFound,
+            format!("{path}: no such file or directory"),
+        )
+        .with_path(&resolved.path)),
+    }
+}
+
+/// One file system entry as results show it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Entry {
+    pub path: String,
+    #[serde(rename = "type")]
+    pub kind: FileKind,
+    pub size: u64,
+    /// Permission bits in octal, e.g. "0644".
+    pub mode: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// Seconds since the epoch.
+    pub mtime: u64,
+    /// Where a symlink points (not followed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+impl Entry {
+    pub async fn new(sandbox: &Sandbox, path: String, meta: &FileMeta) -> Entry {
+        let target = if meta.kind == FileKind::Symlink {
+            sandbox.files().read_link(&path).await.ok()
+        } else {
+            None
+        };
+        Entry {
+            path,
+            kind: meta.kind,
+            size: meta.size,
+            mode: format!("{:04o}", meta.mode),
+            uid: meta.uid,
+            gid: meta.gid,
+            mtime: meta.mtime,
+            target,
+        }
+    }
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+/// Parses an octal mode such as "644" or "0755".
+pub fn parse_mode(text: &str) -> Result<u32> {
+    u32::from_str_radix(text, 8)
+        .ok()
+        .filter(|mode| *mode <= 0o7777)
+        .ok_or_else(|| {
+            Error::invalid_input(format!("mode {text:?} is not an octal mode like \"0644\""))
+        })
+}

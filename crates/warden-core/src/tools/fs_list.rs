@@ -1,0 +1,123 @@
+//! `fs_list`: a directory's entries, optionally recursive. Walks never follow a
+//! symlink (it is listed with its target), so they cannot leave the root or loop.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::file_args::{self, Entry, FileScope};
+use super::{Effect, Plan, Tool, ToolInfo};
+use crate::engine::{Engine, RunContext};
+use crate::error::{Error, Result};
+use crate::files::FileKind;
+use crate::sandbox::Last;
+use crate::sessions::Event;
+
+pub struct FsList;
+
+/// Entries returned per call unless `limit` says otherwise.
+const DEFAULT_LIMIT: usize = 500;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct FsListParams {
+    #[serde(flatten)]
+    pub scope: FileScope,
+    /// Directory to list [the session's cwd].
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Levels to descend [1].
+    #[serde(default)]
+    pub depth: Option<usize>,
+    /// Entries per page [500].
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// Entries to skip (the previous page's next_offset).
+    #[serde(default)]
+    pub offset: usize,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct FsListOutput {
+    /// The resolved directory; entry paths are relative to it.
+    pub path: String,
+    pub entries: Vec<Entry>,
+    pub total: usize,
+    /// Offset of the next page, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_offset: Option<usize>,
+}
+
+impl Tool for FsList {
+    type Params = FsListParams;
+    type Output = FsListOutput;
+
+    const INFO: ToolInfo = ToolInfo {
+        name: "fs_list",
+        summary: "List directory path",
+        description: "List a directory: type, size, mode, owner, mtime, symlink target per entry; depth to recurse (symlinks never followed); limit/offset pages. Errors: FILE_NOT_FOUND, PATH_OUTSIDE_ROOT, POLICY_DENIED.",
+        effect: Effect::ReadOnly,
+        idempotent: true,
+        open_world: true,
+    };
+
+    fn plan(&self, params: &FsListParams, engine: &Engine) -> Result<Plan> {
+        params.scope.plan(engine, Effect::ReadOnly, false)
+    }
+
+    fn run(
+        &self,
+        params: FsListParams,
+        context: RunContext,
+    ) -> impl Future<Output = Result<FsListOutput>> + Send + 'static {
+        async move {
+            let path = params.path.clone().unwrap_or_else(|| String::from("."));
+            let (_, sandbox) = file_args::open(&context, &path).await?;
+            let (resolved, meta) = file_args::existing(&sandbox, &path, Last::Follow).await?;
+            if meta.kind != FileKind::Dir {
+                return Err(
+                    Error::invalid_input(format!("{} is not a directory", resolved.path))
+                        .with_path(&resolved.path),
+                );
+            }
+            let depth = params.depth.unwrap_or(1).max(1);
+            let mut found = Vec::new();
+            let mut queue = vec![(resolved.path.clone(), String::new(), 1)];
+            while let Some((directory, relative, level)) = queue.pop() {
+                let mut entries = sandbox.files().read_dir(&directory).await?;
+                entries.sort_by(|a, b| a.name.cmp(&b.name));
+                for entry in entries.into_iter().rev() {
+                    let full = format!("{}/{}", directory.trim_end_matches('/'), entry.name);
+                    // deny_paths hides entries; it does not fail the listing.
+                    if sandbox.check(&full).is_err() {
+                        continue;
+                    }
+                    let shown = if relative.is_empty() {
+                        entry.name.clone()
+                    } else {
+                        format!("{relative}/{}", entry.name)
+                    };
+                    if entry.meta.kind == FileKind::Dir && level < depth {
+                        queue.push((full.clone(), shown.clone(), level + 1));
+                    }
+                    found.push((shown, full, entry.meta));
+                }
+            }
+            found.sort_by(|a, b| a.0.cmp(&b.0));
+            let total = found.len();
+            let limit = params.limit.unwrap_or(DEFAULT_LIMIT).max(1);
+            let mut entries = Vec::new();
+            for (shown, full, meta) in found.into_iter().skip(params.offset).take(limit) {
+                let mut entry = Entry::new(&sandbox, full, &meta).await;
+                entry.path = shown;
+                entries.push(entry);
+            }
+            let next = params.offset + entries.len();
+            context.note(Event::Read, &resolved.path);
+            Ok(FsListOutput {
+                path: resolved.path,
+                entries,
+                total,
+                next_offset: (next < total).then_some(next),
+            })
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! `fs_remove`: a file, a symlink (never what it points to) or, with
+//! `recursive: true`, a directory tree. Without `confirm: true` the answer lists what
+//! would go and nothing is removed.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::file_args::{self, FileScope};
+use super::{Effect, Plan, Tool, ToolInfo};
+use crate::engine::{Engine, RunContext};
+use crate::error::{Error, Result};
+use crate::files::FileKind;
+use crate::sandbox::{Last, Sandbox};
+use crate::sessions::Event;
+
+pub struct FsRemove;
+
+/// Paths named in a preview; the count covers the rest.
+const PREVIEW_PATHS: usize = 50;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct FsRemoveParams {
+    #[serde(flatten)]
+    pub scope: FileScope,
+    /// Path to remove.
+    pub path: String,
+    /// Remove a directory and everything below it.
+    #[serde(default)]
+    pub recursive: bool,
+    /// Required to remove; without it, a preview.
+    #[serde(default)]
+    pub confirm: bool,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct FsRemoveOutput {
+    pub path: String,
+    /// Removed (false: a preview, nothing changed).
+    pub removed: bool,
+    /// Entries removed (or that would be), the path itself included.
+    pub count: usize,
+    /// The first entries, deepest first.
+    pub paths: Vec<String>,
+}
+
+impl Tool for FsRemove {
+    type Params = FsRemoveParams;
+    type Output = FsRemoveOutput;
+
+    const INFO: ToolInfo = ToolInfo {
+        name: "fs_remove",
+        summary: "Remove path",
+        description: "Remove a file, a symlink (not its target) or, with recursive: true, a directory tree (symlinks inside are removed, never followed). Needs confirm: true; without it, a preview of what would go. Errors: FILE_NOT_FOUND, PATH_OUTSIDE_ROOT, POLICY_DENIED, INVALID_INPUT (non-empty directory without recursive).",
+        effect: Effect::Destructive,
+        idempotent: false,
+        open_world: true,
+    };
+
+    fn plan(&self, params: &FsRemoveParams, engine: &Engine) -> Result<Plan> {
+        params.scope.plan(engine, Effect::Destructive, false)
+    }
+
+    fn run(
+        &self,
+        params: FsRemoveParams,
+        context: RunContext,
+    ) -> impl Future<Output = Result<FsRemoveOutput>> + Send + 'static {
+        async move {
+            let (_, sandbox) = file_args::open(&context, &params.path).await?;
+            let (resolved, meta) =
+                file_args::existing(&sandbox, &params.path, Last::NoFollow).await?;
+            if resolved.path == sandbox.root() {
+                return Err(Error::invalid_input("the root itself cannot be removed")
+                    .with_path(&resolved.path));
+            }
+            let mut doomed = Vec::new();
+            collect(&sandbox, &resolved.path, meta.kind, &mut doomed).await?;
+            if meta.kind == FileKind::Dir && doomed.len() > 1 && !params.recursive {
+                return Err(Error::invalid_input(format!(
+                    "{} is a non-empty directory; give recursive: true",
+                    resolved.path
+                ))
+                .with_path(&resolved.path));
+            }
+            let count = doomed.len();
+            let paths = doomed
+                .iter()
+                .take(PREVIEW_PATHS)
+                .map(|(path, _)| path.clone())
+                .collect();
+            if !params.confirm {
+                return Ok(FsRemoveOutput {
+                    path: resolved.path,
+                    removed: false,
+                    count,
+                    paths,
+                });
+            }
+            for (path, kind) in &doomed {
+                match kind {
+                    FileKind::Dir => sandbox.files().remove_dir(path).await?,
+                    _ => sandbox.files().remove_file(path).await?,
+                }
+            }
+            context.note(Event::Written, &resolved.path);
+            Ok(FsRemoveOutput {
+                path: resolved.path,
+                removed: true,
+                count,
+                paths,
+            })
+        }
+    }
+}
+
+/// Everything under `path`, deepest first, without following symlinks; every entry is
+/// checked against deny_paths (one denied entry refuses the whole removal).
+async fn collect(
+    sandbox: &Sandbox,
+    path: &str,
+    kind: FileKind,
+    out: &mut Vec<(String, FileKind)>,
+) -> Result<()> {
+    let mut stack = vec![(path.to_owned(), kind, false)];
+    while let Some((current, kind, expanded)) = stack.pop() {
+        sandbox.check(&current)?;
+        if kind != FileKind::Dir || expanded {
+            out.push((current, kind));
+            continue;
+        }
+        stack.push((current.clone(), kind, true));
+        for entry in sandbox.files().read_dir(&current).await? {
+            stack.push((format!("{current}/{}", entry.name), entry.meta.kind, false));
+        }
+    }
+    Ok(())
+}

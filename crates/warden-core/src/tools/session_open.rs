@@ -1,0 +1,60 @@
+//! `session_open`: a root on one host that every later path is confined to.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::{Effect, Plan, Tool, ToolInfo};
+use crate::engine::{Engine, RunContext};
+use crate::error::Result;
+use crate::policy::CommandOrigin;
+use crate::sessions::SessionInfo;
+
+pub struct SessionOpen;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SessionOpenParams {
+    /// The host id.
+    pub host_id: String,
+    /// Absolute directory on the host, under policy.allowed_roots.
+    pub root: String,
+}
+
+impl Tool for SessionOpen {
+    type Params = SessionOpenParams;
+    type Output = SessionInfo;
+
+    const INFO: ToolInfo = ToolInfo {
+        name: "session_open",
+        summary: "Open file session at root",
+        description: "Open a file session on host_id confined to root (resolved on the host; must be under policy.allowed_roots). File tools then take session_id and paths relative to the root. Errors: HOST_NOT_FOUND, PATH_OUTSIDE_ROOT, FILE_NOT_FOUND, POLICY_DENIED, SESSION_LIMIT.",
+        effect: Effect::ReadOnly,
+        idempotent: false,
+        open_world: true,
+    };
+
+    fn plan(&self, params: &SessionOpenParams, engine: &Engine) -> Result<Plan> {
+        Ok(Plan {
+            hosts: vec![engine.inventory().require(&params.host_id)?],
+            commands: Vec::new(),
+            origin: CommandOrigin::Caller,
+            effect: Effect::ReadOnly,
+            dry_run: false,
+            session: None,
+            files: true,
+        })
+    }
+
+    fn run(
+        &self,
+        params: SessionOpenParams,
+        context: RunContext,
+    ) -> impl Future<Output = Result<SessionInfo>> + Send + 'static {
+        async move {
+            let host = context.inventory().require(&params.host_id)?;
+            let root = context.session_root(&host, &params.root).await?;
+            context
+                .sessions()
+                .open(context.client(), host.id.clone(), root)
+        }
+    }
+}
