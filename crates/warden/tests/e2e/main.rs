@@ -301,3 +301,71 @@ fn cli_commands_teach_and_use_exit_codes() {
     );
     assert!(Path::new(&config_arg).exists());
 }
+
+#[test]
+fn file_sessions_over_sftp_stay_inside_their_root() {
+    let tree = tempfile::tempdir().unwrap();
+    let base = tree.path().canonicalize().unwrap();
+    let root = base.join("app");
+    std::fs::create_dir_all(root.join("conf")).unwrap();
+    std::fs::create_dir_all(base.join("outside")).unwrap();
+    std::fs::write(base.join("outside/secret"), "outside\n").unwrap();
+    std::os::unix::fs::symlink(base.join("outside"), root.join("escape")).unwrap();
+    std::fs::create_dir_all(base.join("app-evil")).unwrap();
+    let (_fleet, home, config) = fleet(
+        1,
+        &format!("policy:\n  allowed_roots: ['{}']\n", root.display()),
+    );
+    let mut mcp = McpProcess::start(home.path(), Some(&config));
+
+    let (opened, is_error) = mcp.call(
+        "session_open",
+        json!({"host_id": "fleet-01", "root": root.display().to_string()}),
+    );
+    assert!(!is_error, "{opened}");
+    let session = opened["session_id"].as_str().unwrap().to_owned();
+    let (written, is_error) = mcp.call(
+        "fs_write",
+        json!({"session_id": session, "path": "conf/app.ini", "content": "port=80\n"}),
+    );
+    assert!(!is_error, "{written}");
+    assert_eq!(
+        std::fs::read_to_string(root.join("conf/app.ini")).unwrap(),
+        "port=80\n"
+    );
+    let (read, _) = mcp.call(
+        "fs_read",
+        json!({"session_id": session, "path": "conf/app.ini"}),
+    );
+    assert_eq!(read["content"], "port=80\n");
+    assert_eq!(read["sha256"], written["sha256"]);
+
+    for path in [
+        "escape/secret",
+        "../outside/secret",
+        &format!("{}-evil", root.display()),
+    ] {
+        let (refused, is_error) = mcp.call("fs_read", json!({"session_id": session, "path": path}));
+        assert!(is_error, "{path}: {refused}");
+        assert_eq!(refused["error"]["code"], "PATH_OUTSIDE_ROOT", "{path}");
+    }
+    let (overwrite, is_error) = mcp.call(
+        "fs_write",
+        json!({"session_id": session, "path": "escape/secret", "content": "x", "confirm": true}),
+    );
+    assert!(is_error, "{overwrite}");
+    assert_eq!(
+        std::fs::read_to_string(base.join("outside/secret")).unwrap(),
+        "outside\n"
+    );
+
+    // Another client (its own server process and state) cannot use this session.
+    let other_home = tempfile::tempdir().unwrap();
+    let mut other = McpProcess::start(other_home.path(), Some(&config));
+    let (foreign, is_error) = other.call(
+        "fs_read",
+        json!({"session_id": session, "path": "conf/app.ini"}),
+    );
+    assert!(is_error);
+    assert_eq!(foreign["error"]["code"], "SESSION_NOT_FOUND");
+}
