@@ -53,7 +53,7 @@ impl Tool for FsList {
     const INFO: ToolInfo = ToolInfo {
         name: "fs_list",
         summary: "List directory path",
-        description: "List a directory: type, size, mode, owner, mtime, symlink target per entry; depth to recurse (symlinks never followed); limit/offset pages. Errors: FILE_NOT_FOUND, PATH_OUTSIDE_ROOT, POLICY_DENIED.",
+        description: "List a directory (type, size, mode, owner, mtime, link target); depth recurses without following symlinks; limit/offset pages. Errors: FILE_NOT_FOUND, PATH_OUTSIDE_ROOT.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: true,

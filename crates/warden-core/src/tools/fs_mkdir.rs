@@ -41,7 +41,7 @@ impl Tool for FsMkdir {
     const INFO: ToolInfo = ToolInfo {
         name: "fs_mkdir",
         summary: "Make directory path",
-        description: "Create a directory (parents: true also makes missing parents and accepts an existing one). Errors: CONFLICT (exists), FILE_NOT_FOUND (parent), PATH_OUTSIDE_ROOT, POLICY_DENIED, LOCAL_DISABLED.",
+        description: "Create a directory; parents: true makes missing parents and accepts an existing one. Errors: CONFLICT, FILE_NOT_FOUND, PATH_OUTSIDE_ROOT, LOCAL_DISABLED.",
         effect: Effect::Mutating,
         idempotent: true,
         open_world: true,

@@ -64,7 +64,7 @@ impl Tool for FsRead {
     const INFO: ToolInfo = ToolInfo {
         name: "fs_read",
         summary: "Read file at path",
-        description: "Read a regular file (offset/length; text or base64) with its sha256; truncated: true when more follows (limits.max_read_bytes). FIFOs and devices are refused. Errors: FILE_NOT_FOUND, PATH_OUTSIDE_ROOT, POLICY_DENIED, INVALID_INPUT.",
+        description: "Read a regular file (offset/length, text or base64) with its sha256; truncated: true when more follows. Errors: FILE_NOT_FOUND, PATH_OUTSIDE_ROOT, POLICY_DENIED, INVALID_INPUT.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: true,

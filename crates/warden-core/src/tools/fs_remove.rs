@@ -50,7 +50,7 @@ impl Tool for FsRemove {
     const INFO: ToolInfo = ToolInfo {
         name: "fs_remove",
         summary: "Remove path",
-        description: "Remove a file, a symlink (not its target) or, with recursive: true, a directory tree (symlinks inside are removed, never followed). Needs confirm: true; without it, a preview of what would go. Errors: FILE_NOT_FOUND, PATH_OUTSIDE_ROOT, POLICY_DENIED, INVALID_INPUT (non-empty directory without recursive).",
+        description: "Remove a file, a symlink (not its target) or, with recursive: true, a tree. Needs confirm: true, else a preview. Errors: FILE_NOT_FOUND, PATH_OUTSIDE_ROOT, POLICY_DENIED, INVALID_INPUT.",
         effect: Effect::Destructive,
         idempotent: false,
         open_world: true,

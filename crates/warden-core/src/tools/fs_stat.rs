@@ -29,7 +29,7 @@ impl Tool for FsStat {
     const INFO: ToolInfo = ToolInfo {
         name: "fs_stat",
         summary: "Stat path",
-        description: "Type, size, mode, owner, mtime of one path; a symlink is described itself (with its target) unless follow: true. Errors: FILE_NOT_FOUND, PATH_OUTSIDE_ROOT, POLICY_DENIED.",
+        description: "Type, size, mode, owner, mtime of a path; a symlink describes itself unless follow: true. Errors: FILE_NOT_FOUND, PATH_OUTSIDE_ROOT.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: true,

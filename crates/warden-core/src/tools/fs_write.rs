@@ -65,7 +65,7 @@ impl Tool for FsWrite {
     const INFO: ToolInfo = ToolInfo {
         name: "fs_write",
         summary: "Write file at path",
-        description: "Write a file atomically (temp file, fsync, rename). Replacing an existing file needs confirm: true, else you get a preview. expected_sha256 guards against lost updates. Symlinks are followed only inside the root. Errors: CONFLICT, PATH_OUTSIDE_ROOT, POLICY_DENIED, FILE_NOT_FOUND (parent; use create_dirs), LOCAL_DISABLED.",
+        description: "Write a file atomically (temp, fsync, rename). Replacing one needs confirm: true (else a preview); expected_sha256 guards lost updates. Errors: CONFLICT, PATH_OUTSIDE_ROOT, POLICY_DENIED, FILE_NOT_FOUND, LOCAL_DISABLED.",
         effect: Effect::Destructive,
         idempotent: true,
         open_world: true,

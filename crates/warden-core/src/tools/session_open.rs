@@ -26,7 +26,7 @@ impl Tool for SessionOpen {
     const INFO: ToolInfo = ToolInfo {
         name: "session_open",
         summary: "Open file session at root",
-        description: "Open a file session on host_id confined to root (resolved on the host; must be under policy.allowed_roots). File tools then take session_id and paths relative to the root. Errors: HOST_NOT_FOUND, PATH_OUTSIDE_ROOT, FILE_NOT_FOUND, POLICY_DENIED, SESSION_LIMIT.",
+        description: "Open a file session on host_id confined to root (under policy.allowed_roots); file tools then take session_id and relative paths. Errors: PATH_OUTSIDE_ROOT, FILE_NOT_FOUND, SESSION_LIMIT.",
         effect: Effect::ReadOnly,
         idempotent: false,
         open_world: true,

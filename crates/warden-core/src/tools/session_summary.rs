@@ -32,7 +32,7 @@ impl Tool for SessionSummary {
     const INFO: ToolInfo = ToolInfo {
         name: "session_summary",
         summary: "What a session_id did",
-        description: "What happened in one of your sessions: paths read and written, commands run, calls refused, with a one-paragraph summary. Errors: SESSION_NOT_FOUND.",
+        description: "What one of your sessions read, wrote, ran and was refused, with a one-line summary. Errors: SESSION_NOT_FOUND.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: false,
