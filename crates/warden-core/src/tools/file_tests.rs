@@ -367,8 +367,6 @@ async fn sessions_are_private_limited_and_expire() {
 #[tokio::test]
 async fn local_writes_need_allow_write() {
     let world = world("");
-    let s = world.session().await;
-    drop(world.engine.clone());
     let read_only = {
         let mut config = world.engine.config().clone();
         config.config.local.allow_write = false;
@@ -386,5 +384,4 @@ async fn local_writes_need_allow_write() {
         .unwrap_err();
     assert_eq!(error.code, ErrorCode::LocalDisabled);
     assert!(!Path::new(&world.root).join("x").exists());
-    let _ = s;
 }

@@ -181,16 +181,12 @@ fn content_of(params: &FsWriteParams) -> Result<Vec<u8>> {
 /// file or the new one, never a part.
 pub async fn write_atomic(sandbox: &Sandbox, path: &str, data: &[u8], mode: u32) -> Result<()> {
     let name = path.rsplit('/').next().unwrap_or("file");
+    // `parent_of` is "/" for files at the top: no doubled slash.
     let temp = format!(
         "{}/.{name}.warden-{}.tmp",
-        parent_of(path),
+        parent_of(path).trim_end_matches('/'),
         &uuid::Uuid::new_v4().simple().to_string()[..12]
     );
-    let temp = if temp.starts_with("//") {
-        temp[1..].to_owned()
-    } else {
-        temp
-    };
     sandbox.files().create_new(&temp, data, mode).await?;
     if let Err(error) = sandbox.files().rename(&temp, path).await {
         let _ = sandbox.files().remove_file(&temp).await;

@@ -3,10 +3,10 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use super::file_args::FileScope;
 use super::{Effect, Plan, Tool, ToolInfo};
 use crate::engine::{Engine, RunContext};
 use crate::error::Result;
-use crate::policy::CommandOrigin;
 use crate::sessions::SessionInfo;
 
 pub struct SessionOpen;
@@ -33,15 +33,11 @@ impl Tool for SessionOpen {
     };
 
     fn plan(&self, params: &SessionOpenParams, engine: &Engine) -> Result<Plan> {
-        Ok(Plan {
-            hosts: vec![engine.inventory().require(&params.host_id)?],
-            commands: Vec::new(),
-            origin: CommandOrigin::Caller,
-            effect: Effect::ReadOnly,
-            dry_run: false,
-            session: None,
-            files: true,
-        })
+        let scope = FileScope {
+            session_id: None,
+            host_id: Some(params.host_id.clone()),
+        };
+        scope.plan(engine, Effect::ReadOnly, false)
     }
 
     fn run(
