@@ -70,6 +70,20 @@ pub trait HostFiles: Send + Sync {
     async fn symlink(&self, target: &str, link_path: &str) -> Result<()>;
 
     async fn set_mode(&self, path: &str, mode: u32) -> Result<()>;
+
+    /// Changes owner and group of `path` (a symlink there is not followed on `local`;
+    /// callers resolve the path to a non-link first).
+    async fn set_owner(&self, path: &str, uid: u32, gid: u32) -> Result<()>;
+
+    /// Writes `data` at `offset` into an existing regular file (no create, no
+    /// truncate, no sync): the building block of chunked copies and stream uploads.
+    async fn write_at(&self, path: &str, offset: u64, data: &[u8]) -> Result<()>;
+
+    /// Cuts (or extends with zeros) a regular file to `length` bytes.
+    async fn truncate(&self, path: &str, length: u64) -> Result<()>;
+
+    /// Makes a file's content durable (fsync).
+    async fn sync(&self, path: &str) -> Result<()>;
 }
 
 /// Maps an I/O error to the contract's codes, naming the path.

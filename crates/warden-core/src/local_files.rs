@@ -182,4 +182,58 @@ impl HostFiles for LocalFiles {
         })
         .await
     }
+
+    async fn set_owner(&self, path: &str, uid: u32, gid: u32) -> Result<()> {
+        let path = path.to_owned();
+        blocking(move || {
+            std::os::unix::fs::lchown(&path, Some(uid), Some(gid))
+                .map_err(|error| io_error(&path, &error))
+        })
+        .await
+    }
+
+    async fn write_at(&self, path: &str, offset: u64, data: &[u8]) -> Result<()> {
+        let (path, data) = (path.to_owned(), data.to_vec());
+        blocking(move || {
+            let file = open_regular_for_write(&path)?;
+            std::os::unix::fs::FileExt::write_all_at(&file, &data, offset)
+                .map_err(|error| io_error(&path, &error))
+        })
+        .await
+    }
+
+    async fn truncate(&self, path: &str, length: u64) -> Result<()> {
+        let path = path.to_owned();
+        blocking(move || {
+            open_regular_for_write(&path)?
+                .set_len(length)
+                .map_err(|error| io_error(&path, &error))
+        })
+        .await
+    }
+
+    async fn sync(&self, path: &str) -> Result<()> {
+        let path = path.to_owned();
+        blocking(move || {
+            open_regular_for_write(&path)?
+                .sync_all()
+                .map_err(|error| io_error(&path, &error))
+        })
+        .await
+    }
+}
+
+/// Opens an existing regular file for writing without following a final symlink or
+/// blocking on a FIFO.
+fn open_regular_for_write(path: &str) -> Result<File> {
+    let file = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|error| io_error(path, &error))?;
+    let metadata = file.metadata().map_err(|error| io_error(path, &error))?;
+    if !metadata.is_file() {
+        return Err(Error::invalid_input(format!("{path} is not a regular file")).with_path(path));
+    }
+    Ok(file)
 }

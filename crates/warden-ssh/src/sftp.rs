@@ -239,6 +239,32 @@ impl Session {
         Ok(())
     }
 
+    /// Opens an existing file for writing (no create, no truncate) and checks it is a
+    /// regular file. SFTP cannot refuse a final symlink at open: callers pass paths the
+    /// sandbox resolved to a non-link.
+    async fn open_regular_for_write(&self, files: &SshFiles, path: &str) -> OpResult<String> {
+        let handle = self
+            .raw
+            .open(path, OpenFlags::WRITE, FileAttributes::empty())
+            .await?
+            .handle;
+        match self.raw.fstat(handle.as_str()).await {
+            Ok(attrs) if meta_of(&attrs.attrs).kind == FileKind::File => Ok(handle),
+            Ok(_) => {
+                let _ = self.raw.close(handle).await;
+                Err(Fail::Done(files.error(
+                    ErrorCode::InvalidInput,
+                    path,
+                    "not a regular file",
+                )))
+            }
+            Err(error) => {
+                let _ = self.raw.close(handle).await;
+                Err(error.into())
+            }
+        }
+    }
+
     /// fsyncs a directory (after a rename in it) through a read-only handle.
     async fn sync_dir(&self, path: &str) -> std::result::Result<(), SftpError> {
         let handle = self
@@ -560,6 +586,75 @@ impl HostFiles for SshFiles {
     async fn set_mode(&self, path: &str, mode: u32) -> Result<()> {
         self.call(Effect::Mutating, "chmod", path, |session| async move {
             session.raw.setstat(path, with_mode(mode)).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn set_owner(&self, path: &str, uid: u32, gid: u32) -> Result<()> {
+        self.call(Effect::Mutating, "chown", path, |session| async move {
+            let attrs = FileAttributes {
+                uid: Some(uid),
+                gid: Some(gid),
+                ..FileAttributes::empty()
+            };
+            session.raw.setstat(path, attrs).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn write_at(&self, path: &str, offset: u64, data: &[u8]) -> Result<()> {
+        self.call(Effect::Mutating, "write", path, |session| async move {
+            let handle = session.open_regular_for_write(self, path).await?;
+            // Every chunk is in flight at once: on a long link one round trip, not one
+            // per chunk, bounds the call (callers keep `data` to a few MiB).
+            let writes = data
+                .chunks(session.write_chunk)
+                .enumerate()
+                .map(|(index, chunk)| {
+                    let at = offset + (index * session.write_chunk) as u64;
+                    session.raw.write(handle.as_str(), at, chunk.to_vec())
+                });
+            let written = futures::future::try_join_all(writes).await;
+            let closed = session.raw.close(handle).await;
+            written?;
+            closed?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn truncate(&self, path: &str, length: u64) -> Result<()> {
+        self.call(Effect::Mutating, "truncate", path, |session| async move {
+            let handle = session.open_regular_for_write(self, path).await?;
+            let attrs = FileAttributes {
+                size: Some(length),
+                ..FileAttributes::empty()
+            };
+            let cut = session.raw.fsetstat(handle.as_str(), attrs).await;
+            let closed = session.raw.close(handle).await;
+            cut?;
+            closed?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn sync(&self, path: &str) -> Result<()> {
+        self.call(Effect::Mutating, "fsync", path, |session| async move {
+            if !session.fsync {
+                return Err(Fail::Done(self.error(
+                    ErrorCode::SftpFailed,
+                    path,
+                    format!("the host's SFTP server lacks {FSYNC}"),
+                )));
+            }
+            let handle = session.open_regular_for_write(self, path).await?;
+            let synced = session.raw.fsync(handle.as_str()).await;
+            let closed = session.raw.close(handle).await;
+            synced?;
+            closed?;
             Ok(())
         })
         .await

@@ -280,6 +280,31 @@ async fn every_primitive_works() {
     assert_eq!(mode_of(&b), 0o2755);
     assert_eq!(files.lstat(&text(&b)).await.unwrap().unwrap().mode, 0o2755);
 
+    // write_at places chunks (many in flight) at an offset without truncating;
+    // truncate cuts; sync succeeds; set_owner keeps the owner it is given.
+    let chunks = base.join("chunks.bin");
+    files.create_new(&text(&chunks), b"", 0o644).await.unwrap();
+    let data = pattern(1024 * 1024 + 7);
+    files
+        .write_at(&text(&chunks), 0, &data[..600_000])
+        .await
+        .unwrap();
+    files
+        .write_at(&text(&chunks), 600_000, &data[600_000..])
+        .await
+        .unwrap();
+    files.sync(&text(&chunks)).await.unwrap();
+    assert_eq!(std::fs::read(&chunks).unwrap(), data);
+    files.truncate(&text(&chunks), 10).await.unwrap();
+    assert_eq!(std::fs::read(&chunks).unwrap(), &data[..10]);
+    let metadata = std::fs::metadata(&chunks).unwrap();
+    files
+        .set_owner(&text(&chunks), metadata.uid(), metadata.gid())
+        .await
+        .unwrap();
+    // A directory cannot be opened for writing (sftp-server answers a failure).
+    error_of(files.write_at(&text(&base), 0, b"x").await, &text(&base));
+
     // remove_file removes the link, not its target; remove_dir an empty directory.
     files.remove_file(&text(&link)).await.unwrap();
     assert!(std::fs::symlink_metadata(&link).is_err());
