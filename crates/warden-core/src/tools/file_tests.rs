@@ -12,14 +12,16 @@ use crate::config::{Config, ConfigSources, LoadedConfig};
 use crate::engine::{Caller, Engine};
 use crate::error::{Error, ErrorCode};
 
-struct World {
-    engine: Engine,
-    root: String,
-    outside: String,
+pub(super) struct World {
+    pub(super) engine: Engine,
+    pub(super) root: String,
+    pub(super) outside: String,
     _dir: tempfile::TempDir,
 }
 
-fn world(extra: &str) -> World {
+/// A real tree under a temp dir: `app/` (the allowed root, with `data/a.txt`, `secret`
+/// (denied), symlinks out, a link loop and a FIFO), `outside/file`, `app-evil/x`.
+pub(super) fn world(extra: &str) -> World {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().canonicalize().unwrap();
     let root = base.join("app");
@@ -70,7 +72,12 @@ fn world(extra: &str) -> World {
 }
 
 impl World {
-    async fn call_as(&self, client: &str, tool: &str, args: Value) -> Result<Value, Error> {
+    pub(super) async fn call_as(
+        &self,
+        client: &str,
+        tool: &str,
+        args: Value,
+    ) -> Result<Value, Error> {
         self.engine
             .invoke(
                 &Caller::new(client),
@@ -82,11 +89,11 @@ impl World {
             .await
     }
 
-    async fn call(&self, tool: &str, args: Value) -> Result<Value, Error> {
+    pub(super) async fn call(&self, tool: &str, args: Value) -> Result<Value, Error> {
         self.call_as("a", tool, args).await
     }
 
-    async fn session(&self) -> String {
+    pub(super) async fn session(&self) -> String {
         let opened = self
             .call(
                 "session_open",
@@ -98,7 +105,7 @@ impl World {
         opened["session_id"].as_str().unwrap().to_owned()
     }
 
-    async fn code(&self, tool: &str, args: Value) -> ErrorCode {
+    pub(super) async fn code(&self, tool: &str, args: Value) -> ErrorCode {
         match self.call(tool, args.clone()).await {
             Ok(value) => panic!("{tool} {args} succeeded: {value}"),
             Err(error) => error.code,
@@ -106,7 +113,7 @@ impl World {
     }
 }
 
-fn read_file(path: impl AsRef<Path>) -> String {
+pub(super) fn read_file(path: impl AsRef<Path>) -> String {
     std::fs::read_to_string(path).unwrap()
 }
 
