@@ -10,7 +10,11 @@ use serde::Deserialize;
 use super::{Effect, FleetResult, HostResult, Plan, Tool, ToolInfo};
 use crate::engine::{Engine, RunContext};
 use crate::error::{Error, Result};
+use crate::files::FileKind;
+use crate::inventory::Host;
 use crate::policy::CommandOrigin;
+use crate::sandbox::Last;
+use crate::sessions::Event;
 use crate::transport::{Command, ExecRequest};
 
 pub struct Exec;
@@ -45,6 +49,9 @@ pub struct CommandOptions {
     /// Per-stream output cap (bytes).
     #[serde(default)]
     pub max_output_bytes: Option<usize>,
+    /// Run on this file session's host, in its cwd.
+    #[serde(default)]
+    pub session_id: Option<String>,
 }
 
 impl CommandOptions {
@@ -63,6 +70,50 @@ impl CommandOptions {
                 "command (a non-empty string) or argv (a non-empty list) is required",
             )),
         }
+    }
+
+    /// The hosts a call names: those of `named` (a target or host id, resolved by
+    /// `resolve`), or none when it works in a session (the engine then plans the
+    /// session's host after checking the session is the caller's).
+    pub fn hosts(
+        &self,
+        named: Option<&str>,
+        what: &str,
+        resolve: impl FnOnce(&str) -> Result<Vec<Arc<Host>>>,
+    ) -> Result<Vec<Arc<Host>>> {
+        match (named, &self.session_id) {
+            (Some(named), None) => resolve(named),
+            (None, Some(_)) => Ok(Vec::new()),
+            _ => Err(Error::invalid_input(format!(
+                "give {what} or session_id (one of them)"
+            ))),
+        }
+    }
+
+    /// The request for one call: in a session, the working directory is the session's
+    /// cwd, or `working_directory` resolved inside the session's root.
+    pub async fn request_in(&self, context: &RunContext) -> Result<ExecRequest> {
+        let mut request = self.request(context.config().config.limits.max_output_bytes)?;
+        if let Some(session) = context.session() {
+            let directory = match &self.working_directory {
+                Some(path) => {
+                    let host = context.inventory().require(session.host.as_str())?;
+                    let sandbox = context.sandbox(&host, path).await?;
+                    let resolved = sandbox.resolve(path, Last::Follow).await?;
+                    if resolved.meta.as_ref().map(|meta| meta.kind) != Some(FileKind::Dir) {
+                        return Err(Error::invalid_input(format!(
+                            "working_directory {path:?} is not a directory in the session"
+                        ))
+                        .with_path(&resolved.path));
+                    }
+                    resolved.path
+                }
+                None => session.cwd.clone(),
+            };
+            request.working_directory = Some(directory);
+            context.note(Event::Ran, &request.command.to_shell());
+        }
+        Ok(request)
     }
 
     pub fn request(&self, max_output_bytes: usize) -> Result<ExecRequest> {
@@ -98,8 +149,9 @@ impl CommandOptions {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ExecParams {
-    /// host:ID, host:GLOB, group:G, tag:K=V, all; comma-joined.
-    pub target: String,
+    /// host:ID, host:GLOB, group:G, tag:K=V, all; comma-joined (or session_id).
+    #[serde(default)]
+    pub target: Option<String>,
     #[serde(flatten)]
     pub options: CommandOptions,
     /// Fold identical outputs into same_as.
@@ -126,13 +178,18 @@ impl Tool for Exec {
 
     fn plan(&self, params: &ExecParams, engine: &Engine) -> Result<Plan> {
         let command = params.options.command()?;
+        let hosts = params
+            .options
+            .hosts(params.target.as_deref(), "target", |target| {
+                engine.inventory().resolve(target)
+            })?;
         Ok(Plan {
-            hosts: engine.inventory().resolve(&params.target)?,
+            hosts,
             commands: vec![command.to_shell()],
             origin: CommandOrigin::Caller,
             effect: Effect::Destructive,
             dry_run: params.options.dry_run,
-            session: None,
+            session: params.options.session_id.clone(),
             files: false,
         })
     }
@@ -144,8 +201,7 @@ impl Tool for Exec {
     ) -> impl Future<Output = Result<FleetResult>> + Send + 'static {
         async move {
             let started = Instant::now();
-            let limit = context.config().config.limits.max_output_bytes;
-            let request = Arc::new(params.options.request(limit)?);
+            let request = Arc::new(params.options.request_in(&context).await?);
             let hosts = context.planned_hosts();
             let results = context
                 .for_each_host(&hosts, move |context, host| {
@@ -164,11 +220,7 @@ impl Tool for Exec {
 }
 
 /// One host's run as a [`HostResult`]; connection failures become its `error`.
-pub async fn run_on_host(
-    context: &RunContext,
-    host: &crate::inventory::Host,
-    request: &ExecRequest,
-) -> HostResult {
+pub async fn run_on_host(context: &RunContext, host: &Host, request: &ExecRequest) -> HostResult {
     let started = Instant::now();
     match context.exec(host, request).await {
         Ok(output) => {

@@ -50,7 +50,7 @@ pub(super) fn world(extra: &str) -> World {
         .unwrap();
     assert!(status.success());
     let yaml = format!(
-        "local:\n  allow_write: true\npolicy:\n  allowed_roots: ['{}']\n  deny_paths: ['.*/secret']\n{extra}",
+        "local:\n  allow_write: true\n  allow_exec: true\npolicy:\n  allowed_roots: ['{}']\n  deny_paths: ['.*/secret']\n{extra}",
         root.display()
     );
     let loaded = LoadedConfig {
@@ -391,4 +391,58 @@ async fn local_writes_need_allow_write() {
         .unwrap_err();
     assert_eq!(error.code, ErrorCode::LocalDisabled);
     assert!(!Path::new(&world.root).join("x").exists());
+}
+
+#[tokio::test]
+async fn commands_in_a_session_run_in_its_directory() {
+    let world = world("");
+    let s = world.session().await;
+    let ran = world
+        .call("exec", json!({"session_id": s, "command": "pwd"}))
+        .await
+        .unwrap();
+    assert_eq!(ran["results"][0]["stdout"], format!("{}\n", world.root));
+    let ran = world
+        .call(
+            "run",
+            json!({"session_id": s, "argv": ["pwd"], "working_directory": "inside_link"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ran["stdout"], format!("{}/data\n", world.root));
+    for directory in ["link_out", "../outside", "data/a.txt"] {
+        let code = world
+            .code(
+                "run",
+                json!({"session_id": s, "argv": ["pwd"], "working_directory": directory}),
+            )
+            .await;
+        let expected = if directory == "data/a.txt" {
+            ErrorCode::InvalidInput
+        } else {
+            ErrorCode::PathOutsideRoot
+        };
+        assert_eq!(code, expected, "{directory}");
+    }
+    let both = world
+        .code(
+            "exec",
+            json!({"session_id": s, "target": "local", "command": "pwd"}),
+        )
+        .await;
+    assert_eq!(both, ErrorCode::InvalidInput);
+    let foreign = world
+        .call_as("b", "run", json!({"session_id": s, "argv": ["pwd"]}))
+        .await
+        .unwrap_err();
+    assert_eq!(foreign.code, ErrorCode::SessionNotFound);
+    let summary = world
+        .call("session_summary", json!({"session_id": s}))
+        .await
+        .unwrap();
+    assert_eq!(
+        summary["activity"]["ran"],
+        json!(["pwd", "pwd"]),
+        "{summary}"
+    );
 }

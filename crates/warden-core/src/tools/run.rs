@@ -14,8 +14,9 @@ pub struct Run;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct RunParams {
-    /// A host id.
-    pub host_id: String,
+    /// A host id (or session_id).
+    #[serde(default)]
+    pub host_id: Option<String>,
     #[serde(flatten)]
     pub options: CommandOptions,
 }
@@ -42,13 +43,18 @@ impl Tool for Run {
 
     fn plan(&self, params: &RunParams, engine: &Engine) -> Result<Plan> {
         let command = params.options.command()?;
+        let hosts = params
+            .options
+            .hosts(params.host_id.as_deref(), "host_id", |host_id| {
+                Ok(vec![engine.inventory().require(host_id)?])
+            })?;
         Ok(Plan {
-            hosts: vec![engine.inventory().require(&params.host_id)?],
+            hosts,
             commands: vec![command.to_shell()],
             origin: CommandOrigin::Caller,
             effect: Effect::Destructive,
             dry_run: params.options.dry_run,
-            session: None,
+            session: params.options.session_id.clone(),
             files: false,
         })
     }
@@ -59,9 +65,12 @@ impl Tool for Run {
         context: RunContext,
     ) -> impl Future<Output = Result<RunOutput>> + Send + 'static {
         async move {
-            let limit = context.config().config.limits.max_output_bytes;
-            let request = params.options.request(limit)?;
-            let host = context.inventory().require(&params.host_id)?;
+            let request = params.options.request_in(&context).await?;
+            let host = context
+                .planned_hosts()
+                .into_iter()
+                .next()
+                .ok_or_else(|| Error::internal("run without a host"))?;
             // One host, one shot: connection failures, timeouts and cancellation are
             // the call's error.
             let output = context.exec(&host, &request).await?;
@@ -79,10 +88,10 @@ impl Tool for Run {
                         tail_chars(&output.stdout.text(), 500)
                     ),
                 )
-                .with_host(params.host_id.as_str()));
+                .with_host(host.id.as_str()));
             }
             let result =
-                HostResult::from_output(&params.host_id, &output, &request.command.to_shell());
+                HostResult::from_output(host.id.as_str(), &output, &request.command.to_shell());
             Ok(RunOutput {
                 result,
                 job_id: context.job_id().to_owned(),
