@@ -338,8 +338,27 @@ pub fn mask_secrets(args: &Value) -> Value {
     {
         *stdin = json!(format!("<{} bytes>", text.len()));
     }
+    if let Value::Object(fields) = &mut masked {
+        for (name, value) in fields.iter_mut() {
+            let Some(text) = value.as_str() else { continue };
+            // File content may hold secrets and can be huge: the log keeps its size
+            // and hash (enough to prove what was written), never the bytes. Other
+            // long strings (a big diff) are summarized the same way past a bound.
+            let content = name == "content" || name == "content_base64";
+            if content || text.len() > LONGEST_LOGGED_ARG {
+                *value = json!(format!(
+                    "<{} bytes, sha256 {}>",
+                    text.len(),
+                    hex::encode(Sha256::digest(text.as_bytes()))
+                ));
+            }
+        }
+    }
     masked
 }
+
+/// Longest string argument recorded as is.
+const LONGEST_LOGGED_ARG: usize = 16 * 1024;
 
 /// UTC timestamp as RFC 3339 with milliseconds.
 pub fn rfc3339(time: SystemTime) -> String {

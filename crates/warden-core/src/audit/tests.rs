@@ -134,6 +134,23 @@ fn env_values_and_stdin_never_reach_the_log() {
 }
 
 #[test]
+fn file_content_is_logged_as_size_and_hash() {
+    let long_diff = "x".repeat(20_000);
+    let masked = mask_secrets(
+        &json!({"path": "/etc/app.conf", "content": "password=1", "unified_diff": long_diff}),
+    );
+    assert_eq!(masked["path"], "/etc/app.conf");
+    let hash = hex::encode(sha2::Sha256::digest(b"password=1"));
+    assert_eq!(masked["content"], format!("<10 bytes, sha256 {hash}>"));
+    assert!(
+        masked["unified_diff"]
+            .as_str()
+            .unwrap()
+            .starts_with("<20000 bytes, sha256 ")
+    );
+}
+
+#[test]
 fn unwritable_dir_is_audit_unavailable() {
     let temp = tempfile::tempdir().unwrap();
     let blocker = temp.path().join("file");
