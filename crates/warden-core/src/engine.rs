@@ -23,6 +23,7 @@ use crate::sandbox::{PathGuard, Sandbox, within};
 use crate::sessions::{Event, SessionLimits, SessionView, Sessions};
 use crate::tools::{self, DynTool, Effect, Plan};
 use crate::transport::{ExecOutput, ExecRequest, Permit, Transport, TransportStats};
+use crate::uploads::Uploads;
 
 /// Who is calling: the MCP client (or `cli`) and, over HTTP later, an identity.
 #[derive(Debug, Clone)]
@@ -64,6 +65,7 @@ struct EngineInner {
     ssh: Arc<dyn Transport>,
     local: Arc<dyn Transport>,
     sessions: Sessions,
+    uploads: Uploads,
     started: Instant,
 }
 
@@ -89,6 +91,7 @@ impl Engine {
                 audit,
                 ssh,
                 sessions,
+                uploads: Uploads::default(),
                 local: Arc::new(LocalTransport),
                 started: Instant::now(),
             }),
@@ -438,6 +441,10 @@ impl RunContext {
 
     pub fn sessions(&self) -> &Sessions {
         &self.engine.inner.sessions
+    }
+
+    pub fn uploads(&self) -> &Uploads {
+        &self.engine.inner.uploads
     }
 
     /// Notes what the call did in its session, for `session_summary`.

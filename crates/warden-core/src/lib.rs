@@ -17,6 +17,7 @@ pub mod sandbox;
 pub mod sessions;
 pub mod tools;
 pub mod transport;
+pub mod uploads;
 
 pub use engine::{Caller, Engine, ProgressSink, RunContext};
 pub use error::{Error, ErrorCode, Result};

@@ -20,6 +20,8 @@ mod fs_mkdir;
 mod fs_read;
 mod fs_remove;
 mod fs_stat;
+mod fs_stream_read;
+mod fs_stream_write;
 mod fs_write;
 mod hosts_groups;
 mod hosts_list;
@@ -77,6 +79,8 @@ pub static TOOLS: &[&dyn DynTool] = &[
     &fs_stat::FsStat,
     &fs_mkdir::FsMkdir,
     &fs_remove::FsRemove,
+    &fs_stream_read::FsStreamRead,
+    &fs_stream_write::FsStreamWrite,
 ];
 
 /// What a call may change, which sets its MCP annotations and audit durability.
@@ -258,5 +262,7 @@ pub struct NoParams {}
 
 #[cfg(test)]
 mod file_tests;
+#[cfg(test)]
+mod stream_tests;
 #[cfg(test)]
 mod tests;
