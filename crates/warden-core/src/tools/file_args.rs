@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{Effect, Plan};
 use crate::engine::{Engine, RunContext};
 use crate::error::{Error, Result};
-use crate::files::{FileKind, FileMeta};
+use crate::files::{FileKind, FileMeta, HostFiles};
 use crate::inventory::Host;
 use crate::policy::CommandOrigin;
 use crate::sandbox::{Last, Resolved, Sandbox};
@@ -113,6 +113,37 @@ impl Entry {
 pub fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(data))
+}
+
+/// Read size for whole-file scans.
+const SCAN_CHUNK: u64 = 4 * 1024 * 1024;
+
+/// Reads the first `size` bytes of a regular file in bounded chunks, handing each to
+/// `visit`: hashing a multi-GB file never holds it whole.
+pub async fn for_each_chunk(
+    files: &dyn HostFiles,
+    path: &str,
+    size: u64,
+    mut visit: impl FnMut(&[u8]),
+) -> Result<()> {
+    let mut at = 0;
+    while at < size {
+        let data = files.read(path, at, SCAN_CHUNK.min(size - at)).await?;
+        if data.is_empty() {
+            break;
+        }
+        at += data.len() as u64;
+        visit(&data);
+    }
+    Ok(())
+}
+
+/// SHA-256 of the first `size` bytes of a regular file.
+pub async fn hash_file(files: &dyn HostFiles, path: &str, size: u64) -> Result<String> {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    for_each_chunk(files, path, size, |data| hasher.update(data)).await?;
+    Ok(hex::encode(hasher.finalize()))
 }
 
 /// Parses an octal mode such as "644" or "0755".

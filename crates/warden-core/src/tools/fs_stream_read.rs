@@ -99,7 +99,7 @@ impl Tool for FsStreamRead {
             } else if params.offset == 0 {
                 Some(sha256_hex(&data))
             } else {
-                Some(hash_file(files.as_ref(), &resolved.path, end).await?)
+                Some(file_args::hash_file(files.as_ref(), &resolved.path, end).await?)
             };
             if params.offset == 0 || eof {
                 context.note(Event::Read, &resolved.path);
@@ -117,20 +117,4 @@ impl Tool for FsStreamRead {
             })
         }
     }
-}
-
-/// SHA-256 of the first `size` bytes of a file, read in bounded chunks.
-async fn hash_file(files: &dyn crate::files::HostFiles, path: &str, size: u64) -> Result<String> {
-    use sha2::Digest;
-    let mut hasher = sha2::Sha256::new();
-    let mut at = 0;
-    while at < size {
-        let data = files.read(path, at, MAX_CHUNK.min(size - at)).await?;
-        if data.is_empty() {
-            break;
-        }
-        at += data.len() as u64;
-        hasher.update(&data);
-    }
-    Ok(hex::encode(hasher.finalize()))
 }

@@ -24,8 +24,6 @@ pub struct FsStreamWrite;
 
 /// Largest chunk one call carries (decoded).
 pub const MAX_CHUNK: usize = 8 * 1024 * 1024;
-/// Read size when a partial file is hashed again after a restart.
-const REHASH_CHUNK: u64 = 4 * 1024 * 1024;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct FsStreamWriteParams {
@@ -305,18 +303,6 @@ async fn verify(sandbox: &Sandbox, part: &str, cached: Option<Received>) -> Resu
 
 async fn rehash(files: &dyn HostFiles, part: &str, size: u64) -> Result<Received> {
     let mut received = Received::empty();
-    while received.bytes < size {
-        let data = files
-            .read(
-                part,
-                received.bytes,
-                REHASH_CHUNK.min(size - received.bytes),
-            )
-            .await?;
-        if data.is_empty() {
-            break;
-        }
-        received.add(&data);
-    }
+    file_args::for_each_chunk(files, part, size, |data| received.add(data)).await?;
     Ok(received)
 }

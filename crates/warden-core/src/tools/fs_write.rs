@@ -97,9 +97,10 @@ impl Tool for FsWrite {
                 None => None,
             };
             let previous_sha256 = match &previous {
-                Some(meta) => Some(sha256_hex(
-                    &sandbox.files().read(&resolved.path, 0, meta.size).await?,
-                )),
+                Some(meta) => Some(
+                    file_args::hash_file(sandbox.files().as_ref(), &resolved.path, meta.size)
+                        .await?,
+                ),
                 None => None,
             };
             if let Some(expected) = &params.expected_sha256
