@@ -35,6 +35,12 @@ policy:
     - 'mkfs(\..*)?\s.*'
     - 'shutdown.*|reboot.*|halt.*|poweroff.*'
   allow_commands: []                  # non-empty: everything else is denied
+  allowed_roots: []                   # file tools and sessions work only under these
+  #  - /etc/myapp                     #   (resolved on each host; symlinks out are refused)
+  #  - /var/www
+  deny_paths:                         # regex, full match on resolved paths and their parents
+    - '.*/\.ssh(/.*)?'
+    - '/etc/(shadow|gshadow|sudoers)(\..*)?'
   roles: []
   #  - name: operator
   #    allow_commands: ['systemctl (status|restart) \S+', 'journalctl .*', 'uptime']
@@ -42,6 +48,10 @@ policy:
 limits:
   max_output_bytes: 65536             # per host and stream, inline
   max_concurrent: 50                  # tool calls in flight per client
+  max_read_bytes: 1048576             # fs_read answers at most this much per call
+  max_sessions_per_client: 50
+  session_idle_s: 1800                # a file session unused this long is closed
+  session_max_s: 86400                # ... and any session this long after opening
 
 audit:
   dir: null                           # default: <state-dir>/audit
