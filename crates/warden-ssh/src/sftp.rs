@@ -186,7 +186,9 @@ impl Session {
     }
 
     /// Reads from an open handle: checks it is a regular file, then reads up to
-    /// `length` bytes from `offset` until EOF.
+    /// `length` bytes from `offset`, stopping at the size `fstat` reported (a file that
+    /// grows meanwhile is read as it was then) or, for files that report size 0 (like
+    /// `/proc`), at EOF. The first read travels with the `fstat`: one round trip less.
     async fn read_open(
         &self,
         files: &SshFiles,
@@ -195,7 +197,15 @@ impl Session {
         offset: u64,
         length: u64,
     ) -> OpResult<Vec<u8>> {
-        let attrs = self.raw.fstat(handle).await?.attrs;
+        let end = offset.saturating_add(length);
+        let want = |at: u64| {
+            u32::try_from(end - at).map_or(self.read_chunk, |left| left.min(self.read_chunk))
+        };
+        let (attrs, first) = tokio::join!(
+            self.raw.fstat(handle),
+            self.raw.read(handle, offset, want(offset))
+        );
+        let attrs = attrs?.attrs;
         if meta_of(&attrs).kind != FileKind::File {
             return Err(Fail::Done(files.error(
                 ErrorCode::InvalidInput,
@@ -203,25 +213,29 @@ impl Session {
                 "not a regular file",
             )));
         }
-        let expected = length.min(attrs.size.unwrap_or(0).saturating_sub(offset));
+        let size = attrs.size.unwrap_or(0);
+        let end = if size == 0 { end } else { end.min(size) };
+        let expected = end.saturating_sub(offset);
         let mut data = Vec::with_capacity(usize::try_from(expected.min(MAX_PREALLOC)).unwrap_or(0));
-        let end = offset.saturating_add(length);
         let mut at = offset;
-        while at < end {
-            let want =
-                u32::try_from(end - at).map_or(self.read_chunk, |left| left.min(self.read_chunk));
-            match self.raw.read(handle, at, want).await {
+        let mut reply = first;
+        while length > 0 {
+            match reply {
                 Ok(mut chunk) => {
                     if chunk.data.is_empty() {
                         break;
                     }
-                    chunk.data.truncate(want as usize);
+                    chunk.data.truncate(want(at) as usize);
                     at += chunk.data.len() as u64;
                     data.append(&mut chunk.data);
                 }
                 Err(SftpError::Status(status)) if status.status_code == StatusCode::Eof => break,
                 Err(error) => return Err(error.into()),
             }
+            if at >= end {
+                break;
+            }
+            reply = self.raw.read(handle, at, want(at)).await;
         }
         Ok(data)
     }
@@ -450,8 +464,12 @@ impl HostFiles for SshFiles {
                 .await?
                 .handle;
             let data = session.read_open(self, path, &handle, offset, length).await;
-            // A failed close of a file only read loses nothing.
-            let _ = session.raw.close(handle).await;
+            // Closed in the background: a failed close of a file only read loses
+            // nothing, and the answer need not wait one more round trip for it.
+            let closing = Arc::clone(&session);
+            tokio::spawn(async move {
+                let _ = closing.raw.close(handle).await;
+            });
             data
         })
         .await

@@ -280,6 +280,10 @@ async fn every_primitive_works() {
     assert_eq!(mode_of(&b), 0o2755);
     assert_eq!(files.lstat(&text(&b)).await.unwrap().unwrap().mode, 0o2755);
 
+    // Files that report size 0 (like /proc's) are read to EOF, not to their size.
+    let version = files.read("/proc/version", 0, 4096).await.unwrap();
+    assert!(version.starts_with(b"Linux"), "{version:?}");
+
     // write_at places chunks (many in flight) at an offset without truncating;
     // truncate cuts; sync succeeds; set_owner keeps the owner it is given.
     let chunks = base.join("chunks.bin");
