@@ -219,7 +219,10 @@ impl Session {
         let mut data = Vec::with_capacity(usize::try_from(expected.min(MAX_PREALLOC)).unwrap_or(0));
         let mut at = offset;
         let mut reply = first;
-        while length > 0 {
+        if length == 0 {
+            return Ok(data);
+        }
+        loop {
             match reply {
                 Ok(mut chunk) => {
                     if chunk.data.is_empty() {
