@@ -30,6 +30,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::{StreamExt, TryStreamExt};
 use russh::client::Msg;
 use russh::{Channel, ChannelMsg};
 use russh_sftp::client::RawSftpSession;
@@ -51,6 +52,8 @@ pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 const SAFE_CHUNK: u64 = 32 * 1024;
 /// Largest read/write per request: a reply must fit russh-sftp's 256 KiB packet limit.
 const MAX_CHUNK: u64 = 255 * 1024;
+/// Write requests one `write_at` keeps in flight.
+const WRITES_IN_FLIGHT: usize = 8;
 
 const FSYNC: &str = "fsync@openssh.com";
 const POSIX_RENAME: &str = "posix-rename@openssh.com";
@@ -628,16 +631,20 @@ impl HostFiles for SshFiles {
     async fn write_at(&self, path: &str, offset: u64, data: &[u8]) -> Result<()> {
         self.call(Effect::Mutating, "write", path, |session| async move {
             let handle = session.open_regular_for_write(self, path).await?;
-            // Every chunk is in flight at once: on a long link one round trip, not one
-            // per chunk, bounds the call (callers keep `data` to a few MiB).
-            let writes = data
-                .chunks(session.write_chunk)
-                .enumerate()
-                .map(|(index, chunk)| {
-                    let at = offset + (index * session.write_chunk) as u64;
-                    session.raw.write(handle.as_str(), at, chunk.to_vec())
-                });
-            let written = futures::future::try_join_all(writes).await;
+            // Several writes in flight: on a long link a few round trips, not one per
+            // chunk, bound the call; a bounded number keeps memory flat (each holds
+            // a copy of its chunk until answered).
+            let step = session.write_chunk;
+            let writes = (0..data.len()).step_by(step).map(|start| {
+                let chunk = data[start..data.len().min(start + step)].to_vec();
+                session
+                    .raw
+                    .write(handle.as_str(), offset + start as u64, chunk)
+            });
+            let written = futures::stream::iter(writes)
+                .buffer_unordered(WRITES_IN_FLIGHT)
+                .try_for_each(|_| async { Ok(()) })
+                .await;
             let closed = session.raw.close(handle).await;
             written?;
             closed?;

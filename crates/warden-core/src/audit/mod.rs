@@ -324,37 +324,37 @@ fn canonical(value: &Value) -> String {
     sorted(value).to_string()
 }
 
-/// Replaces what must never reach the log: `env` values (often secrets) and `stdin`
-/// (only its size is kept).
+/// Replaces what must never reach the log: `env` values (often secrets), `stdin` (only
+/// its size is kept), and file content. Built field by field: a multi-MiB upload chunk
+/// is hashed where it lies, never copied.
 pub fn mask_secrets(args: &Value) -> Value {
-    let mut masked = args.clone();
-    if let Some(Value::Object(env)) = masked.get_mut("env") {
-        for value in env.values_mut() {
-            *value = json!("***");
-        }
-    }
-    if let Some(stdin) = masked.get_mut("stdin")
-        && let Some(text) = stdin.as_str()
-    {
-        *stdin = json!(format!("<{} bytes>", text.len()));
-    }
-    if let Value::Object(fields) = &mut masked {
-        for (name, value) in fields.iter_mut() {
-            let Some(text) = value.as_str() else { continue };
-            // File content may hold secrets and can be huge: the log keeps its size
-            // and hash (enough to prove what was written), never the bytes. Other
-            // long strings (a big diff) are summarized the same way past a bound.
-            let content = name == "content" || name == "content_base64";
-            if content || text.len() > LONGEST_LOGGED_ARG {
-                *value = json!(format!(
-                    "<{} bytes, sha256 {}>",
-                    text.len(),
-                    hex::encode(Sha256::digest(text.as_bytes()))
-                ));
+    let Value::Object(fields) = args else {
+        return args.clone();
+    };
+    let masked = fields.iter().map(|(name, value)| {
+        let value = match (name.as_str(), value) {
+            ("env", Value::Object(env)) => {
+                Value::Object(env.keys().map(|key| (key.clone(), json!("***"))).collect())
             }
-        }
-    }
-    masked
+            ("stdin", Value::String(text)) => json!(format!("<{} bytes>", text.len())),
+            // File content may hold secrets and can be huge: the log keeps its size and
+            // hash (enough to prove what was written), never the bytes. Other long
+            // strings (a big diff) are summarized the same way past a bound.
+            ("content" | "content_base64", Value::String(text)) => summary(text),
+            (_, Value::String(text)) if text.len() > LONGEST_LOGGED_ARG => summary(text),
+            (_, other) => other.clone(),
+        };
+        (name.clone(), value)
+    });
+    Value::Object(masked.collect())
+}
+
+fn summary(text: &str) -> Value {
+    json!(format!(
+        "<{} bytes, sha256 {}>",
+        text.len(),
+        hex::encode(Sha256::digest(text.as_bytes()))
+    ))
 }
 
 /// Longest string argument recorded as is.
