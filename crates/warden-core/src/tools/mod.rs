@@ -38,9 +38,10 @@ mod status;
 mod tools_schema;
 mod tools_search;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -192,7 +193,7 @@ impl<T: Tool> DynTool for T {
         } else {
             args
         };
-        reject_unknown_fields(&args, &self.input_schema(), T::INFO.name)?;
+        reject_unknown_fields(&args, T::INFO.name)?;
         let params: T::Params = serde_json::from_value(args).map_err(|error| {
             Error::invalid_arguments(format!("invalid arguments for {}: {error}", T::INFO.name))
                 .with_recovery_tool("tools_schema")
@@ -213,19 +214,31 @@ impl<T: Tool> DynTool for T {
 }
 
 /// Unknown argument names are errors, not silently ignored typos. Checked against the
-/// schema's properties (serde's own check cannot be combined with flattened options).
-fn reject_unknown_fields(args: &Value, schema: &Value, tool: &str) -> Result<()> {
-    let (Some(args), Some(properties)) = (
-        args.as_object(),
-        schema.get("properties").and_then(Value::as_object),
-    ) else {
+/// schema's properties (serde's own check cannot be combined with flattened options),
+/// collected once per tool: schemas are generated, not free.
+fn reject_unknown_fields(args: &Value, tool: &str) -> Result<()> {
+    static KNOWN: OnceLock<HashMap<&'static str, Vec<String>>> = OnceLock::new();
+    let known = KNOWN.get_or_init(|| {
+        TOOLS
+            .iter()
+            .map(|tool| {
+                let schema = tool.input_schema();
+                let names = schema
+                    .get("properties")
+                    .and_then(Value::as_object)
+                    .map(|properties| properties.keys().cloned().collect())
+                    .unwrap_or_default();
+                (tool.info().name, names)
+            })
+            .collect()
+    });
+    let (Some(args), Some(names)) = (args.as_object(), known.get(tool)) else {
         return Ok(());
     };
-    if let Some(unknown) = args.keys().find(|key| !properties.contains_key(*key)) {
-        let known: Vec<&str> = properties.keys().map(String::as_str).collect();
+    if let Some(unknown) = args.keys().find(|key| !names.contains(key)) {
         return Err(Error::invalid_arguments(format!(
             "unknown argument {unknown:?} for {tool}; known: {}",
-            known.join(", ")
+            names.join(", ")
         ))
         .with_recovery_tool("tools_schema"));
     }
