@@ -15,15 +15,20 @@ mod exec;
 mod explain;
 mod facts;
 mod file_args;
+mod fs_du;
+mod fs_find;
+mod fs_grep;
 mod fs_list;
 mod fs_mkdir;
 mod fs_read;
 mod fs_remove;
 mod fs_stat;
+mod fs_tail;
 mod fs_write;
 mod hosts_groups;
 mod hosts_list;
 mod hosts_show;
+mod lines;
 mod policy_test;
 mod results;
 mod run;
@@ -35,6 +40,7 @@ mod session_summary;
 mod status;
 mod tools_schema;
 mod tools_search;
+mod walk;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -77,6 +83,10 @@ pub static TOOLS: &[&dyn DynTool] = &[
     &fs_stat::FsStat,
     &fs_mkdir::FsMkdir,
     &fs_remove::FsRemove,
+    &fs_find::FsFind,
+    &fs_grep::FsGrep,
+    &fs_tail::FsTail,
+    &fs_du::FsDu,
 ];
 
 /// What a call may change, which sets its MCP annotations and audit durability.
@@ -258,5 +268,7 @@ pub struct NoParams {}
 
 #[cfg(test)]
 mod file_tests;
+#[cfg(test)]
+mod file_walk_tests;
 #[cfg(test)]
 mod tests;
