@@ -531,3 +531,21 @@ async fn the_walker_skips_links_denied_and_vanished_entries_and_stops_at_its_bou
     let vanished_start = walk::walk(&sandbox, &format!("{root}/gone"), all).await;
     assert_eq!(vanished_start.unwrap_err().code, ErrorCode::FileNotFound);
 }
+
+#[tokio::test]
+async fn grep_output_stays_within_max_read_bytes() {
+    let world = world("limits:\n  max_read_bytes: 200\n");
+    let lines: String = (1..=1000).map(|n| format!("match {n}\n")).collect();
+    std::fs::write(Path::new(&world.root).join("many"), lines).unwrap();
+    let s = world.session().await;
+    let found = world
+        .call(
+            "fs_grep",
+            json!({"session_id": s, "path": "many", "pattern": "match", "max_matches": 1000}),
+        )
+        .await
+        .unwrap();
+    let matches = found["matches"].as_array().unwrap();
+    assert!(!matches.is_empty() && matches.len() < 10, "{found}");
+    assert_eq!(found["truncated"], true);
+}

@@ -60,7 +60,7 @@ pub struct FsGrepOutput {
     /// The resolved file or directory searched.
     pub path: String,
     pub matches: Vec<GrepMatch>,
-    /// Stopped early: max_matches, or the walk's or the 256 MiB read bound.
+    /// Stopped early: max_matches, limits.max_read_bytes of text, or a walk/read bound.
     pub truncated: bool,
     /// Files searched.
     pub files_scanned: usize,
@@ -143,6 +143,7 @@ impl Tool for FsGrep {
                     .unwrap_or(DEFAULT_MATCHES)
                     .clamp(1, MAX_MATCHES),
                 budget: MAX_SCAN_BYTES,
+                text_left: context.config().config.limits.max_read_bytes,
                 output: FsGrepOutput {
                     path: resolved.path.clone(),
                     matches: Vec::new(),
@@ -219,6 +220,8 @@ struct Search {
     max_matches: usize,
     /// Bytes that may still be read.
     budget: u64,
+    /// Bytes of lines (matches and context) that may still be returned.
+    text_left: usize,
     output: FsGrepOutput,
 }
 
@@ -273,7 +276,8 @@ impl Search {
     }
 
     /// Takes the completed `lines.current`: context for earlier matches, then a match
-    /// itself. Breaks once one match more than `max_matches` shows there are more.
+    /// itself. Breaks once one match more than `max_matches` (or more text than
+    /// allowed) shows there are more.
     fn line(&mut self, lines: &mut FileLines) -> ControlFlow<()> {
         lines.number += 1;
         let raw = std::mem::take(&mut lines.current);
@@ -281,13 +285,15 @@ impl Search {
         let mut text = None;
         let mut shown = || text.get_or_insert_with(|| lines::shown(&raw, cut)).clone();
         for (index, wanted) in lines.awaiting_after.iter_mut() {
-            self.output.matches[*index].after.push(shown());
+            let after = shown();
+            self.text_left = self.text_left.saturating_sub(after.len());
+            self.output.matches[*index].after.push(after);
             *wanted -= 1;
         }
         lines.awaiting_after.retain(|(_, wanted)| *wanted > 0);
         let matched = self.regex.is_match(&raw);
         if matched {
-            if self.output.matches.len() == self.max_matches {
+            if self.output.matches.len() == self.max_matches || self.text_left == 0 {
                 self.output.truncated = true;
                 return ControlFlow::Break(());
             }
@@ -296,13 +302,17 @@ impl Search {
                     .awaiting_after
                     .push_back((self.output.matches.len(), self.context_lines));
             }
-            self.output.matches.push(GrepMatch {
+            let found = GrepMatch {
                 path: lines.path.clone(),
                 line: lines.number,
                 text: shown(),
                 before: lines.before.iter().cloned().collect(),
                 after: Vec::new(),
-            });
+            };
+            let context: usize = found.before.iter().map(String::len).sum();
+            let size = found.path.len() + found.text.len() + context;
+            self.text_left = self.text_left.saturating_sub(size);
+            self.output.matches.push(found);
         }
         if self.context_lines > 0 {
             if lines.before.len() == self.context_lines {

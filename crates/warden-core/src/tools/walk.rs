@@ -15,6 +15,10 @@
 //!   left sets `truncated`;
 //! - a directory that vanishes or cannot be read below the start does not fail the walk
 //!   (a vanished one is skipped, an unreadable one counted in `unreadable`).
+//!
+//! Types come from one listing per directory, so the race window of `sandbox.rs`
+//! applies: a directory swapped for a symlink after its parent was listed would be
+//! listed through the link (SFTP cannot open a directory without following).
 
 use std::collections::VecDeque;
 use std::ops::ControlFlow;
