@@ -9,7 +9,9 @@ use serde::Serialize;
 use crate::error::{Error, ErrorCode, Result};
 
 /// What an entry is, as `lstat` sees it (a symlink is never followed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum FileKind {
     File,

@@ -5,6 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::file_args::{self, Entry, FileScope};
+use super::walk::{self, WalkOptions};
 use super::{Effect, Plan, Tool, ToolInfo};
 use crate::engine::{Engine, RunContext};
 use crate::error::{Error, Result};
@@ -44,6 +45,9 @@ pub struct FsListOutput {
     /// Offset of the next page, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_offset: Option<usize>,
+    /// Present when a deep walk stopped at 100000 entries (`total` counts those).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
 }
 
 impl Tool for FsList {
@@ -78,36 +82,19 @@ impl Tool for FsList {
                         .with_path(&resolved.path),
                 );
             }
-            let depth = params.depth.unwrap_or(1).max(1);
-            let mut found = Vec::new();
-            let mut queue = vec![(resolved.path.clone(), String::new(), 1)];
-            while let Some((directory, relative, level)) = queue.pop() {
-                let mut entries = sandbox.files().read_dir(&directory).await?;
-                entries.sort_by(|a, b| a.name.cmp(&b.name));
-                for entry in entries.into_iter().rev() {
-                    let full = format!("{}/{}", directory.trim_end_matches('/'), entry.name);
-                    // deny_paths hides entries; it does not fail the listing.
-                    if sandbox.check(&full).is_err() {
-                        continue;
-                    }
-                    let shown = if relative.is_empty() {
-                        entry.name.clone()
-                    } else {
-                        format!("{relative}/{}", entry.name)
-                    };
-                    if entry.meta.kind == FileKind::Dir && level < depth {
-                        queue.push((full.clone(), shown.clone(), level + 1));
-                    }
-                    found.push((shown, full, entry.meta));
-                }
-            }
-            found.sort_by(|a, b| a.0.cmp(&b.0));
-            let total = found.len();
+            let options = WalkOptions {
+                max_depth: params.depth.unwrap_or(1),
+                max_entries: walk::MAX_WALK_ENTRIES,
+            };
+            // deny_paths hides entries; it does not fail the listing.
+            let mut found = walk::walk(&sandbox, &resolved.path, options).await?;
+            found.entries.sort_by(|a, b| a.relative.cmp(&b.relative));
+            let total = found.entries.len();
             let limit = params.limit.unwrap_or(DEFAULT_LIMIT).max(1);
             let mut entries = Vec::new();
-            for (shown, full, meta) in found.into_iter().skip(params.offset).take(limit) {
-                let mut entry = Entry::new(&sandbox, full, &meta).await;
-                entry.path = shown;
+            for walked in found.entries.into_iter().skip(params.offset).take(limit) {
+                let mut entry = Entry::new(&sandbox, walked.path, &walked.meta).await;
+                entry.path = walked.relative;
                 entries.push(entry);
             }
             let next = params.offset + entries.len();
@@ -117,6 +104,7 @@ impl Tool for FsList {
                 entries,
                 total,
                 next_offset: (next < total).then_some(next),
+                truncated: found.stats.truncated,
             })
         }
     }

@@ -15,6 +15,9 @@ mod exec;
 mod explain;
 mod facts;
 mod file_args;
+mod fs_du;
+mod fs_find;
+mod fs_grep;
 mod fs_list;
 mod fs_mkdir;
 mod fs_read;
@@ -22,10 +25,12 @@ mod fs_remove;
 mod fs_stat;
 mod fs_stream_read;
 mod fs_stream_write;
+mod fs_tail;
 mod fs_write;
 mod hosts_groups;
 mod hosts_list;
 mod hosts_show;
+mod lines;
 mod policy_test;
 mod results;
 mod run;
@@ -37,6 +42,7 @@ mod session_summary;
 mod status;
 mod tools_schema;
 mod tools_search;
+mod walk;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -82,6 +88,10 @@ pub static TOOLS: &[&dyn DynTool] = &[
     &fs_remove::FsRemove,
     &fs_stream_read::FsStreamRead,
     &fs_stream_write::FsStreamWrite,
+    &fs_find::FsFind,
+    &fs_grep::FsGrep,
+    &fs_tail::FsTail,
+    &fs_du::FsDu,
 ];
 
 /// What a call may change, which sets its MCP annotations and audit durability.
@@ -275,6 +285,8 @@ pub struct NoParams {}
 
 #[cfg(test)]
 mod file_tests;
+#[cfg(test)]
+mod file_walk_tests;
 #[cfg(test)]
 mod stream_tests;
 #[cfg(test)]
