@@ -134,6 +134,7 @@ impl Tool for Exec {
             dry_run: params.options.dry_run,
             session: None,
             files: false,
+            reads_local: false,
         })
     }
 

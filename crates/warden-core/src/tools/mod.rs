@@ -25,6 +25,7 @@ mod hosts_groups;
 mod hosts_list;
 mod hosts_show;
 mod policy_test;
+mod push;
 mod results;
 mod run;
 mod schema;
@@ -33,8 +34,10 @@ mod session_list;
 mod session_open;
 mod session_summary;
 mod status;
+mod sync;
 mod tools_schema;
 mod tools_search;
+mod transfer;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -77,6 +80,8 @@ pub static TOOLS: &[&dyn DynTool] = &[
     &fs_stat::FsStat,
     &fs_mkdir::FsMkdir,
     &fs_remove::FsRemove,
+    &push::Push,
+    &sync::SyncDir,
 ];
 
 /// What a call may change, which sets its MCP annotations and audit durability.
@@ -119,6 +124,10 @@ pub struct Plan {
     /// Works on files (the `local` gate is `allow_write`) rather than commands
     /// (`allow_exec`).
     pub files: bool,
+    /// Also reads sources on the built-in `local` host (`push`, `sync`): the engine
+    /// grants a read-only view there under local's `allowed_roots` and `deny_paths`,
+    /// which needs no `local.allow_write`.
+    pub reads_local: bool,
 }
 
 impl Plan {
@@ -132,6 +141,7 @@ impl Plan {
             dry_run: false,
             session: None,
             files: false,
+            reads_local: false,
         }
     }
 }
@@ -258,5 +268,7 @@ pub struct NoParams {}
 
 #[cfg(test)]
 mod file_tests;
+#[cfg(test)]
+mod fleet_file_tests;
 #[cfg(test)]
 mod tests;

@@ -50,6 +50,7 @@ impl Tool for Run {
             dry_run: params.options.dry_run,
             session: None,
             files: false,
+            reads_local: false,
         })
     }
 
