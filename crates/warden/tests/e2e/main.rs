@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests panic on setup failure
 
 mod client;
+mod fleet_files;
 
 use std::path::Path;
 use std::time::Duration;
