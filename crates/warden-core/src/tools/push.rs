@@ -152,7 +152,7 @@ impl Tool for Push {
             let confirm_needed = !params.confirm
                 && results
                     .iter()
-                    .any(|result| result.action == Some(PushAction::Replaced) && !result.changed);
+                    .any(|result| result.action == Some(PushAction::Replaced));
             let summary = Summary::count(
                 results.iter().map(|result| &result.ok),
                 context.job_id(),
