@@ -15,8 +15,8 @@ use tokio_util::sync::CancellationToken;
 use crate::audit::{self, AuditEntry, AuditLog, Durability, Phase};
 use crate::config::LoadedConfig;
 use crate::error::{Error, ErrorCode, Result};
-use crate::files::HostFiles;
-use crate::inventory::{Host, HostKind, Inventory};
+use crate::files::{HostFiles, ReadOnlyFiles};
+use crate::inventory::{Host, HostKind, Inventory, LOCAL_HOST_ID};
 use crate::local::LocalTransport;
 use crate::policy::{Decision, Policy, Verdict};
 use crate::sandbox::{PathGuard, Sandbox, within};
@@ -184,6 +184,7 @@ impl Engine {
                 client: caller.client.clone(),
                 session,
                 hosts: Arc::new(plan.hosts.clone()),
+                reads_local: plan.reads_local,
                 job_id: job_id.clone(),
                 cancel,
                 progress,
@@ -371,6 +372,8 @@ pub struct RunContext {
     client: String,
     session: Option<SessionView>,
     hosts: Arc<Vec<Arc<Host>>>,
+    /// The plan reads sources on `local` (see [`Plan::reads_local`]).
+    reads_local: bool,
     job_id: String,
     cancel: CancellationToken,
     progress: Option<ProgressSink>,
@@ -476,6 +479,40 @@ impl RunContext {
         }
         let root = self.allowed_root_for(host, &files, path).await?;
         Ok(Sandbox::new(files, root.clone(), root, guard))
+    }
+
+    /// A read-only sandbox on the built-in `local` host for a call whose plan reads
+    /// sources there: `path` (absolute) must be under local's `allowed_roots`, and
+    /// `deny_paths` guard every path it resolves. Writes through it are refused, so it
+    /// needs no `local.allow_write`.
+    pub async fn local_source(&self, path: &str) -> Result<Sandbox> {
+        if !self.reads_local {
+            return Err(Error::internal("this call's plan does not read on local"));
+        }
+        let host = self.engine.inner.inventory.get(LOCAL_HOST_ID).cloned().ok_or_else(|| {
+            Error::new(
+                ErrorCode::LocalDisabled,
+                "the built-in host `local` is disabled (local.enabled: false), and the source is read there",
+            )
+            .with_host(LOCAL_HOST_ID)
+        })?;
+        if !path.starts_with('/') {
+            return Err(Error::invalid_input(format!(
+                "source {path:?} must be an absolute path on warden's machine"
+            ))
+            .with_path(path));
+        }
+        let permit = Permit::new(host.id.clone(), self.job_id.clone());
+        let files: Arc<dyn HostFiles> = Arc::new(ReadOnlyFiles(
+            self.engine.inner.local.files(&permit, &host).await?,
+        ));
+        let root = self.allowed_root_for(&host, &files, path).await?;
+        Ok(Sandbox::new(
+            files,
+            root.clone(),
+            root,
+            self.path_guard(&host),
+        ))
     }
 
     /// Resolves a session root on `host` and checks it against policy.

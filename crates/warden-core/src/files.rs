@@ -99,3 +99,81 @@ pub fn io_error(path: &str, error: &std::io::Error) -> Error {
     };
     Error::new(code, format!("{path}: {error}")).with_path(path)
 }
+
+/// A read-only view of a host's file system: every mutating primitive answers
+/// `PERMISSION_DENIED`. The engine hands it out where a call may only read (the
+/// sources of `push` and `sync` on `local`), so that holds by construction.
+pub struct ReadOnlyFiles(pub std::sync::Arc<dyn HostFiles>);
+
+impl ReadOnlyFiles {
+    fn refuse(path: &str) -> Error {
+        Error::new(
+            ErrorCode::PermissionDenied,
+            format!("{path}: this call may only read here"),
+        )
+        .with_path(path)
+    }
+}
+
+#[async_trait]
+impl HostFiles for ReadOnlyFiles {
+    async fn lstat(&self, path: &str) -> Result<Option<FileMeta>> {
+        self.0.lstat(path).await
+    }
+
+    async fn read_link(&self, path: &str) -> Result<String> {
+        self.0.read_link(path).await
+    }
+
+    async fn read(&self, path: &str, offset: u64, length: u64) -> Result<Vec<u8>> {
+        self.0.read(path, offset, length).await
+    }
+
+    async fn read_dir(&self, path: &str) -> Result<Vec<DirEntry>> {
+        self.0.read_dir(path).await
+    }
+
+    async fn create_new(&self, path: &str, _data: &[u8], _mode: u32) -> Result<()> {
+        Err(ReadOnlyFiles::refuse(path))
+    }
+
+    async fn rename(&self, _from: &str, to: &str) -> Result<()> {
+        Err(ReadOnlyFiles::refuse(to))
+    }
+
+    async fn mkdir(&self, path: &str, _mode: u32) -> Result<()> {
+        Err(ReadOnlyFiles::refuse(path))
+    }
+
+    async fn remove_file(&self, path: &str) -> Result<()> {
+        Err(ReadOnlyFiles::refuse(path))
+    }
+
+    async fn remove_dir(&self, path: &str) -> Result<()> {
+        Err(ReadOnlyFiles::refuse(path))
+    }
+
+    async fn symlink(&self, _target: &str, link_path: &str) -> Result<()> {
+        Err(ReadOnlyFiles::refuse(link_path))
+    }
+
+    async fn set_mode(&self, path: &str, _mode: u32) -> Result<()> {
+        Err(ReadOnlyFiles::refuse(path))
+    }
+
+    async fn set_owner(&self, path: &str, _uid: u32, _gid: u32) -> Result<()> {
+        Err(ReadOnlyFiles::refuse(path))
+    }
+
+    async fn write_at(&self, path: &str, _offset: u64, _data: &[u8]) -> Result<()> {
+        Err(ReadOnlyFiles::refuse(path))
+    }
+
+    async fn truncate(&self, path: &str, _length: u64) -> Result<()> {
+        Err(ReadOnlyFiles::refuse(path))
+    }
+
+    async fn sync(&self, path: &str) -> Result<()> {
+        Err(ReadOnlyFiles::refuse(path))
+    }
+}

@@ -104,6 +104,20 @@ impl Sandbox {
         }
     }
 
+    /// The same host and guard confined to `root`, a resolved directory inside this
+    /// sandbox's root (the tree a sync copies, where its symlinks must stay).
+    pub fn below(&self, root: &str) -> Result<Sandbox> {
+        if !within(&self.root, root) {
+            return Err(outside(root, "it is not inside the root"));
+        }
+        Ok(Sandbox::new(
+            Arc::clone(&self.files),
+            root.to_owned(),
+            root.to_owned(),
+            Arc::clone(&self.guard),
+        ))
+    }
+
     pub fn root(&self) -> &str {
         &self.root
     }

@@ -66,6 +66,7 @@ impl Tool for Doctor {
             dry_run: false,
             session: None,
             files: false,
+            reads_local: false,
         })
     }
 

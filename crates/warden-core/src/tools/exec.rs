@@ -191,6 +191,7 @@ impl Tool for Exec {
             dry_run: params.options.dry_run,
             session: params.options.session_id.clone(),
             files: false,
+            reads_local: false,
         })
     }
 

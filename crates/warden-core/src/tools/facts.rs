@@ -117,6 +117,7 @@ impl Tool for Facts {
             dry_run: params.dry_run,
             session: None,
             files: false,
+            reads_local: false,
         })
     }
 

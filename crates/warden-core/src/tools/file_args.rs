@@ -44,6 +44,7 @@ impl FileScope {
             dry_run,
             session: self.session_id.clone(),
             files: true,
+            reads_local: false,
         })
     }
 }

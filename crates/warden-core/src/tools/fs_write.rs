@@ -181,19 +181,24 @@ fn content_of(params: &FsWriteParams) -> Result<Vec<u8>> {
 /// Temp file beside the target, fsynced, then renamed over it: readers see the old
 /// file or the new one, never a part.
 pub async fn write_atomic(sandbox: &Sandbox, path: &str, data: &[u8], mode: u32) -> Result<()> {
-    let name = path.rsplit('/').next().unwrap_or("file");
-    // `parent_of` is "/" for files at the top: no doubled slash.
-    let temp = format!(
-        "{}/.{name}.warden-{}.tmp",
-        parent_of(path).trim_end_matches('/'),
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    );
+    let temp = temp_path_beside(path);
     sandbox.files().create_new(&temp, data, mode).await?;
     if let Err(error) = sandbox.files().rename(&temp, path).await {
         let _ = sandbox.files().remove_file(&temp).await;
         return Err(error);
     }
     Ok(())
+}
+
+/// A fresh hidden name in `path`'s directory for the temp file of an atomic write.
+pub fn temp_path_beside(path: &str) -> String {
+    let name = path.rsplit('/').next().unwrap_or("file");
+    // `parent_of` is "/" for files at the top: no doubled slash.
+    format!(
+        "{}/.{name}.warden-{}.tmp",
+        parent_of(path).trim_end_matches('/'),
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
 }
 
 /// Creates `directory` and its missing parents, each resolved inside the root.

@@ -32,6 +32,7 @@ mod hosts_list;
 mod hosts_show;
 mod lines;
 mod policy_test;
+mod push;
 mod results;
 mod run;
 mod schema;
@@ -40,8 +41,10 @@ mod session_list;
 mod session_open;
 mod session_summary;
 mod status;
+mod sync;
 mod tools_schema;
 mod tools_search;
+mod transfer;
 mod walk;
 
 use std::collections::HashMap;
@@ -92,6 +95,8 @@ pub static TOOLS: &[&dyn DynTool] = &[
     &fs_grep::FsGrep,
     &fs_tail::FsTail,
     &fs_du::FsDu,
+    &push::Push,
+    &sync::SyncDir,
 ];
 
 /// What a call may change, which sets its MCP annotations and audit durability.
@@ -134,6 +139,10 @@ pub struct Plan {
     /// Works on files (the `local` gate is `allow_write`) rather than commands
     /// (`allow_exec`).
     pub files: bool,
+    /// Also reads sources on the built-in `local` host (`push`, `sync`): the engine
+    /// grants a read-only view there under local's `allowed_roots` and `deny_paths`,
+    /// which needs no `local.allow_write`.
+    pub reads_local: bool,
 }
 
 impl Plan {
@@ -147,6 +156,7 @@ impl Plan {
             dry_run: false,
             session: None,
             files: false,
+            reads_local: false,
         }
     }
 }
@@ -287,6 +297,8 @@ pub struct NoParams {}
 mod file_tests;
 #[cfg(test)]
 mod file_walk_tests;
+#[cfg(test)]
+mod fleet_file_tests;
 #[cfg(test)]
 mod stream_tests;
 #[cfg(test)]

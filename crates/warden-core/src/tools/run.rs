@@ -56,6 +56,7 @@ impl Tool for Run {
             dry_run: params.options.dry_run,
             session: params.options.session_id.clone(),
             files: false,
+            reads_local: false,
         })
     }
 

@@ -5,6 +5,7 @@
 
 mod client;
 mod file_walks;
+mod fleet_files;
 mod sessions;
 
 use std::path::Path;
