@@ -9,12 +9,15 @@
 // would borrow `&self` and the engine needs futures that own their data.
 #![allow(clippy::manual_async_fn)]
 
+mod archive;
 mod audit_verify;
 mod doctor;
 mod exec;
 mod explain;
 mod facts;
 mod file_args;
+mod fs_archive_create;
+mod fs_archive_extract;
 mod fs_list;
 mod fs_mkdir;
 mod fs_read;
@@ -77,6 +80,8 @@ pub static TOOLS: &[&dyn DynTool] = &[
     &fs_stat::FsStat,
     &fs_mkdir::FsMkdir,
     &fs_remove::FsRemove,
+    &fs_archive_create::FsArchiveCreate,
+    &fs_archive_extract::FsArchiveExtract,
 ];
 
 /// What a call may change, which sets its MCP annotations and audit durability.
@@ -256,6 +261,8 @@ pub fn closest_names(name: &str) -> Vec<String> {
 #[serde(deny_unknown_fields)]
 pub struct NoParams {}
 
+#[cfg(test)]
+mod archive_tests;
 #[cfg(test)]
 mod file_tests;
 #[cfg(test)]
