@@ -334,8 +334,8 @@ impl Packing {
 }
 
 /// Streams the archive into a temp file beside `dest`, then fsyncs and renames it over
-/// `dest`; on any failure the temp goes and `dest` is untouched. The archive's size
-/// and sha256.
+/// `dest`; on any failure (a cancelled call included) the temp goes and `dest` is
+/// untouched. The archive's size and sha256.
 async fn write_archive(
     files: Arc<dyn HostFiles>,
     dest: &str,
@@ -343,29 +343,25 @@ async fn write_archive(
     format: Format,
     sources: Vec<Source>,
 ) -> Result<(u64, String)> {
-    let temp = archive::temp_beside(dest);
+    let (dest, temp) = (dest.to_owned(), archive::temp_beside(dest));
     // Owner-writable while chunks go in; the final mode is set before the rename.
     files.create_new(&temp, &[], 0o600).await?;
-    let written = {
-        let (files, temp) = (Arc::clone(&files), temp.clone());
-        archive::on_codec_thread(move |bridge| {
-            let out = HostWriter::new(bridge.clone(), Arc::clone(&files), temp.clone(), true);
-            pack(&bridge, &files, out, format, &sources)
-        })
-        .await
-    };
-    let finished = async {
-        let (bytes, sha256) = written?;
-        files.sync(&temp).await?;
-        files.set_mode(&temp, mode).await?;
-        files.rename(&temp, dest).await?;
-        Ok((bytes, sha256.unwrap_or_default()))
-    }
-    .await;
-    if finished.is_err() {
-        let _ = files.remove_file(&temp).await;
-    }
-    finished
+    archive::on_codec_thread(move |bridge| {
+        let out = HostWriter::new(bridge.clone(), Arc::clone(&files), temp.clone(), true);
+        let written = pack(&bridge, &files, out, format, &sources).and_then(|(bytes, sha256)| {
+            bridge.block_on(async {
+                files.sync(&temp).await?;
+                files.set_mode(&temp, mode).await?;
+                files.rename(&temp, &dest).await
+            })?;
+            Ok((bytes, sha256.unwrap_or_default()))
+        });
+        if written.is_err() {
+            bridge.cleanup(files.remove_file(&temp));
+        }
+        written
+    })
+    .await
 }
 
 /// The codec's side: every source, its content read from the host as it goes.

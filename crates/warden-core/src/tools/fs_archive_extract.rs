@@ -130,18 +130,7 @@ impl Tool for FsArchiveExtract {
                 caps,
             };
 
-            let items = {
-                let archive = archive.clone();
-                archive::on_codec_thread(move |bridge| {
-                    let mut items = Vec::new();
-                    archive.each_entry(&bridge, |item, _| {
-                        items.push(item);
-                        Ok(())
-                    })?;
-                    Ok(items)
-                })
-                .await?
-            };
+            let items = archive.list().await?;
             let overwritten = preflight(&sandbox, &dest.path, &items).await?;
 
             let mut output = FsArchiveExtractOutput {
@@ -216,6 +205,20 @@ struct Archive {
 }
 
 impl Archive {
+    /// The first pass: every entry checked, its content skipped.
+    async fn list(&self) -> Result<Vec<Item>> {
+        let archive = self.clone();
+        archive::on_codec_thread(move |bridge| {
+            let mut items = Vec::new();
+            archive.each_entry(&bridge, |item, _| {
+                items.push(item);
+                Ok(())
+            })?;
+            Ok(items)
+        })
+        .await
+    }
+
     /// Decodes every entry, checks its kind, name and the caps, and hands it to
     /// `visit` with its content.
     fn each_entry(
@@ -725,17 +728,7 @@ mod tests {
                 unpacked_bytes: 1 << 20,
             },
         };
-        let scanned = archive.clone();
-        let items = archive::on_codec_thread(move |bridge| {
-            let mut items = Vec::new();
-            scanned.each_entry(&bridge, |item, _| {
-                items.push(item);
-                Ok(())
-            })?;
-            Ok(items)
-        })
-        .await
-        .unwrap();
+        let items = archive.list().await.unwrap();
         assert!(preflight(&sandbox, &root, &items).await.unwrap().is_empty());
 
         std::os::unix::fs::symlink(&outside, format!("{root}/a")).unwrap();
