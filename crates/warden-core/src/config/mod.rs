@@ -166,6 +166,12 @@ pub struct Limits {
     pub session_idle_s: u64,
     /// A file session is closed this long after opening, used or not.
     pub session_max_s: u64,
+    /// Largest archive `fs_archive_extract` reads.
+    pub max_archive_bytes: u64,
+    /// Most entries in one archive, packed or unpacked.
+    pub max_archive_entries: usize,
+    /// Most file content in one archive, packed or unpacked (zip bombs stop here).
+    pub max_unpacked_bytes: u64,
 }
 
 impl Default for Limits {
@@ -179,6 +185,9 @@ impl Default for Limits {
             max_read_bytes: 1_048_576,
             session_idle_s: 1800,
             session_max_s: 86_400,
+            max_archive_bytes: 1 << 30,
+            max_archive_entries: 100_000,
+            max_unpacked_bytes: 4 << 30,
         }
     }
 }

@@ -9,12 +9,15 @@
 // would borrow `&self` and the engine needs futures that own their data.
 #![allow(clippy::manual_async_fn)]
 
+mod archive;
 mod audit_verify;
 mod doctor;
 mod exec;
 mod explain;
 mod facts;
 mod file_args;
+mod fs_archive_create;
+mod fs_archive_extract;
 mod fs_du;
 mod fs_find;
 mod fs_grep;
@@ -97,6 +100,8 @@ pub static TOOLS: &[&dyn DynTool] = &[
     &fs_du::FsDu,
     &push::Push,
     &sync::SyncDir,
+    &fs_archive_create::FsArchiveCreate,
+    &fs_archive_extract::FsArchiveExtract,
 ];
 
 /// What a call may change, which sets its MCP annotations and audit durability.
@@ -293,6 +298,8 @@ pub fn closest_names(name: &str) -> Vec<String> {
 #[serde(deny_unknown_fields)]
 pub struct NoParams {}
 
+#[cfg(test)]
+mod archive_tests;
 #[cfg(test)]
 mod file_tests;
 #[cfg(test)]

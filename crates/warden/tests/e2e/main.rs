@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests panic on setup failure
 
+mod archives;
 mod client;
 mod file_walks;
 mod fleet_files;

@@ -1,0 +1,473 @@
+//! `fs_archive_create` and `fs_archive_extract` through the engine on `local`, with
+//! hostile archives built for real by the tar and zip crates: zip-slip, absolute
+//! names, symlinks out and writes through them, hardlinks, devices, bombs.
+
+use std::io::Write;
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use super::file_tests::{World, read_file, world};
+use crate::error::ErrorCode;
+
+fn mode_of(path: impl AsRef<Path>) -> u32 {
+    std::fs::symlink_metadata(path)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+fn sha256_of(path: impl AsRef<Path>) -> String {
+    super::file_args::sha256_hex(&std::fs::read(path).unwrap())
+}
+
+/// What a hostile (or plain) entry holds.
+#[derive(Clone, Copy)]
+enum Raw<'a> {
+    File(&'a [u8]),
+    Dir,
+    Symlink(&'a str),
+    Hardlink(&'a str),
+    Fifo,
+}
+
+/// A tar.gz whose names and link targets are written into the headers as given: the
+/// tar crate's own builder would refuse `..` and absolute names.
+fn tar_gz(entries: &[(&str, Raw)]) -> Vec<u8> {
+    let gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut builder = tar::Builder::new(gzip);
+    for (name, raw) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        header.set_mode(0o644);
+        let (kind, data, link): (_, &[u8], _) = match raw {
+            Raw::File(data) => (tar::EntryType::Regular, data, None),
+            Raw::Dir => (tar::EntryType::Directory, &[], None),
+            Raw::Symlink(target) => (tar::EntryType::Symlink, &[], Some(target)),
+            Raw::Hardlink(target) => (tar::EntryType::Link, &[], Some(target)),
+            Raw::Fifo => (tar::EntryType::Fifo, &[], None),
+        };
+        if let Some(target) = link {
+            header.as_old_mut().linkname[..target.len()].copy_from_slice(target.as_bytes());
+        }
+        header.set_entry_type(kind);
+        header.set_size(data.len() as u64);
+        header.set_cksum();
+        builder.append(&header, data).unwrap();
+    }
+    builder.into_inner().unwrap().finish().unwrap()
+}
+
+fn zip(entries: &[(&str, Raw)]) -> Vec<u8> {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, raw) in entries {
+        match raw {
+            Raw::File(data) => {
+                zip.start_file(*name, options).unwrap();
+                zip.write_all(data).unwrap();
+            }
+            Raw::Dir => zip.add_directory(*name, options).unwrap(),
+            Raw::Symlink(target) => zip.add_symlink(*name, *target, options).unwrap(),
+            Raw::Hardlink(_) | Raw::Fifo => unreachable!("zip has no such entries"),
+        }
+    }
+    zip.finish().unwrap().into_inner()
+}
+
+impl World {
+    fn put(&self, name: &str, bytes: &[u8]) {
+        std::fs::write(Path::new(&self.root).join(name), bytes).unwrap();
+    }
+
+    async fn extract(&self, session: &str, archive: &str, dest: &str, confirm: bool) -> Value {
+        self.call(
+            "fs_archive_extract",
+            json!({"session_id": session, "path": archive, "dest": dest, "confirm": confirm}),
+        )
+        .await
+        .unwrap()
+    }
+
+    /// The code an extraction fails with; it must have written nothing at all.
+    async fn refused(&self, session: &str, archive: &str) -> ErrorCode {
+        let code = self
+            .code(
+                "fs_archive_extract",
+                json!({"session_id": session, "path": archive, "dest": "out", "confirm": true}),
+            )
+            .await;
+        assert!(
+            !Path::new(&self.root).join("out").exists(),
+            "{archive}: something was extracted"
+        );
+        let outside: Vec<_> = std::fs::read_dir(&self.outside)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert_eq!(outside, ["file"], "{archive}: outside was written");
+        assert_eq!(read_file(format!("{}/file", self.outside)), "outside\n");
+        code
+    }
+}
+
+/// `src/` with modes, an empty dir, an inside symlink and what must be skipped.
+fn source_tree(world: &World) {
+    let src = Path::new(&world.root).join("src");
+    std::fs::create_dir_all(src.join("bin")).unwrap();
+    std::fs::create_dir_all(src.join("empty")).unwrap();
+    std::fs::write(src.join("bin/run.sh"), "#!/bin/sh\necho hi\n").unwrap();
+    std::fs::write(src.join("app.ini"), "port=80\n").unwrap();
+    std::fs::write(src.join("setuid"), "s").unwrap();
+    std::fs::write(src.join("secret"), "hidden").unwrap();
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(src.join("big.bin"), &big).unwrap();
+    for (path, mode) in [
+        ("bin", 0o750),
+        ("bin/run.sh", 0o755),
+        ("app.ini", 0o640),
+        ("empty", 0o700),
+        ("setuid", 0o4755),
+    ] {
+        std::fs::set_permissions(src.join(path), std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    symlink("app.ini", src.join("app.link")).unwrap();
+    symlink(format!("{}/file", world.outside), src.join("out.link")).unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(src.join("pipe"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn both_formats_round_trip_contents_modes_and_links() {
+    let world = world("");
+    source_tree(&world);
+    let s = world.session().await;
+    for (archive, format) in [("pack.tar.gz", "tar.gz"), ("pack.zip", "zip")] {
+        let created = world
+            .call(
+                "fs_archive_create",
+                json!({"session_id": s, "paths": ["src"], "dest": archive}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(created["created"], true, "{created}");
+        assert_eq!(created["format"], format);
+        // src, bin, bin/run.sh, app.ini, setuid, big.bin, empty, app.link.
+        assert_eq!(created["entries"], 8, "{created}");
+        let packed = format!("{}/{archive}", world.root);
+        assert_eq!(created["sha256"], sha256_of(&packed));
+        assert_eq!(created["bytes"], std::fs::metadata(&packed).unwrap().len());
+        let mut skipped: Vec<&str> = created["skipped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| entry["path"].as_str().unwrap().rsplit('/').next().unwrap())
+            .collect();
+        skipped.sort_unstable();
+        assert_eq!(skipped, ["out.link", "pipe", "secret"], "{created}");
+
+        let dest = format!("restored-{format}");
+        let extracted = world.extract(&s, archive, &dest, false).await;
+        assert_eq!(extracted["extracted"], true, "{extracted}");
+        assert_eq!(extracted["entries"], 8);
+        assert_eq!(extracted["files"], 4);
+        assert_eq!(extracted["dirs"], 3);
+        assert_eq!(extracted["links"], 1);
+        let from = Path::new(&world.root).join("src");
+        let to = Path::new(&world.root).join(&dest).join("src");
+        for file in ["bin/run.sh", "app.ini", "big.bin", "setuid"] {
+            assert_eq!(
+                sha256_of(from.join(file)),
+                sha256_of(to.join(file)),
+                "{file}"
+            );
+        }
+        for path in ["bin", "bin/run.sh", "app.ini", "empty"] {
+            assert_eq!(
+                mode_of(from.join(path)),
+                mode_of(to.join(path)),
+                "{format} {path}"
+            );
+        }
+        assert_eq!(
+            mode_of(to.join("setuid")),
+            0o755,
+            "setuid is never restored"
+        );
+        assert_eq!(
+            std::fs::read_link(to.join("app.link")).unwrap(),
+            Path::new("app.ini")
+        );
+        for absent in ["secret", "out.link", "pipe"] {
+            assert!(!to.join(absent).exists(), "{absent}");
+        }
+    }
+
+    // Other readers agree on what was written.
+    let packed = std::fs::File::open(format!("{}/pack.tar.gz", world.root)).unwrap();
+    let mut names: Vec<String> = tar::Archive::new(flate2::read::GzDecoder::new(packed))
+        .entries()
+        .unwrap()
+        .map(|entry| entry.unwrap().path().unwrap().display().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names[0], "src");
+    assert!(names.contains(&"src/bin/run.sh".to_owned()), "{names:?}");
+    let packed = std::fs::File::open(format!("{}/pack.zip", world.root)).unwrap();
+    let mut zip = zip::ZipArchive::new(packed).unwrap();
+    assert_eq!(zip.len(), 8);
+    let mut ini = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("src/app.ini").unwrap(), &mut ini).unwrap();
+    assert_eq!(ini, "port=80\n");
+}
+
+#[tokio::test]
+async fn the_root_itself_packs_what_stays_inside() {
+    let world = world("");
+    let s = world.session().await;
+    let created = world
+        .call(
+            "fs_archive_create",
+            json!({"session_id": s, "paths": ["."], "dest": "all.tgz"}),
+        )
+        .await
+        .unwrap();
+    // data, data/a.txt and inside_link; the links out, the loop, the FIFO and the
+    // denied secret are skipped.
+    assert_eq!(created["entries"], 3, "{created}");
+    assert_eq!(created["skipped_count"], 7, "{created}");
+    let outside_host = world
+        .code(
+            "fs_archive_create",
+            json!({"host_id": "local", "paths": [format!("{}/file", world.outside)], "dest": format!("{}/x.zip", world.root)}),
+        )
+        .await;
+    assert_eq!(outside_host, ErrorCode::PathOutsideRoot);
+    let nameless = world
+        .code(
+            "fs_archive_create",
+            json!({"session_id": s, "paths": ["data"], "dest": "data.rar"}),
+        )
+        .await;
+    assert_eq!(nameless, ErrorCode::InvalidInput);
+}
+
+#[tokio::test]
+async fn replacing_or_overwriting_needs_confirm() {
+    let world = world("");
+    let s = world.session().await;
+    world.put("old.zip", b"old archive");
+    let preview = world
+        .call(
+            "fs_archive_create",
+            json!({"session_id": s, "paths": ["data"], "dest": "old.zip"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(preview["created"], false);
+    assert!(preview["preview"].as_str().unwrap().contains("old.zip"));
+    assert_eq!(read_file(format!("{}/old.zip", world.root)), "old archive");
+    let replaced = world
+        .call(
+            "fs_archive_create",
+            json!({"session_id": s, "paths": ["data"], "dest": "old.zip", "confirm": true}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(replaced["created"], true);
+    assert_eq!(
+        replaced["sha256"],
+        sha256_of(format!("{}/old.zip", world.root))
+    );
+
+    // Into the root itself: data/a.txt exists, and so does the symlink file_link_out.
+    world.put(
+        "over.tar.gz",
+        &tar_gz(&[
+            ("data/a.txt", Raw::File(b"new\n")),
+            ("data/b.txt", Raw::File(b"b\n")),
+            (
+                "file_link_out",
+                Raw::File(b"replaces the link, not its target\n"),
+            ),
+        ]),
+    );
+    let preview = world.extract(&s, "over.tar.gz", ".", false).await;
+    assert_eq!(preview["extracted"], false);
+    assert_eq!(preview["overwritten_count"], 2, "{preview}");
+    assert_eq!(
+        preview["overwritten"][0],
+        format!("{}/data/a.txt", world.root)
+    );
+    assert_eq!(read_file(format!("{}/data/a.txt", world.root)), "alpha\n");
+    assert!(!Path::new(&world.root).join("data/b.txt").exists());
+
+    let done = world.extract(&s, "over.tar.gz", ".", true).await;
+    assert_eq!(done["extracted"], true);
+    assert_eq!(read_file(format!("{}/data/a.txt", world.root)), "new\n");
+    assert_eq!(read_file(format!("{}/data/b.txt", world.root)), "b\n");
+    assert!(
+        std::fs::symlink_metadata(format!("{}/file_link_out", world.root))
+            .unwrap()
+            .is_file()
+    );
+    assert_eq!(read_file(format!("{}/file", world.outside)), "outside\n");
+    let leftovers = std::fs::read_dir(format!("{}/data", world.root))
+        .unwrap()
+        .count();
+    assert_eq!(leftovers, 2, "temp files left behind");
+}
+
+#[tokio::test]
+async fn hostile_archives_are_refused_whole_before_anything_is_written() {
+    let world = world("");
+    let s = world.session().await;
+    let absolute = format!("{}/abs", world.outside);
+    let harmless = ("first.txt", Raw::File(b"written only if all is well\n"));
+    let cases: Vec<(&str, Vec<u8>, ErrorCode)> = vec![
+        (
+            "slip.tar.gz",
+            tar_gz(&[harmless, ("../../outside/x", Raw::File(b"x"))]),
+            ErrorCode::PathOutsideRoot,
+        ),
+        (
+            "slip.zip",
+            zip(&[
+                ("first.txt", Raw::File(b"ok")),
+                ("../../outside/x", Raw::File(b"x")),
+            ]),
+            ErrorCode::PathOutsideRoot,
+        ),
+        (
+            "absolute.tar.gz",
+            tar_gz(&[(absolute.as_str(), Raw::File(b"x"))]),
+            ErrorCode::PathOutsideRoot,
+        ),
+        (
+            "absolute.zip",
+            zip(&[(absolute.as_str(), Raw::File(b"x"))]),
+            ErrorCode::PathOutsideRoot,
+        ),
+        (
+            "link-then-write.tar.gz",
+            tar_gz(&[
+                ("first.txt", Raw::File(b"ok")),
+                ("a", Raw::Symlink(&world.outside)),
+                ("a/x", Raw::File(b"pwned")),
+            ]),
+            ErrorCode::PathOutsideRoot,
+        ),
+        (
+            "relative-link-out.zip",
+            zip(&[("up", Raw::Symlink("../../outside"))]),
+            ErrorCode::PathOutsideRoot,
+        ),
+        (
+            // Both links point inside, but the second climbs through the first.
+            "link-chain.tar.gz",
+            tar_gz(&[
+                ("d/up", Raw::Symlink("..")),
+                ("d/far", Raw::Symlink("up/../..")),
+            ]),
+            ErrorCode::PathOutsideRoot,
+        ),
+        (
+            "write-through-inside-link.tar.gz",
+            tar_gz(&[("b", Raw::Symlink("data")), ("b/x", Raw::File(b"x"))]),
+            ErrorCode::PathOutsideRoot,
+        ),
+        (
+            "hardlink.tar.gz",
+            tar_gz(&[harmless, ("h", Raw::Hardlink("../outside/file"))]),
+            ErrorCode::InvalidInput,
+        ),
+        (
+            "fifo.tar.gz",
+            tar_gz(&[("p", Raw::Fifo)]),
+            ErrorCode::InvalidInput,
+        ),
+        (
+            "denied.tar.gz",
+            tar_gz(&[("secret", Raw::File(b"x"))]),
+            ErrorCode::PolicyDenied,
+        ),
+    ];
+    for (name, bytes, expected) in cases {
+        world.put(name, &bytes);
+        let code = world.refused(&s, name).await;
+        assert_eq!(code, expected, "{name}");
+    }
+    // Into the root itself: through a symlink already there (link_out -> outside), and
+    // a directory entry where a file is.
+    world.put(
+        "via-host-link.tar.gz",
+        &tar_gz(&[harmless, ("link_out/x", Raw::File(b"x"))]),
+    );
+    world.put(
+        "dir-over-file.tar.gz",
+        &tar_gz(&[harmless, ("data/a.txt/", Raw::Dir)]),
+    );
+    for (archive, expected) in [
+        ("via-host-link.tar.gz", ErrorCode::PathOutsideRoot),
+        ("dir-over-file.tar.gz", ErrorCode::InvalidInput),
+    ] {
+        let code = world
+            .code(
+                "fs_archive_extract",
+                json!({"session_id": s, "path": archive, "dest": ".", "confirm": true}),
+            )
+            .await;
+        assert_eq!(code, expected, "{archive}");
+        assert!(!Path::new(&world.root).join("first.txt").exists());
+    }
+    assert!(!Path::new(&world.outside).join("x").exists());
+    world.put("not-an-archive.zip", b"plain text");
+    assert_eq!(
+        world.refused(&s, "not-an-archive.zip").await,
+        ErrorCode::InvalidInput
+    );
+}
+
+#[tokio::test]
+async fn bombs_stop_at_the_configured_caps() {
+    let capped = world("limits:\n  max_unpacked_bytes: 100000\n  max_archive_entries: 5\n");
+    let s = capped.session().await;
+    let zeros = vec![0u8; 200_000];
+    capped.put("bomb.zip", &zip(&[("zeros", Raw::File(&zeros))]));
+    capped.put("bomb.tar.gz", &tar_gz(&[("zeros", Raw::File(&zeros))]));
+    assert!(
+        std::fs::metadata(format!("{}/bomb.zip", capped.root))
+            .unwrap()
+            .len()
+            < 2000
+    );
+    let many: Vec<String> = (0..6).map(|i| format!("f{i}")).collect();
+    let entries: Vec<(&str, Raw)> = many
+        .iter()
+        .map(|name| (name.as_str(), Raw::File(b"x")))
+        .collect();
+    capped.put("many.tar.gz", &tar_gz(&entries));
+    for archive in ["bomb.zip", "bomb.tar.gz", "many.tar.gz"] {
+        assert_eq!(
+            capped.refused(&s, archive).await,
+            ErrorCode::InvalidInput,
+            "{archive}"
+        );
+    }
+    let tight = world("limits:\n  max_archive_bytes: 100\n");
+    let s = tight.session().await;
+    tight.put("big.zip", &zip(&[("a", Raw::File(&zeros))]));
+    assert!(
+        std::fs::metadata(format!("{}/big.zip", tight.root))
+            .unwrap()
+            .len()
+            > 100
+    );
+    assert_eq!(tight.refused(&s, "big.zip").await, ErrorCode::InvalidInput);
+}
