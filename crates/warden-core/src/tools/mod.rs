@@ -15,11 +15,19 @@ mod exec;
 mod explain;
 mod facts;
 mod file_args;
+mod fs_chmod;
+mod fs_chown;
+mod fs_copy;
+mod fs_diff;
 mod fs_list;
 mod fs_mkdir;
+mod fs_move;
+mod fs_patch;
 mod fs_read;
+mod fs_readlink;
 mod fs_remove;
 mod fs_stat;
+mod fs_symlink;
 mod fs_write;
 mod hosts_groups;
 mod hosts_list;
@@ -77,6 +85,14 @@ pub static TOOLS: &[&dyn DynTool] = &[
     &fs_stat::FsStat,
     &fs_mkdir::FsMkdir,
     &fs_remove::FsRemove,
+    &fs_patch::FsPatch,
+    &fs_diff::FsDiff,
+    &fs_copy::FsCopy,
+    &fs_move::FsMove,
+    &fs_chmod::FsChmod,
+    &fs_chown::FsChown,
+    &fs_symlink::FsSymlink,
+    &fs_readlink::FsReadlink,
 ];
 
 /// What a call may change, which sets its MCP annotations and audit durability.
@@ -256,6 +272,8 @@ pub fn closest_names(name: &str) -> Vec<String> {
 #[serde(deny_unknown_fields)]
 pub struct NoParams {}
 
+#[cfg(test)]
+mod file_edit_tests;
 #[cfg(test)]
 mod file_tests;
 #[cfg(test)]
