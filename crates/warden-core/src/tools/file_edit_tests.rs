@@ -158,6 +158,36 @@ async fn patch_applies_every_hunk_or_nothing_and_keeps_the_mode() {
         ErrorCode::InvalidInput
     );
 
+    // A big file: a hunk where its header says applies; one elsewhere is not
+    // searched for across 600k lines (bounded CPU), and nothing changes.
+    let many: String = (0..600_000).map(|line| format!("l{line}\n")).collect();
+    std::fs::write(world.path("many.txt"), &many).unwrap();
+    let context: String = (1000..1400).map(|line| format!(" l{line}\n")).collect();
+    let hunk = |at: usize| format!("@@ -{at},400 +{at},401 @@\n+added\n{context}");
+    let misplaced = world
+        .error(
+            "fs_patch",
+            json!({"session_id": s, "path": "many.txt", "unified_diff": hunk(5001)}),
+        )
+        .await;
+    assert_eq!(misplaced.code, ErrorCode::PatchFailed);
+    assert!(
+        misplaced
+            .message
+            .contains("line 5001 is \"l5000\" where the hunk expects \"l1000\"")
+            && misplaced.message.contains("not searched"),
+        "{}",
+        misplaced.message
+    );
+    world
+        .call(
+            "fs_patch",
+            json!({"session_id": s, "path": "many.txt", "unified_diff": hunk(1001)}),
+        )
+        .await
+        .unwrap();
+    assert!(read_file(world.path("many.txt")).contains("l999\nadded\nl1000\n"));
+
     let big = world.path("big.txt");
     std::fs::write(&big, vec![b'x'; 9 * 1024 * 1024]).unwrap();
     let too_big = world
@@ -301,6 +331,22 @@ async fn diff_shows_changes_as_a_patch_fs_patch_takes() {
         .unwrap();
     assert_eq!(cut["truncated"], true);
     assert_eq!(cut["diff"].as_str().unwrap().len(), 2000);
+
+    // Files that differ across more lines than a diff can afford are refused.
+    let numbered = |prefix: &str| -> String {
+        (0..10_001)
+            .map(|line| format!("{prefix}{line}\n"))
+            .collect()
+    };
+    std::fs::write(world.path("data/left"), numbered("a")).unwrap();
+    std::fs::write(world.path("data/right"), numbered("b")).unwrap();
+    let span = world
+        .code(
+            "fs_diff",
+            json!({"session_id": s, "path_a": "data/left", "path_b": "data/right"}),
+        )
+        .await;
+    assert_eq!(span, ErrorCode::InvalidInput);
 
     for (a, b) in [
         ("data/a.txt", "file_link_out"),

@@ -15,6 +15,9 @@ pub struct FsDiff;
 
 /// Largest file compared: both are held in memory and diffed line by line.
 const MAX_DIFF_FILE_BYTES: u64 = 4 * 1024 * 1024;
+/// Longest stretch of lines between the first and the last difference (a few seconds
+/// of CPU at worst: the diff's cost is quadratic in it).
+const MAX_DIFF_SPAN_LINES: usize = 10_000;
 /// Most context lines asked for.
 const MAX_CONTEXT_LINES: usize = 100;
 
@@ -51,7 +54,7 @@ impl Tool for FsDiff {
     const INFO: ToolInfo = ToolInfo {
         name: "fs_diff",
         summary: "Diff path_a and path_b",
-        description: "Compare two text files (up to 4 MiB each) as a unified diff, usable by fs_patch. Errors: FILE_NOT_FOUND, PATH_OUTSIDE_ROOT, INVALID_INPUT.",
+        description: "Compare two text files (up to 4 MiB, changes within 10000 lines) as a unified diff, usable by fs_patch. Errors: FILE_NOT_FOUND, PATH_OUTSIDE_ROOT, INVALID_INPUT.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: true,
@@ -88,19 +91,18 @@ impl Tool for FsDiff {
                 diff: String::new(),
                 truncated: false,
             };
-            let (Ok(a), Ok(b)) = (std::str::from_utf8(&a), std::str::from_utf8(&b)) else {
+            let (Ok(a), Ok(b)) = (String::from_utf8(a), String::from_utf8(b)) else {
                 output.binary = true;
                 return Ok(output);
             };
             if identical {
                 return Ok(output);
             }
-            let diff = diffy::DiffOptions::new()
-                .set_context_len(context_lines)
-                .set_original_filename(output.path_a.clone())
-                .set_modified_filename(output.path_b.clone())
-                .create_patch(a, b)
-                .to_string();
+            let names = (output.path_a.clone(), output.path_b.clone());
+            let diff =
+                tokio::task::spawn_blocking(move || unified_diff(&a, &b, context_lines, names))
+                    .await
+                    .map_err(|error| Error::internal(format!("diff task failed: {error}")))??;
             let limit = context.config().config.limits.max_output_bytes;
             if diff.len() > limit {
                 let cut = (0..=limit)
@@ -115,6 +117,40 @@ impl Tool for FsDiff {
             Ok(output)
         }
     }
+}
+
+/// The diff of two texts, computed off the async runtime by the caller: its cost
+/// grows with the square of the lines that differ, so the span between the first and
+/// the last differing line is bounded.
+fn unified_diff(a: &str, b: &str, context_lines: usize, names: (String, String)) -> Result<String> {
+    let (lines_a, lines_b): (Vec<&str>, Vec<&str>) = (
+        a.split_inclusive('\n').collect(),
+        b.split_inclusive('\n').collect(),
+    );
+    let prefix = lines_a
+        .iter()
+        .zip(&lines_b)
+        .take_while(|(x, y)| x == y)
+        .count();
+    let suffix = lines_a[prefix..]
+        .iter()
+        .rev()
+        .zip(lines_b[prefix..].iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    let span = (lines_a.len() - prefix - suffix).max(lines_b.len() - prefix - suffix);
+    if span > MAX_DIFF_SPAN_LINES {
+        return Err(Error::invalid_input(format!(
+            "{} and {} differ across {span} lines, more than the {MAX_DIFF_SPAN_LINES} fs_diff compares; diff smaller files",
+            names.0, names.1
+        )));
+    }
+    Ok(diffy::DiffOptions::new()
+        .set_context_len(context_lines)
+        .set_original_filename(names.0)
+        .set_modified_filename(names.1)
+        .create_patch(a, b)
+        .to_string())
 }
 
 /// A regular file's resolved path and content, bounded in size.

@@ -4,7 +4,7 @@
 //! atomically with its mode and owner kept. No `confirm`: the diff's context lines are
 //! the statement of what the caller expects to change.
 
-use diffy::{Line, Patch};
+use diffy::{Hunk, Line, Patch};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +21,8 @@ pub struct FsPatch;
 
 /// Largest file patched: the file, the diff and the result are held in memory.
 pub const MAX_PATCH_FILE_BYTES: u64 = 8 * 1024 * 1024;
+/// Line comparisons allowed for searching misplaced hunks (about a second of CPU).
+const MAX_SEARCH_COMPARISONS: usize = 200_000_000;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct FsPatchParams {
@@ -69,7 +71,6 @@ impl Tool for FsPatch {
         context: RunContext,
     ) -> impl Future<Output = Result<FsPatchOutput>> + Send + 'static {
         async move {
-            let patch = parse(&params.unified_diff)?;
             let (host, sandbox) = file_args::open(&context, &params.path).await?;
             let (resolved, _) = file_args::existing(&sandbox, &params.path, Last::Follow).await?;
             let path = resolved.path;
@@ -111,8 +112,7 @@ impl Tool for FsPatch {
                 .with_path(&path)
                 .with_recovery_tool("fs_read"));
             }
-            let patched = diffy::apply_bytes(&original, &patch)
-                .map_err(|error| hunk_failed(&path, &patch, &original, &error.to_string()))?;
+            let (patched, hunks_applied) = apply(&path, params.unified_diff, original).await?;
             write_atomic_as(
                 &sandbox,
                 &path,
@@ -126,7 +126,7 @@ impl Tool for FsPatch {
                 path,
                 sha256_before,
                 sha256_after: sha256_hex(&patched),
-                hunks_applied: patch.hunks().len(),
+                hunks_applied,
                 bytes: patched.len() as u64,
             })
         }
@@ -146,55 +146,101 @@ fn parse(diff: &str) -> Result<Patch<'_, [u8]>> {
     Ok(patch)
 }
 
-/// `PATCH_FAILED` naming the hunk diffy could not place (its message is "error
-/// applying hunk #N") and the first line of it that differs from the file where its
-/// header points.
-fn hunk_failed(path: &str, patch: &Patch<'_, [u8]>, original: &[u8], message: &str) -> Error {
-    let number: usize = message
-        .rsplit('#')
-        .next()
-        .and_then(|digits| digits.trim().parse().ok())
-        .unwrap_or(1);
-    let Some(hunk) = patch.hunks().get(number.saturating_sub(1)) else {
-        return Error::new(ErrorCode::PatchFailed, format!("{path}: {message}")).with_path(path);
-    };
-    let header = format!("@@ -{} +{} @@", hunk.old_range(), hunk.new_range());
-    let expected: Vec<&[u8]> = hunk
-        .lines()
+/// Applies `diff` to `original` off the async runtime: placing hunks costs CPU time
+/// on big files. Returns the new content and the number of hunks.
+async fn apply(path: &str, diff: String, original: Vec<u8>) -> Result<(Vec<u8>, usize)> {
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let patch = parse(&diff)?;
+        let lines: Vec<&[u8]> = original.split_inclusive(|byte| *byte == b'\n').collect();
+        // A hunk not where its header says is searched for across the whole file, at a
+        // cost of (file lines x hunk lines): beyond a budget, only the stated lines count.
+        let hunk_lines: usize = patch
+            .hunks()
+            .iter()
+            .map(|hunk| hunk.old_range().len())
+            .sum();
+        if lines.len().saturating_mul(hunk_lines) > MAX_SEARCH_COMPARISONS {
+            for (index, hunk) in patch.hunks().iter().enumerate() {
+                if let Some(why) = mismatch(hunk, &lines) {
+                    return Err(hunk_error(
+                        &path,
+                        index + 1,
+                        hunk,
+                        &format!("{why}; a file this large is not searched for it elsewhere"),
+                    ));
+                }
+            }
+        }
+        let patched = diffy::apply_bytes(&original, &patch).map_err(|error| {
+            // diffy says "error applying hunk #N".
+            let text = error.to_string();
+            let number: usize = text
+                .rsplit('#')
+                .next()
+                .and_then(|digits| digits.trim().parse().ok())
+                .unwrap_or(1);
+            match patch.hunks().get(number.saturating_sub(1)) {
+                Some(hunk) => {
+                    let why = mismatch(hunk, &lines).unwrap_or_else(|| {
+                        String::from("its lines overlap a hunk applied before it")
+                    });
+                    hunk_error(
+                        &path,
+                        number,
+                        hunk,
+                        &format!(
+                            "its {} context/removed lines are found nowhere in the file; {why}",
+                            hunk.old_range().len()
+                        ),
+                    )
+                }
+                None => {
+                    Error::new(ErrorCode::PatchFailed, format!("{path}: {text}")).with_path(&path)
+                }
+            }
+        })?;
+        Ok((patched, patch.hunks().len()))
+    })
+    .await
+    .map_err(|error| Error::internal(format!("patch task failed: {error}")))?
+}
+
+/// Where `hunk` differs from `lines` at the place its header names, said for a person.
+fn mismatch(hunk: &Hunk<'_, [u8]>, lines: &[&[u8]]) -> Option<String> {
+    let start = hunk.old_range().start().saturating_sub(1);
+    hunk.lines()
         .iter()
         .filter_map(|line| match line {
             Line::Context(text) | Line::Delete(text) => Some(*text),
             Line::Insert(_) => None,
         })
-        .collect();
-    let file_lines: Vec<&[u8]> = original.split_inclusive(|byte| *byte == b'\n').collect();
-    let start = hunk.old_range().start().saturating_sub(1);
-    let why = expected
-        .iter()
         .enumerate()
         .find_map(|(offset, wanted)| {
-            let line = start + offset + 1;
-            match file_lines.get(start + offset) {
+            let number = start + offset + 1;
+            match lines.get(start + offset) {
                 None => Some(format!(
-                    "the file ends before line {line}, where the hunk expects {}",
+                    "the file ends before line {number}, where the hunk expects {}",
                     shown(wanted)
                 )),
-                Some(found) if found != wanted => Some(format!(
-                    "line {line} is {} where the hunk expects {}",
+                Some(found) if *found != wanted => Some(format!(
+                    "line {number} is {} where the hunk expects {}",
                     shown(found),
                     shown(wanted)
                 )),
                 Some(_) => None,
             }
         })
-        .unwrap_or_else(|| {
-            String::from("its lines overlap a hunk applied before it (hunks out of order?)")
-        });
+}
+
+/// `PATCH_FAILED` naming hunk `number` by its header.
+fn hunk_error(path: &str, number: usize, hunk: &Hunk<'_, [u8]>, why: &str) -> Error {
     Error::new(
         ErrorCode::PatchFailed,
         format!(
-            "{path}: hunk #{number} ({header}) does not apply: its {} context/removed lines are found nowhere in the file; {why}. Nothing was changed.",
-            expected.len()
+            "{path}: hunk #{number} (@@ -{} +{} @@) does not apply: {why}. Nothing was changed.",
+            hunk.old_range(),
+            hunk.new_range()
         ),
     )
     .with_path(path)
