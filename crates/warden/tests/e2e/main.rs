@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests panic on setup failure
 
 mod client;
+mod file_edits;
 
 use std::path::Path;
 use std::time::Duration;
