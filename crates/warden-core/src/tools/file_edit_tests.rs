@@ -406,6 +406,19 @@ async fn copies_files_and_trees_atomically_with_modes_and_inner_links_only() {
         .await
         .unwrap();
     assert_eq!(read_file(world.path("b.txt")), "alpha\n");
+    // A set-user-ID bit is not carried over to warden's copy; a folder is no file name.
+    set_mode(world.path("data/a.txt"), 0o4755);
+    copy(json!({"from": "data/a.txt", "to": "c.txt"}))
+        .await
+        .unwrap();
+    assert_eq!(mode_of(world.path("c.txt")), 0o755);
+    let onto_dir = world
+        .code(
+            "fs_copy",
+            json!({"session_id": s, "from": "data/a.txt", "to": "data", "confirm": true}),
+        )
+        .await;
+    assert_eq!(onto_dir, ErrorCode::InvalidInput);
 
     // A tree: modes, inner links (relative and absolute) recreated as links.
     let tree = world.path("tree");

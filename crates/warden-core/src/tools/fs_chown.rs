@@ -108,7 +108,6 @@ impl Tool for FsChown {
             let entries = if params.recursive {
                 file_args::tree(&sandbox, &resolved.path, meta.clone()).await?
             } else {
-                sandbox.check(&resolved.path)?;
                 vec![(resolved.path.clone(), meta.clone())]
             };
             let mut output = FsChownOutput {

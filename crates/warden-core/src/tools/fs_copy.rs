@@ -74,7 +74,7 @@ impl Tool for FsCopy {
     const INFO: ToolInfo = ToolInfo {
         name: "fs_copy",
         summary: "Copy from to to",
-        description: "Copy a file, or a tree with recursive: true, atomically per file, keeping modes. Replacing existing files needs confirm: true (else a preview). Errors: PATH_OUTSIDE_ROOT, FILE_NOT_FOUND, INVALID_INPUT, POLICY_DENIED.",
+        description: "Copy a file, or a tree with recursive: true, atomically per file, keeping modes (not set-id bits). Replacing existing files needs confirm: true (else a preview). Errors: PATH_OUTSIDE_ROOT, FILE_NOT_FOUND, INVALID_INPUT, POLICY_DENIED.",
         effect: Effect::Destructive,
         idempotent: true,
         open_world: true,
@@ -311,15 +311,16 @@ async fn step(
             );
         }
     };
-    let same_kind = existing == Some(meta.kind);
-    if existing.is_some() && !same_kind {
+    if let Some(existing) = existing
+        && existing != meta.kind
+    {
         return Err(Error::invalid_input(format!(
-            "{to} exists and is a {:?}, while {from} is a {:?}: remove it first",
-            existing.unwrap_or(FileKind::Special),
+            "{to} exists and is a {existing:?}, while {from} is a {:?}: remove it first, or name the full destination path",
             meta.kind
         ))
         .with_path(to));
     }
+    let same_kind = existing == Some(meta.kind);
     Ok(Step {
         from: from.to_owned(),
         to: to.to_owned(),
