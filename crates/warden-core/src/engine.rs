@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::audit::{self, AuditEntry, AuditLog, Durability, Phase};
 use crate::config::LoadedConfig;
 use crate::error::{Error, ErrorCode, Result};
+use crate::file_locks::{FileLock, FileLocks};
 use crate::files::{HostFiles, ReadOnlyFiles};
 use crate::inventory::{Host, HostKind, Inventory, LOCAL_HOST_ID};
 use crate::local::LocalTransport;
@@ -66,6 +67,8 @@ struct EngineInner {
     local: Arc<dyn Transport>,
     sessions: Sessions,
     uploads: Uploads,
+    /// Serializes read-check-write sequences on one file (see `file_locks`).
+    file_locks: FileLocks,
     started: Instant,
 }
 
@@ -92,6 +95,7 @@ impl Engine {
                 ssh,
                 sessions,
                 uploads: Uploads::default(),
+                file_locks: FileLocks::default(),
                 local: Arc::new(LocalTransport),
                 started: Instant::now(),
             }),
@@ -455,6 +459,16 @@ impl RunContext {
         if let Some(session) = &self.session {
             self.engine.inner.sessions.record(&session.id, event, what);
         }
+    }
+
+    /// Waits for exclusive use of a resolved file on `host` among this server's calls:
+    /// hold it across a read, a precondition check and the write that depends on them.
+    pub async fn file_lock(&self, host: &Host, path: &str) -> FileLock {
+        self.engine
+            .inner
+            .file_locks
+            .lock(host.id.as_str(), path)
+            .await
     }
 
     /// The file sandbox for a planned host: the call's session root, or outside a

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod file_locks;
 pub mod files;
 pub mod inventory;
 mod local;

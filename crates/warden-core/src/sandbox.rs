@@ -122,6 +122,15 @@ impl Sandbox {
         &self.root
     }
 
+    /// The same root and guard, resolving relative paths from `cwd` (a resolved
+    /// directory inside the root): a symlink's text is relative to its own directory.
+    pub fn with_cwd(&self, cwd: &str) -> Sandbox {
+        Sandbox {
+            cwd: cwd.to_owned(),
+            ..self.clone()
+        }
+    }
+
     pub fn files(&self) -> &Arc<dyn HostFiles> {
         &self.files
     }

@@ -156,3 +156,27 @@ pub fn parse_mode(text: &str) -> Result<u32> {
             Error::invalid_input(format!("mode {text:?} is not an octal mode like \"0644\""))
         })
 }
+
+/// `path` and, when it is a directory, everything below it, parents before children.
+/// Symlinks are listed, never followed; every entry passes deny_paths (one denied
+/// entry refuses the whole walk, before the caller changes anything).
+pub async fn tree(
+    sandbox: &Sandbox,
+    path: &str,
+    meta: FileMeta,
+) -> Result<Vec<(String, FileMeta)>> {
+    let mut out = Vec::new();
+    let mut pending = vec![(path.to_owned(), meta)];
+    while let Some((current, meta)) = pending.pop() {
+        sandbox.check(&current)?;
+        let is_dir = meta.kind == FileKind::Dir;
+        out.push((current.clone(), meta));
+        if is_dir {
+            for entry in sandbox.files().read_dir(&current).await? {
+                let child = format!("{}/{}", current.trim_end_matches('/'), entry.name);
+                pending.push((child, entry.meta));
+            }
+        }
+    }
+    Ok(out)
+}

@@ -82,10 +82,14 @@ impl Tool for FsWrite {
     ) -> impl Future<Output = Result<FsWriteOutput>> + Send + 'static {
         async move {
             let data = content_of(&params)?;
-            let (_, sandbox) = file_args::open(&context, &params.path).await?;
+            let (host, sandbox) = file_args::open(&context, &params.path).await?;
             // A symlink as the last component is followed, and must stay inside.
             let resolved = sandbox.resolve(&params.path, Last::Follow).await?;
-            let previous = match &resolved.meta {
+            // Read, check and write alone: two writers with one expected_sha256
+            // cannot both win. The file is looked at again under the lock.
+            let _lock = context.file_lock(&host, &resolved.path).await;
+            let current = sandbox.files().lstat(&resolved.path).await?;
+            let previous = match &current {
                 Some(meta) if meta.kind == FileKind::File => Some(meta.clone()),
                 Some(meta) => {
                     return Err(Error::invalid_input(format!(
@@ -154,7 +158,8 @@ impl Tool for FsWrite {
                 Some(text) => parse_mode(text)?,
                 None => previous.as_ref().map_or(0o644, |meta| meta.mode),
             };
-            write_atomic(&sandbox, &resolved.path, &data, mode).await?;
+            let owner = previous.as_ref().map(|meta| (meta.uid, meta.gid));
+            write_atomic_as(&sandbox, &resolved.path, &data, mode, owner).await?;
             context.note(Event::Written, &resolved.path);
             output.written = true;
             Ok(output)
@@ -181,17 +186,30 @@ fn content_of(params: &FsWriteParams) -> Result<Vec<u8>> {
 /// Temp file beside the target, fsynced, then renamed over it: readers see the old
 /// file or the new one, never a part.
 pub async fn write_atomic(sandbox: &Sandbox, path: &str, data: &[u8], mode: u32) -> Result<()> {
-    let temp = temp_path_beside(path);
+    write_atomic_as(sandbox, path, data, mode, None).await
+}
+
+/// [`write_atomic`], giving the new file `owner` (the replaced file's uid and gid) so
+/// an edit made as root does not take a service's file away from it. A login that may
+/// not give files away (not root) keeps its own ownership: that is no failure.
+pub async fn write_atomic_as(
+    sandbox: &Sandbox,
+    path: &str,
+    data: &[u8],
+    mode: u32,
+    owner: Option<(u32, u32)>,
+) -> Result<()> {
+    let temp = temp_beside(path);
     sandbox.files().create_new(&temp, data, mode).await?;
-    if let Err(error) = sandbox.files().rename(&temp, path).await {
+    if let Err(error) = finish_temp(sandbox, &temp, path, mode, owner).await {
         let _ = sandbox.files().remove_file(&temp).await;
         return Err(error);
     }
     Ok(())
 }
 
-/// A fresh hidden name in `path`'s directory for the temp file of an atomic write.
-pub fn temp_path_beside(path: &str) -> String {
+/// A fresh hidden name in `path`'s directory, for a file renamed over `path` later.
+pub fn temp_beside(path: &str) -> String {
     let name = path.rsplit('/').next().unwrap_or("file");
     // `parent_of` is "/" for files at the top: no doubled slash.
     format!(
@@ -199,6 +217,28 @@ pub fn temp_path_beside(path: &str) -> String {
         parent_of(path).trim_end_matches('/'),
         &uuid::Uuid::new_v4().simple().to_string()[..12]
     )
+}
+
+/// Gives a written temp file its owner (if asked) and renames it over `path`.
+async fn finish_temp(
+    sandbox: &Sandbox,
+    temp: &str,
+    path: &str,
+    mode: u32,
+    owner: Option<(u32, u32)>,
+) -> Result<()> {
+    if let Some((uid, gid)) = owner {
+        match sandbox.files().set_owner(temp, uid, gid).await {
+            Ok(()) if mode & 0o6000 != 0 => {
+                // The kernel drops set-id bits on chown; they were asked for.
+                sandbox.files().set_mode(temp, mode).await?;
+            }
+            Ok(()) => {}
+            Err(error) if error.code == ErrorCode::PermissionDenied => {}
+            Err(error) => return Err(error),
+        }
+    }
+    sandbox.files().rename(temp, path).await
 }
 
 /// Creates `directory` and its missing parents, each resolved inside the root.

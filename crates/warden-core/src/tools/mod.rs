@@ -18,16 +18,24 @@ mod facts;
 mod file_args;
 mod fs_archive_create;
 mod fs_archive_extract;
+mod fs_chmod;
+mod fs_chown;
+mod fs_copy;
+mod fs_diff;
 mod fs_du;
 mod fs_find;
 mod fs_grep;
 mod fs_list;
 mod fs_mkdir;
+mod fs_move;
+mod fs_patch;
 mod fs_read;
+mod fs_readlink;
 mod fs_remove;
 mod fs_stat;
 mod fs_stream_read;
 mod fs_stream_write;
+mod fs_symlink;
 mod fs_tail;
 mod fs_write;
 mod hosts_groups;
@@ -102,6 +110,14 @@ pub static TOOLS: &[&dyn DynTool] = &[
     &sync::SyncDir,
     &fs_archive_create::FsArchiveCreate,
     &fs_archive_extract::FsArchiveExtract,
+    &fs_patch::FsPatch,
+    &fs_diff::FsDiff,
+    &fs_copy::FsCopy,
+    &fs_move::FsMove,
+    &fs_chmod::FsChmod,
+    &fs_chown::FsChown,
+    &fs_symlink::FsSymlink,
+    &fs_readlink::FsReadlink,
 ];
 
 /// What a call may change, which sets its MCP annotations and audit durability.
@@ -300,6 +316,8 @@ pub struct NoParams {}
 
 #[cfg(test)]
 mod archive_tests;
+#[cfg(test)]
+mod file_edit_tests;
 #[cfg(test)]
 mod file_tests;
 #[cfg(test)]

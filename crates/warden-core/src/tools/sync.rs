@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-use super::fs_write::{make_dirs, temp_path_beside};
+use super::fs_write::{make_dirs, temp_beside};
 use super::transfer::{self, copy_atomic, hash_file};
 use super::{Effect, Plan, Summary, Tool, ToolInfo};
 use crate::engine::{Engine, RunContext};
@@ -579,7 +579,7 @@ impl HostTree<'_> {
             return Ok(false);
         }
         if self.apply {
-            let temp = temp_path_beside(path);
+            let temp = temp_beside(path);
             self.files().symlink(target, &temp).await?;
             if let Err(error) = self.files().rename(&temp, path).await {
                 let _ = self.files().remove_file(&temp).await;

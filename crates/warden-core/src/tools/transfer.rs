@@ -4,7 +4,7 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::fs_write::temp_path_beside;
+use super::fs_write::temp_beside;
 use super::{Effect, Plan};
 use crate::engine::Engine;
 use crate::error::{Error, ErrorCode, Result};
@@ -42,7 +42,7 @@ pub async fn copy_atomic(
     dest_path: &str,
     mode: u32,
 ) -> Result<String> {
-    let temp = temp_path_beside(dest_path);
+    let temp = temp_beside(dest_path);
     // Owner read/write while the content goes in: `mode` may forbid writing (0444).
     dest.create_new(&temp, &[], 0o600).await?;
     let copied = fill_and_rename(source, source_path, size, dest, &temp, dest_path, mode).await;

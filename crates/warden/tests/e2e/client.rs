@@ -121,6 +121,27 @@ impl McpProcess {
         }
     }
 
+    /// The answers to several requests in flight at once, in the order of `ids`
+    /// (whatever order they arrive in).
+    pub fn answers(&mut self, ids: &[u64]) -> Vec<Value> {
+        let mut answered: Vec<Option<Value>> = vec![None; ids.len()];
+        while answered.iter().any(Option::is_none) {
+            let line = match self.lines.recv_timeout(ANSWER_TIMEOUT) {
+                Ok(line) => line,
+                Err(error) => panic!("no answer to all of {ids:?}: {error}"),
+            };
+            let message: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|error| panic!("stdout carried non-JSON {line:?}: {error}"));
+            if let Some(slot) = ids
+                .iter()
+                .position(|id| message.get("id") == Some(&json!(id)))
+            {
+                answered[slot] = Some(message);
+            }
+        }
+        answered.into_iter().flatten().collect()
+    }
+
     pub fn request(&mut self, method: &str, params: Value) -> Value {
         let id = self.send_request(method, params);
         self.answer(id)

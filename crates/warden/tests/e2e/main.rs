@@ -5,6 +5,7 @@
 
 mod archives;
 mod client;
+mod file_edits;
 mod file_walks;
 mod fleet_files;
 mod sessions;
