@@ -17,10 +17,10 @@ use crate::sandbox::{Last, Resolved, Sandbox};
 /// Where a file tool works: give `session_id`, or `host_id` with an absolute path.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub struct FileScope {
-    /// From session_open (paths relative to its root).
+    /// Session; paths relative to its root.
     #[serde(default)]
     pub session_id: Option<String>,
-    /// Or a host; paths then absolute, under allowed_roots.
+    /// Or a host; absolute paths.
     #[serde(default)]
     pub host_id: Option<String>,
 }

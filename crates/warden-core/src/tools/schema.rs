@@ -56,6 +56,7 @@ fn slim(schema: &mut Value, collapse_optional: bool) {
                 map.remove("default");
             }
             if collapse_optional {
+                merge_string_choices(map);
                 collapse_optional_types(map);
             }
             map.values_mut()
@@ -87,6 +88,16 @@ fn collapse_optional_types(object: &mut Map<String, Value>) {
         if required.contains(name) {
             continue;
         }
+        if let Some(Value::Object(object)) = optional_branch(property) {
+            // `anyOf: [X, null]` for an optional X: the property is X.
+            let Value::Object(target) = property else {
+                continue;
+            };
+            target.remove("anyOf");
+            for (key, value) in object {
+                target.entry(key).or_insert(value);
+            }
+        }
         if let Some(Value::Array(types)) = property.get_mut("type") {
             types.retain(|kind| kind != "null");
             if let [only] = types.as_slice() {
@@ -95,6 +106,43 @@ fn collapse_optional_types(object: &mut Map<String, Value>) {
             }
         }
     }
+}
+
+/// The non-null branch of `anyOf: [X, {"type": "null"}]`.
+fn optional_branch(property: &Value) -> Option<Value> {
+    let Some(Value::Array(branches)) = property.get("anyOf") else {
+        return None;
+    };
+    let null = Value::Object(Map::from_iter([(
+        String::from("type"),
+        Value::String("null".into()),
+    )]));
+    match branches.as_slice() {
+        [only, other] | [other, only] if *other == null && *only != null => Some(only.clone()),
+        _ => None,
+    }
+}
+
+/// `oneOf` branches that are each a string enum or a const become one `enum`: the
+/// per-variant descriptions are for Rust readers, the model needs the names.
+fn merge_string_choices(object: &mut Map<String, Value>) {
+    let Some(Value::Array(branches)) = object.get("oneOf") else {
+        return;
+    };
+    let mut names = Vec::new();
+    for branch in branches {
+        match (branch.get("enum"), branch.get("const")) {
+            (Some(Value::Array(values)), None) => names.extend(values.iter().cloned()),
+            (None, Some(value)) => names.push(value.clone()),
+            _ => return,
+        }
+        if !names.iter().all(Value::is_string) {
+            return;
+        }
+    }
+    object.remove("oneOf");
+    object.insert("type".into(), Value::String("string".into()));
+    object.insert("enum".into(), Value::Array(names));
 }
 
 fn is_zero_value(value: &Value) -> bool {
@@ -133,6 +181,31 @@ mod tests {
             "Kept: it speaks to the model."
         );
         assert_eq!(schema["required"], json!(["name"]));
+    }
+
+    /// A kind.
+    #[derive(JsonSchema)]
+    #[allow(dead_code)]
+    enum Kind {
+        File,
+        /// Documented variant.
+        Special,
+    }
+
+    #[derive(JsonSchema)]
+    #[allow(dead_code)]
+    struct WithChoice {
+        /// Entry kind.
+        kind: Option<Kind>,
+    }
+
+    #[test]
+    fn optional_choices_become_one_plain_enum() {
+        let schema = input_schema_of::<WithChoice>();
+        assert_eq!(
+            schema["properties"]["kind"],
+            json!({"description": "Entry kind.", "type": "string", "enum": ["File", "Special"]})
+        );
     }
 
     #[test]
