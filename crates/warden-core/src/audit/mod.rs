@@ -70,7 +70,10 @@ pub struct AuditLog {
 
 struct Shared {
     state: Mutex<State>,
+    /// Wakes the flusher: records await a group fsync.
     wake: Condvar,
+    /// Signals the end of a group fsync (for `flush`, which must not return before it).
+    synced: Condvar,
 }
 
 struct State {
@@ -81,6 +84,10 @@ struct State {
     last_hash: String,
     /// Highest seq written but not yet fsynced.
     unsynced: Option<u64>,
+    /// Seq the head file names (never moves back).
+    head_seq: u64,
+    /// The flusher is fsyncing with the lock released.
+    syncing: bool,
     /// Set on the first failed write or fsync; the log stays closed after that.
     failed: Option<String>,
     shutting_down: bool,
@@ -110,10 +117,13 @@ impl AuditLog {
                 seq,
                 last_hash,
                 unsynced: None,
+                head_seq: seq,
+                syncing: false,
                 failed: None,
                 shutting_down: false,
             }),
             wake: Condvar::new(),
+            synced: Condvar::new(),
         });
         let flusher = Arc::clone(&shared);
         let flusher_dir = dir.to_path_buf();
@@ -178,7 +188,7 @@ impl AuditLog {
         match durability {
             Durability::Sync => {
                 state.unsynced = None;
-                write_head(&self.dir, seq, &hash);
+                advance_head(&mut state, &self.dir, seq, &hash);
             }
             Durability::Group => {
                 state.unsynced = Some(seq);
@@ -213,9 +223,16 @@ impl AuditLog {
 
     /// fsyncs anything pending; called on shutdown.
     pub fn flush(&self) {
-        if let Ok(mut state) = self.shared.state.lock() {
-            sync_pending(&mut state, &self.dir);
+        let Ok(mut state) = self.shared.state.lock() else {
+            return;
+        };
+        while state.syncing {
+            state = match self.shared.synced.wait(state) {
+                Ok(state) => state,
+                Err(_) => return,
+            };
         }
+        sync_pending(&mut state, &self.dir);
     }
 }
 
@@ -229,21 +246,44 @@ impl Drop for AuditLog {
     }
 }
 
+/// Group commit for read-only records: fsyncs whatever was written since the last
+/// round with the lock *released*, so appends never wait for the disk; records appended
+/// during an fsync ride the next round.
 fn flush_loop(shared: &Shared, dir: &Path) {
-    let Ok(mut state) = shared.state.lock() else {
-        return;
-    };
     loop {
-        if state.shutting_down {
-            return;
-        }
-        if state.unsynced.is_some() {
-            sync_pending(&mut state, dir);
-        }
-        state = match shared.wake.wait(state) {
-            Ok(state) => state,
-            Err(_) => return,
+        let (file, seq, hash) = {
+            let Ok(mut state) = shared.state.lock() else {
+                return;
+            };
+            while state.unsynced.is_none() && !state.shutting_down {
+                state = match shared.wake.wait(state) {
+                    Ok(state) => state,
+                    Err(_) => return,
+                };
+            }
+            if state.shutting_down {
+                return;
+            }
+            state.unsynced = None;
+            state.syncing = true;
+            // The same open file (a dup): fsync reaches everything written to it.
+            let file = state.file.try_clone();
+            (file, state.seq, state.last_hash.clone())
         };
+        let synced = file.and_then(|file| file.sync_data());
+        let Ok(mut state) = shared.state.lock() else {
+            return;
+        };
+        state.syncing = false;
+        shared.synced.notify_all();
+        match synced {
+            Ok(()) => advance_head(&mut state, dir, seq, &hash),
+            Err(error) => {
+                let reason = format!("fsync in {} failed: {error}", dir.display());
+                tracing::error!("{reason}");
+                state.failed = Some(reason);
+            }
+        }
     }
 }
 
@@ -252,12 +292,24 @@ fn sync_pending(state: &mut State, dir: &Path) {
         return;
     }
     match state.file.sync_data() {
-        Ok(()) => write_head(dir, state.seq, &state.last_hash),
+        Ok(()) => {
+            let (seq, hash) = (state.seq, state.last_hash.clone());
+            advance_head(state, dir, seq, &hash);
+        }
         Err(error) => {
             let reason = format!("fsync in {} failed: {error}", dir.display());
             tracing::error!("{reason}");
             state.failed = Some(reason);
         }
+    }
+}
+
+/// Names `seq` in the head file unless a later record is named already (a group
+/// commit can finish after a synchronous append overtook it).
+fn advance_head(state: &mut State, dir: &Path, seq: u64, hash: &str) {
+    if seq > state.head_seq {
+        write_head(dir, seq, hash);
+        state.head_seq = seq;
     }
 }
 
