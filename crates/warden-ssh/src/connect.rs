@@ -439,10 +439,42 @@ fn client_config(settings: &SshSettings, known: &[Algorithm]) -> Arc<client::Con
         preferred: Preferred {
             kex: Cow::Owned(kex_order),
             key: Cow::Owned(keys),
+            cipher: Cow::Owned(cipher_order(&defaults)),
             ..defaults
         },
         ..client::Config::default()
     })
+}
+
+/// AES-256-GCM first where the CPU has AES instructions: ring runs it several times
+/// faster than russh's ChaCha20-Poly1305, and file transfers are bound by the cipher.
+/// Both are safe; without AES-NI ChaCha stays first (it is the faster one there).
+fn cipher_order(defaults: &Preferred) -> Vec<russh::cipher::Name> {
+    let mut order: Vec<russh::cipher::Name> = defaults.cipher.to_vec();
+    if has_aes_instructions()
+        && let Some(index) = order
+            .iter()
+            .position(|name| *name == russh::cipher::AES_256_GCM)
+    {
+        let aes = order.remove(index);
+        order.insert(0, aes);
+    }
+    order
+}
+
+#[cfg(target_arch = "x86_64")]
+fn has_aes_instructions() -> bool {
+    std::arch::is_x86_feature_detected!("aes")
+}
+
+#[cfg(target_arch = "aarch64")]
+fn has_aes_instructions() -> bool {
+    std::arch::is_aarch64_feature_detected!("aes")
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn has_aes_instructions() -> bool {
+    false
 }
 
 fn handshake_error(
