@@ -116,8 +116,9 @@ pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(data))
 }
 
-/// Read size for whole-file scans.
-const SCAN_CHUNK: u64 = 4 * 1024 * 1024;
+/// Bytes read or written per step by whole-file scans and copies: memory stays a few
+/// MiB whatever a file's size.
+pub const CHUNK_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Reads the first `size` bytes of a regular file in bounded chunks, handing each to
 /// `visit`: hashing a multi-GB file never holds it whole.
@@ -129,7 +130,7 @@ pub async fn for_each_chunk(
 ) -> Result<()> {
     let mut at = 0;
     while at < size {
-        let data = files.read(path, at, SCAN_CHUNK.min(size - at)).await?;
+        let data = files.read(path, at, CHUNK_BYTES.min(size - at)).await?;
         if data.is_empty() {
             break;
         }
@@ -157,14 +158,51 @@ pub fn parse_mode(text: &str) -> Result<u32> {
         })
 }
 
+/// What `fs_chmod` and `fs_chown` change: a path and, when recursive, its tree.
+pub struct ChangeTargets {
+    pub resolved: Resolved,
+    pub meta: FileMeta,
+    /// Entries to change, parents before children; symlinks left out.
+    pub entries: Vec<(String, FileMeta)>,
+    /// Symlinks met in the walk and left alone.
+    pub skipped_symlinks: usize,
+}
+
+/// Resolves `path` without following a last symlink (a link there is refused: `tool`
+/// never follows links) and lists it, with `recursive` its whole tree, for a change.
+pub async fn change_targets(
+    sandbox: &Sandbox,
+    path: &str,
+    recursive: bool,
+    tool: &str,
+) -> Result<ChangeTargets> {
+    let (resolved, meta) = existing(sandbox, path, Last::NoFollow).await?;
+    if meta.kind == FileKind::Symlink {
+        return Err(Error::invalid_input(format!(
+            "{} is a symlink: {tool} never follows links; give the path it points to",
+            resolved.path
+        ))
+        .with_path(&resolved.path));
+    }
+    let mut entries = if recursive {
+        tree(sandbox, &resolved.path, meta.clone()).await?
+    } else {
+        vec![(resolved.path.clone(), meta.clone())]
+    };
+    let listed = entries.len();
+    entries.retain(|(_, entry)| entry.kind != FileKind::Symlink);
+    Ok(ChangeTargets {
+        skipped_symlinks: listed - entries.len(),
+        resolved,
+        meta,
+        entries,
+    })
+}
+
 /// `path` and, when it is a directory, everything below it, parents before children.
 /// Symlinks are listed, never followed; every entry passes deny_paths (one denied
 /// entry refuses the whole walk, before the caller changes anything).
-pub async fn tree(
-    sandbox: &Sandbox,
-    path: &str,
-    meta: FileMeta,
-) -> Result<Vec<(String, FileMeta)>> {
+async fn tree(sandbox: &Sandbox, path: &str, meta: FileMeta) -> Result<Vec<(String, FileMeta)>> {
     let mut out = Vec::new();
     let mut pending = vec![(path.to_owned(), meta)];
     while let Some((current, meta)) = pending.pop() {

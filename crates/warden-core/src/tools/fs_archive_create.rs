@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::archive::{self, Bridge, Caps, Format, HostReader, HostWriter};
 use super::file_args::{self, FileScope};
+use super::fs_write::temp_beside;
 use super::{Effect, Plan, Tool, ToolInfo};
 use crate::engine::{Engine, RunContext};
 use crate::error::{Error, ErrorCode, Result};
@@ -343,7 +344,7 @@ async fn write_archive(
     format: Format,
     sources: Vec<Source>,
 ) -> Result<(u64, String)> {
-    let (dest, temp) = (dest.to_owned(), archive::temp_beside(dest));
+    let (dest, temp) = (dest.to_owned(), temp_beside(dest));
     // Owner-writable while chunks go in; the final mode is set before the rename.
     files.create_new(&temp, &[], 0o600).await?;
     archive::on_codec_thread(move |bridge| {

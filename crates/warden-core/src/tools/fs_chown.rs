@@ -11,8 +11,7 @@ use super::file_args::{self, FileScope};
 use super::{Effect, Plan, Tool, ToolInfo};
 use crate::engine::{Engine, RunContext};
 use crate::error::{Error, Result};
-use crate::files::{FileKind, HostFiles};
-use crate::sandbox::Last;
+use crate::files::HostFiles;
 use crate::sessions::Event;
 
 pub struct FsChown;
@@ -96,34 +95,18 @@ impl Tool for FsChown {
                 ),
                 None => None,
             };
-            let (resolved, meta) =
-                file_args::existing(&sandbox, &params.path, Last::NoFollow).await?;
-            if meta.kind == FileKind::Symlink {
-                return Err(Error::invalid_input(format!(
-                    "{} is a symlink: fs_chown never follows links; give the path it points to",
-                    resolved.path
-                ))
-                .with_path(&resolved.path));
-            }
-            let entries = if params.recursive {
-                file_args::tree(&sandbox, &resolved.path, meta.clone()).await?
-            } else {
-                vec![(resolved.path.clone(), meta.clone())]
-            };
+            let targets =
+                file_args::change_targets(&sandbox, &params.path, params.recursive, "fs_chown")
+                    .await?;
             let mut output = FsChownOutput {
-                path: resolved.path.clone(),
-                uid: uid.unwrap_or(meta.uid),
-                gid: gid.unwrap_or(meta.gid),
+                path: targets.resolved.path.clone(),
+                uid: uid.unwrap_or(targets.meta.uid),
+                gid: gid.unwrap_or(targets.meta.gid),
                 changed: 0,
-                entries: 0,
-                skipped_symlinks: 0,
+                entries: targets.entries.len(),
+                skipped_symlinks: targets.skipped_symlinks,
             };
-            for (path, entry) in &entries {
-                if entry.kind == FileKind::Symlink {
-                    output.skipped_symlinks += 1;
-                    continue;
-                }
-                output.entries += 1;
+            for (path, entry) in &targets.entries {
                 // An unnamed part keeps each entry's own id.
                 let (new_uid, new_gid) = (uid.unwrap_or(entry.uid), gid.unwrap_or(entry.gid));
                 if (new_uid, new_gid) != (entry.uid, entry.gid) {
@@ -131,7 +114,7 @@ impl Tool for FsChown {
                     output.changed += 1;
                 }
             }
-            context.note(Event::Written, &resolved.path);
+            context.note(Event::Written, &targets.resolved.path);
             Ok(output)
         }
     }

@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::file_args::{self, FileScope};
-use super::fs_write::{temp_beside, write_atomic};
+use super::file_args::{self, CHUNK_BYTES, FileScope};
+use super::fs_write::{symlink_atomic, temp_beside, write_atomic};
 use super::{Effect, Plan, Tool, ToolInfo};
 use crate::engine::{Engine, RunContext};
 use crate::error::{Error, ErrorCode, Result};
@@ -21,8 +21,6 @@ use crate::sessions::Event;
 
 pub struct FsCopy;
 
-/// Bytes moved per read and write: bounds memory whatever the file's size.
-const CHUNK_BYTES: u64 = 4 * 1024 * 1024;
 /// Replaced paths named in the answer; the count covers the rest.
 const PREVIEW_PATHS: usize = 50;
 /// Set-user-ID and set-group-ID bits, not carried over (as `cp` without `-p`): a copy
@@ -342,12 +340,7 @@ async fn run_copy(source: &Sandbox, destination: &Sandbox, steps: &[Step]) -> Re
                 copy_file(source, destination, &step.from, &step.to, step.mode).await?
             }
             What::Link { text } if step.replaces => {
-                let temp = temp_beside(&step.to);
-                files.symlink(text, &temp).await?;
-                if let Err(error) = files.rename(&temp, &step.to).await {
-                    let _ = files.remove_file(&temp).await;
-                    return Err(error);
-                }
+                symlink_atomic(files.as_ref(), text, &step.to).await?
             }
             What::Link { text } => files.symlink(text, &step.to).await?,
         }

@@ -9,7 +9,7 @@ use super::file_args::{self, FileScope, parse_mode, sha256_hex};
 use super::{Effect, Plan, Tool, ToolInfo};
 use crate::engine::{Engine, RunContext};
 use crate::error::{Error, ErrorCode, Result};
-use crate::files::FileKind;
+use crate::files::{FileKind, HostFiles};
 use crate::sandbox::{Last, Sandbox, parent_of};
 use crate::sessions::Event;
 
@@ -217,6 +217,18 @@ pub fn temp_beside(path: &str) -> String {
         parent_of(path).trim_end_matches('/'),
         &uuid::Uuid::new_v4().simple().to_string()[..12]
     )
+}
+
+/// Puts a symlink to `target` at `path` atomically, replacing the link or file there:
+/// a new link beside it, renamed over it.
+pub async fn symlink_atomic(files: &dyn HostFiles, target: &str, path: &str) -> Result<()> {
+    let temp = temp_beside(path);
+    files.symlink(target, &temp).await?;
+    if let Err(error) = files.rename(&temp, path).await {
+        let _ = files.remove_file(&temp).await;
+        return Err(error);
+    }
+    Ok(())
 }
 
 /// Gives a written temp file its owner (if asked) and renames it over `path`.
