@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Effect, Plan};
 use crate::engine::{Engine, RunContext};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::files::{FileKind, FileMeta, HostFiles};
 use crate::inventory::Host;
 use crate::policy::CommandOrigin;
@@ -66,11 +66,32 @@ pub async fn existing(sandbox: &Sandbox, path: &str, last: Last) -> Result<(Reso
     match resolved.meta.clone() {
         Some(meta) => Ok((resolved, meta)),
         None => Err(Error::new(
-            crate::error::ErrorCode::FileNotFound,
+            ErrorCode::FileNotFound,
             format!("{path}: no such file or directory"),
         )
         .with_path(&resolved.path)),
     }
+}
+
+/// Refuses a copy or move to `to` when its parent directory is missing or it is
+/// `from` itself.
+pub fn check_destination(from: &str, to: &Resolved) -> Result<()> {
+    if to.parent_missing {
+        return Err(Error::new(
+            ErrorCode::FileNotFound,
+            format!("{}: its parent directory does not exist", to.path),
+        )
+        .with_path(&to.path));
+    }
+    if from == to.path {
+        return Err(Error::invalid_input("from and to are the same path").with_path(&to.path));
+    }
+    Ok(())
+}
+
+/// A directory copied or moved (`verb`) into itself.
+pub fn into_itself(verb: &str, from: &str, to: &str) -> Error {
+    Error::invalid_input(format!("cannot {verb} {from} into itself ({to})")).with_path(to)
 }
 
 /// One file system entry as results show it.

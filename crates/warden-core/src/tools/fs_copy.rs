@@ -14,7 +14,7 @@ use super::file_args::{self, CHUNK_BYTES, FileScope};
 use super::fs_write::{symlink_atomic, temp_beside, write_atomic};
 use super::{Effect, Plan, Tool, ToolInfo};
 use crate::engine::{Engine, RunContext};
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{Error, Result};
 use crate::files::FileKind;
 use crate::sandbox::{Last, Sandbox, parent_of, within};
 use crate::sessions::Event;
@@ -178,16 +178,7 @@ async fn plan_copy(
 ) -> Result<CopyPlan> {
     let (from, meta) = file_args::existing(source, &params.from, Last::Follow).await?;
     let to = destination.resolve(&params.to, Last::Follow).await?;
-    if to.parent_missing {
-        return Err(Error::new(
-            ErrorCode::FileNotFound,
-            format!("{}: its parent directory does not exist", to.path),
-        )
-        .with_path(&to.path));
-    }
-    if from.path == to.path {
-        return Err(Error::invalid_input("from and to are the same path").with_path(&to.path));
-    }
+    file_args::check_destination(&from.path, &to)?;
     match meta.kind {
         FileKind::Dir if !params.recursive => {
             return Err(Error::invalid_input(format!(
@@ -197,11 +188,7 @@ async fn plan_copy(
             .with_path(&from.path));
         }
         FileKind::Dir if within(&from.path, &to.path) => {
-            return Err(Error::invalid_input(format!(
-                "cannot copy {} into itself ({})",
-                from.path, to.path
-            ))
-            .with_path(&to.path));
+            return Err(file_args::into_itself("copy", &from.path, &to.path));
         }
         FileKind::Special => {
             return Err(Error::invalid_input(format!(
