@@ -3,15 +3,10 @@
 //! symlink out with a write through it) refused whole with nothing written.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 
 use serde_json::json;
 
-use super::{McpProcess, app_tree, fleet_allowing, open_session};
-
-fn mode_of(path: &Path) -> u32 {
-    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-}
+use super::{McpProcess, app_tree, fleet_allowing, mode_of, open_session};
 
 /// A tar.gz with names written into the headers as given (the tar crate's builder
 /// would refuse them).

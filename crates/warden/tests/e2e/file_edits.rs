@@ -7,14 +7,10 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use super::{app_tree, fleet_allowing, open_session};
+use super::{app_tree, fleet_allowing, mode_of, open_session};
 use crate::client::McpProcess;
 
 const CONFIG: &str = "listen 80\nworkers 4\nlog info\n";
-
-fn mode_of(path: impl AsRef<Path>) -> u32 {
-    std::fs::symlink_metadata(path).unwrap().mode() & 0o7777
-}
 
 struct Session {
     mcp: McpProcess,

@@ -10,6 +10,7 @@ mod file_walks;
 mod fleet_files;
 mod sessions;
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -23,6 +24,11 @@ fn fleet(n: usize, extra_yaml: &str) -> (Fleet, tempfile::TempDir, PathBuf) {
     let home = tempfile::tempdir().unwrap();
     let config = fleet.write_config(&home.path().join("cfg"), extra_yaml);
     (fleet, home, config)
+}
+
+/// Permission bits of `path` itself (a symlink's own), set-id and sticky bits included.
+fn mode_of(path: impl AsRef<Path>) -> u32 {
+    std::fs::symlink_metadata(path).unwrap().mode() & 0o7777
 }
 
 /// A temp tree for a session test: its guard, its canonical path, and `app` below it
