@@ -71,30 +71,10 @@ impl Tool for FsChown {
         async move {
             let owner = Owner::parse(&params.owner)?;
             let (host, sandbox) = file_args::open(&context, &params.path).await?;
-            let uid = match &owner.user {
-                Some(user) => Some(
-                    lookup(
-                        sandbox.files().as_ref(),
-                        user,
-                        Account::User,
-                        host.id.as_str(),
-                    )
-                    .await?,
-                ),
-                None => None,
-            };
-            let gid = match &owner.group {
-                Some(group) => Some(
-                    lookup(
-                        sandbox.files().as_ref(),
-                        group,
-                        Account::Group,
-                        host.id.as_str(),
-                    )
-                    .await?,
-                ),
-                None => None,
-            };
+            let files = sandbox.files().as_ref();
+            let host_id = host.id.as_str();
+            let uid = lookup(files, owner.user.as_deref(), Account::User, host_id).await?;
+            let gid = lookup(files, owner.group.as_deref(), Account::Group, host_id).await?;
             let targets =
                 file_args::change_targets(&sandbox, &params.path, params.recursive, "fs_chown")
                     .await?;
@@ -163,10 +143,19 @@ enum Account {
     Group,
 }
 
-/// A numeric id as given, or a name's id from the host's /etc/passwd or /etc/group.
-async fn lookup(files: &dyn HostFiles, name: &str, account: Account, host: &str) -> Result<u32> {
+/// A numeric id as given, or a name's id from the host's /etc/passwd or /etc/group;
+/// none for no name.
+async fn lookup(
+    files: &dyn HostFiles,
+    name: Option<&str>,
+    account: Account,
+    host: &str,
+) -> Result<Option<u32>> {
+    let Some(name) = name else {
+        return Ok(None);
+    };
     if let Ok(id) = name.parse::<u32>() {
-        return Ok(id);
+        return Ok(Some(id));
     }
     let (file, what) = match account {
         Account::User => ("/etc/passwd", "user"),
@@ -179,12 +168,13 @@ async fn lookup(files: &dyn HostFiles, name: &str, account: Account, host: &str)
             .then(|| fields.nth(1).and_then(|id| id.parse::<u32>().ok()))
             .flatten()
     });
-    found.ok_or_else(|| {
+    let id = found.ok_or_else(|| {
         Error::invalid_input(format!(
             "no {what} {name:?} in {file} on {host}; a {what} from a directory service (LDAP, SSSD) needs its numeric id, e.g. \"1000:1000\""
         ))
         .with_host(host)
-    })
+    })?;
+    Ok(Some(id))
 }
 
 #[cfg(test)]
