@@ -73,6 +73,11 @@ pub async fn existing(sandbox: &Sandbox, path: &str, last: Last) -> Result<(Reso
     }
 }
 
+/// What a tool that needs a regular file says of anything else at `path`.
+pub fn not_a_file(path: &str, kind: FileKind) -> Error {
+    Error::invalid_input(format!("{path} is a {kind:?}, not a regular file")).with_path(path)
+}
+
 /// Refuses a copy or move to `to` when its parent directory is missing or it is
 /// `from` itself.
 pub fn check_destination(from: &str, to: &Resolved) -> Result<()> {

@@ -92,11 +92,7 @@ impl Tool for FsWrite {
             let previous = match &current {
                 Some(meta) if meta.kind == FileKind::File => Some(meta.clone()),
                 Some(meta) => {
-                    return Err(Error::invalid_input(format!(
-                        "{} is a {:?}, not a regular file",
-                        resolved.path, meta.kind
-                    ))
-                    .with_path(&resolved.path));
+                    return Err(file_args::not_a_file(&resolved.path, meta.kind));
                 }
                 None => None,
             };
