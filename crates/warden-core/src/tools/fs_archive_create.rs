@@ -191,7 +191,9 @@ struct Walked {
 
 /// Everything at and below `start`, parents before children and in name order, never
 /// descending into symlinks (so never looping). At most `limit` entries, else
-/// INVALID_INPUT. Kept alone so that the shared tree walker can take its place.
+/// INVALID_INPUT. Not `walk.rs`'s walker: an archive lists each denied entry in
+/// `skipped`, includes `start` itself, and fails on an unreadable directory rather than
+/// packing part of a tree.
 async fn walk(sandbox: &Sandbox, start: &str, meta: FileMeta, limit: usize) -> Result<Vec<Walked>> {
     let mut found = Vec::new();
     let mut stack = vec![(start.to_owned(), meta)];

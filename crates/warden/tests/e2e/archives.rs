@@ -74,7 +74,7 @@ fn archives_over_sftp_round_trip_and_refuse_hostile_entries() {
             std::fs::read_to_string(copy.join("app.ini")).unwrap(),
             "port=80\n"
         );
-        assert_eq!(mode_of(&copy.join("bin/start")), 0o750, "{archive}");
+        assert_eq!(mode_of(copy.join("bin/start")), 0o750, "{archive}");
 
         let (again, is_error) = mcp.call(
             "fs_archive_extract",
