@@ -19,7 +19,6 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::RunContext;
 use crate::error::{Error, ErrorCode, Result};
 use crate::files::HostFiles;
-use crate::sandbox::parent_of;
 
 /// Bytes moved per host read or write.
 pub const CHUNK: usize = 1 << 20;
@@ -283,14 +282,4 @@ impl Write for HostWriter {
         // many tiny remote writes.
         Ok(())
     }
-}
-
-/// A temp name beside `path` (same directory, so the final rename is atomic).
-pub fn temp_beside(path: &str) -> String {
-    let name = path.rsplit('/').next().unwrap_or("archive");
-    format!(
-        "{}/.{name}.warden-{}.tmp",
-        parent_of(path).trim_end_matches('/'),
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    )
 }

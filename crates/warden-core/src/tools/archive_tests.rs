@@ -8,16 +8,8 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use super::file_tests::{World, read_file, world};
+use super::file_tests::{World, mode_of, read_file, world};
 use crate::error::ErrorCode;
-
-fn mode_of(path: impl AsRef<Path>) -> u32 {
-    std::fs::symlink_metadata(path)
-        .unwrap()
-        .permissions()
-        .mode()
-        & 0o7777
-}
 
 fn sha256_of(path: impl AsRef<Path>) -> String {
     super::file_args::sha256_hex(&std::fs::read(path).unwrap())

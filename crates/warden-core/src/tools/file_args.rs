@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Effect, Plan};
 use crate::engine::{Engine, RunContext};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::files::{FileKind, FileMeta, HostFiles};
 use crate::inventory::Host;
 use crate::policy::CommandOrigin;
@@ -66,11 +66,37 @@ pub async fn existing(sandbox: &Sandbox, path: &str, last: Last) -> Result<(Reso
     match resolved.meta.clone() {
         Some(meta) => Ok((resolved, meta)),
         None => Err(Error::new(
-            crate::error::ErrorCode::FileNotFound,
+            ErrorCode::FileNotFound,
             format!("{path}: no such file or directory"),
         )
         .with_path(&resolved.path)),
     }
+}
+
+/// What a tool that needs a regular file says of anything else at `path`.
+pub fn not_a_file(path: &str, kind: FileKind) -> Error {
+    Error::invalid_input(format!("{path} is a {kind:?}, not a regular file")).with_path(path)
+}
+
+/// Refuses a copy or move to `to` when its parent directory is missing or it is
+/// `from` itself.
+pub fn check_destination(from: &str, to: &Resolved) -> Result<()> {
+    if to.parent_missing {
+        return Err(Error::new(
+            ErrorCode::FileNotFound,
+            format!("{}: its parent directory does not exist", to.path),
+        )
+        .with_path(&to.path));
+    }
+    if from == to.path {
+        return Err(Error::invalid_input("from and to are the same path").with_path(&to.path));
+    }
+    Ok(())
+}
+
+/// A directory copied or moved (`verb`) into itself.
+pub fn into_itself(verb: &str, from: &str, to: &str) -> Error {
+    Error::invalid_input(format!("cannot {verb} {from} into itself ({to})")).with_path(to)
 }
 
 /// One file system entry as results show it.
@@ -116,8 +142,9 @@ pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(data))
 }
 
-/// Read size for whole-file scans.
-const SCAN_CHUNK: u64 = 4 * 1024 * 1024;
+/// Bytes read or written per step by whole-file scans and copies: memory stays a few
+/// MiB whatever a file's size.
+pub const CHUNK_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Reads the first `size` bytes of a regular file in bounded chunks, handing each to
 /// `visit`: hashing a multi-GB file never holds it whole.
@@ -129,7 +156,7 @@ pub async fn for_each_chunk(
 ) -> Result<()> {
     let mut at = 0;
     while at < size {
-        let data = files.read(path, at, SCAN_CHUNK.min(size - at)).await?;
+        let data = files.read(path, at, CHUNK_BYTES.min(size - at)).await?;
         if data.is_empty() {
             break;
         }
@@ -157,14 +184,51 @@ pub fn parse_mode(text: &str) -> Result<u32> {
         })
 }
 
+/// What `fs_chmod` and `fs_chown` change: a path and, when recursive, its tree.
+pub struct ChangeTargets {
+    pub resolved: Resolved,
+    pub meta: FileMeta,
+    /// Entries to change, parents before children; symlinks left out.
+    pub entries: Vec<(String, FileMeta)>,
+    /// Symlinks met in the walk and left alone.
+    pub skipped_symlinks: usize,
+}
+
+/// Resolves `path` without following a last symlink (a link there is refused: `tool`
+/// never follows links) and lists it, with `recursive` its whole tree, for a change.
+pub async fn change_targets(
+    sandbox: &Sandbox,
+    path: &str,
+    recursive: bool,
+    tool: &str,
+) -> Result<ChangeTargets> {
+    let (resolved, meta) = existing(sandbox, path, Last::NoFollow).await?;
+    if meta.kind == FileKind::Symlink {
+        return Err(Error::invalid_input(format!(
+            "{} is a symlink: {tool} never follows links; give the path it points to",
+            resolved.path
+        ))
+        .with_path(&resolved.path));
+    }
+    let mut entries = if recursive {
+        tree(sandbox, &resolved.path, meta.clone()).await?
+    } else {
+        vec![(resolved.path.clone(), meta.clone())]
+    };
+    let listed = entries.len();
+    entries.retain(|(_, entry)| entry.kind != FileKind::Symlink);
+    Ok(ChangeTargets {
+        skipped_symlinks: listed - entries.len(),
+        resolved,
+        meta,
+        entries,
+    })
+}
+
 /// `path` and, when it is a directory, everything below it, parents before children.
 /// Symlinks are listed, never followed; every entry passes deny_paths (one denied
 /// entry refuses the whole walk, before the caller changes anything).
-pub async fn tree(
-    sandbox: &Sandbox,
-    path: &str,
-    meta: FileMeta,
-) -> Result<Vec<(String, FileMeta)>> {
+async fn tree(sandbox: &Sandbox, path: &str, meta: FileMeta) -> Result<Vec<(String, FileMeta)>> {
     let mut out = Vec::new();
     let mut pending = vec![(path.to_owned(), meta)];
     while let Some((current, meta)) = pending.pop() {

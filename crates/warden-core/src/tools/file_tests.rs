@@ -2,7 +2,7 @@
 //! real directory tree with real symlinks, FIFOs and siblings: the escape suite.
 //! (The same tools over SFTP are exercised against sshd in the binary's e2e tests.)
 
-use std::os::unix::fs::symlink;
+use std::os::unix::fs::{MetadataExt, symlink};
 use std::path::Path;
 
 use serde_json::{Value, json};
@@ -11,6 +11,21 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, ConfigSources, LoadedConfig};
 use crate::engine::{Caller, Engine};
 use crate::error::{Error, ErrorCode};
+
+/// Permission bits of `path` itself (a symlink's own), set-id and sticky bits included.
+pub(super) fn mode_of(path: impl AsRef<Path>) -> u32 {
+    std::fs::symlink_metadata(path).unwrap().mode() & 0o7777
+}
+
+/// The names in a directory, sorted.
+pub(super) fn entries_in(directory: impl AsRef<Path>) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(directory)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
 
 pub(super) struct World {
     pub(super) engine: Engine,

@@ -8,19 +8,11 @@ use std::path::Path;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::file_tests::{World, read_file, world};
+use super::file_tests::{World, mode_of, read_file, world};
 use crate::engine::{Caller, Engine};
 use crate::error::ErrorCode;
 
 const HOSTS: &str = "hosts:\n  - {id: h1, address: 127.0.0.1}\n  - {id: h2, address: 127.0.0.1}\n  - {id: h3, address: 127.0.0.1}\n";
-
-fn mode_of(path: impl AsRef<Path>) -> u32 {
-    std::fs::symlink_metadata(path)
-        .unwrap()
-        .permissions()
-        .mode()
-        & 0o7777
-}
 
 fn hosts(value: &Value) -> &Vec<Value> {
     value["results"].as_array().unwrap()

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::archive::{self, Bridge, Caps, Format, HostReader, HostWriter};
 use super::file_args::{self, FileScope};
+use super::fs_write::temp_beside;
 use super::{Effect, Plan, Tool, ToolInfo};
 use crate::engine::{Engine, RunContext};
 use crate::error::{Error, ErrorCode, Result};
@@ -190,7 +191,9 @@ struct Walked {
 
 /// Everything at and below `start`, parents before children and in name order, never
 /// descending into symlinks (so never looping). At most `limit` entries, else
-/// INVALID_INPUT. Kept alone so that the shared tree walker can take its place.
+/// INVALID_INPUT. Not `walk.rs`'s walker: an archive lists each denied entry in
+/// `skipped`, includes `start` itself, and fails on an unreadable directory rather than
+/// packing part of a tree.
 async fn walk(sandbox: &Sandbox, start: &str, meta: FileMeta, limit: usize) -> Result<Vec<Walked>> {
     let mut found = Vec::new();
     let mut stack = vec![(start.to_owned(), meta)];
@@ -343,7 +346,7 @@ async fn write_archive(
     format: Format,
     sources: Vec<Source>,
 ) -> Result<(u64, String)> {
-    let (dest, temp) = (dest.to_owned(), archive::temp_beside(dest));
+    let (dest, temp) = (dest.to_owned(), temp_beside(dest));
     // Owner-writable while chunks go in; the final mode is set before the rename.
     files.create_new(&temp, &[], 0o600).await?;
     archive::on_codec_thread(move |bridge| {

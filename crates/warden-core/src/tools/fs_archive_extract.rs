@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::archive::{self, Bridge, Caps, Format, HostReader, HostWriter};
 use super::file_args::{self, FileScope};
-use super::fs_write::make_dirs;
+use super::fs_write::{make_dirs, symlink_atomic, temp_beside};
 use super::{Effect, Plan, Tool, ToolInfo};
 use crate::engine::{Engine, RunContext};
 use crate::error::{Error, ErrorCode, Result};
@@ -607,34 +607,28 @@ impl Unpacking {
         Ok(())
     }
 
-    /// Resolves where a file or link goes (making missing parents) and a temp beside it.
-    async fn place(&self, item: &Item) -> Result<(String, String)> {
+    /// Resolves where a file or link goes, making missing parents.
+    async fn place(&self, item: &Item) -> Result<String> {
         let resolved = resolve_entry(&self.sandbox, &self.dest, item).await?;
         if resolved.parent_missing {
             make_dirs(&self.sandbox, resolved.parent()).await?;
         }
-        let temp = archive::temp_beside(&resolved.path);
-        Ok((resolved.path, temp))
+        Ok(resolved.path)
     }
 
     async fn make_link(&self, item: &Item, target: &str) -> Result<()> {
         // Checked again now that earlier entries exist on the host.
         let no_links = HashSet::new();
         check_link(&self.sandbox, &self.dest, &item.name, target, &no_links).await?;
-        let (path, temp) = self.place(item).await?;
-        let files = self.sandbox.files();
-        files.symlink(target, &temp).await?;
-        if let Err(error) = files.rename(&temp, &path).await {
-            let _ = files.remove_file(&temp).await;
-            return Err(error);
-        }
-        Ok(())
+        let path = self.place(item).await?;
+        symlink_atomic(self.sandbox.files().as_ref(), target, &path).await
     }
 
     fn write_file(&self, bridge: &Bridge, item: &Item, content: &mut dyn Read) -> Result<()> {
         let files = Arc::clone(self.sandbox.files());
         let (path, temp) = bridge.block_on(async {
-            let (path, temp) = self.place(item).await?;
+            let path = self.place(item).await?;
+            let temp = temp_beside(&path);
             // Owner-writable while chunks go in; the archive's mode comes before the rename.
             files.create_new(&temp, &[], 0o600).await?;
             Ok((path, temp))

@@ -11,7 +11,6 @@ use super::{Effect, Plan, Tool, ToolInfo};
 use crate::engine::{Engine, RunContext};
 use crate::error::{Error, Result};
 use crate::files::FileKind;
-use crate::sandbox::Last;
 use crate::sessions::Event;
 
 pub struct FsChmod;
@@ -68,45 +67,29 @@ impl Tool for FsChmod {
         async move {
             let change = ModeChange::parse(&params.mode)?;
             let (_, sandbox) = file_args::open(&context, &params.path).await?;
-            let (resolved, meta) =
-                file_args::existing(&sandbox, &params.path, Last::NoFollow).await?;
-            if meta.kind == FileKind::Symlink {
-                return Err(Error::invalid_input(format!(
-                    "{} is a symlink: fs_chmod never follows links; give the path it points to",
-                    resolved.path
-                ))
-                .with_path(&resolved.path));
-            }
-            let entries = if params.recursive {
-                file_args::tree(&sandbox, &resolved.path, meta.clone()).await?
-            } else {
-                vec![(resolved.path.clone(), meta.clone())]
-            };
+            let targets =
+                file_args::change_targets(&sandbox, &params.path, params.recursive, "fs_chmod")
+                    .await?;
             let mut output = FsChmodOutput {
-                path: resolved.path.clone(),
-                mode: format!("{:04o}", meta.mode),
+                path: targets.resolved.path.clone(),
+                mode: format!("{:04o}", targets.meta.mode),
                 changed: 0,
-                entries: 0,
-                skipped_symlinks: 0,
+                entries: targets.entries.len(),
+                skipped_symlinks: targets.skipped_symlinks,
             };
             // Deepest first: a directory losing its search bit is changed after
             // what is below it.
-            for (path, entry) in entries.iter().rev() {
-                if entry.kind == FileKind::Symlink {
-                    output.skipped_symlinks += 1;
-                    continue;
-                }
-                output.entries += 1;
+            for (path, entry) in targets.entries.iter().rev() {
                 let mode = change.apply(entry.mode, entry.kind == FileKind::Dir);
                 if mode != entry.mode {
                     sandbox.files().set_mode(path, mode).await?;
                     output.changed += 1;
                 }
-                if *path == resolved.path {
+                if *path == targets.resolved.path {
                     output.mode = format!("{mode:04o}");
                 }
             }
-            context.note(Event::Written, &resolved.path);
+            context.note(Event::Written, &targets.resolved.path);
             Ok(output)
         }
     }

@@ -11,8 +11,7 @@ use super::file_args::{self, FileScope};
 use super::{Effect, Plan, Tool, ToolInfo};
 use crate::engine::{Engine, RunContext};
 use crate::error::{Error, Result};
-use crate::files::{FileKind, HostFiles};
-use crate::sandbox::Last;
+use crate::files::HostFiles;
 use crate::sessions::Event;
 
 pub struct FsChown;
@@ -72,58 +71,22 @@ impl Tool for FsChown {
         async move {
             let owner = Owner::parse(&params.owner)?;
             let (host, sandbox) = file_args::open(&context, &params.path).await?;
-            let uid = match &owner.user {
-                Some(user) => Some(
-                    lookup(
-                        sandbox.files().as_ref(),
-                        user,
-                        Account::User,
-                        host.id.as_str(),
-                    )
-                    .await?,
-                ),
-                None => None,
-            };
-            let gid = match &owner.group {
-                Some(group) => Some(
-                    lookup(
-                        sandbox.files().as_ref(),
-                        group,
-                        Account::Group,
-                        host.id.as_str(),
-                    )
-                    .await?,
-                ),
-                None => None,
-            };
-            let (resolved, meta) =
-                file_args::existing(&sandbox, &params.path, Last::NoFollow).await?;
-            if meta.kind == FileKind::Symlink {
-                return Err(Error::invalid_input(format!(
-                    "{} is a symlink: fs_chown never follows links; give the path it points to",
-                    resolved.path
-                ))
-                .with_path(&resolved.path));
-            }
-            let entries = if params.recursive {
-                file_args::tree(&sandbox, &resolved.path, meta.clone()).await?
-            } else {
-                vec![(resolved.path.clone(), meta.clone())]
-            };
+            let files = sandbox.files().as_ref();
+            let host_id = host.id.as_str();
+            let uid = lookup(files, owner.user.as_deref(), Account::User, host_id).await?;
+            let gid = lookup(files, owner.group.as_deref(), Account::Group, host_id).await?;
+            let targets =
+                file_args::change_targets(&sandbox, &params.path, params.recursive, "fs_chown")
+                    .await?;
             let mut output = FsChownOutput {
-                path: resolved.path.clone(),
-                uid: uid.unwrap_or(meta.uid),
-                gid: gid.unwrap_or(meta.gid),
+                path: targets.resolved.path.clone(),
+                uid: uid.unwrap_or(targets.meta.uid),
+                gid: gid.unwrap_or(targets.meta.gid),
                 changed: 0,
-                entries: 0,
-                skipped_symlinks: 0,
+                entries: targets.entries.len(),
+                skipped_symlinks: targets.skipped_symlinks,
             };
-            for (path, entry) in &entries {
-                if entry.kind == FileKind::Symlink {
-                    output.skipped_symlinks += 1;
-                    continue;
-                }
-                output.entries += 1;
+            for (path, entry) in &targets.entries {
                 // An unnamed part keeps each entry's own id.
                 let (new_uid, new_gid) = (uid.unwrap_or(entry.uid), gid.unwrap_or(entry.gid));
                 if (new_uid, new_gid) != (entry.uid, entry.gid) {
@@ -131,7 +94,7 @@ impl Tool for FsChown {
                     output.changed += 1;
                 }
             }
-            context.note(Event::Written, &resolved.path);
+            context.note(Event::Written, &targets.resolved.path);
             Ok(output)
         }
     }
@@ -180,10 +143,19 @@ enum Account {
     Group,
 }
 
-/// A numeric id as given, or a name's id from the host's /etc/passwd or /etc/group.
-async fn lookup(files: &dyn HostFiles, name: &str, account: Account, host: &str) -> Result<u32> {
+/// A numeric id as given, or a name's id from the host's /etc/passwd or /etc/group;
+/// none for no name.
+async fn lookup(
+    files: &dyn HostFiles,
+    name: Option<&str>,
+    account: Account,
+    host: &str,
+) -> Result<Option<u32>> {
+    let Some(name) = name else {
+        return Ok(None);
+    };
     if let Ok(id) = name.parse::<u32>() {
-        return Ok(id);
+        return Ok(Some(id));
     }
     let (file, what) = match account {
         Account::User => ("/etc/passwd", "user"),
@@ -196,12 +168,13 @@ async fn lookup(files: &dyn HostFiles, name: &str, account: Account, host: &str)
             .then(|| fields.nth(1).and_then(|id| id.parse::<u32>().ok()))
             .flatten()
     });
-    found.ok_or_else(|| {
+    let id = found.ok_or_else(|| {
         Error::invalid_input(format!(
             "no {what} {name:?} in {file} on {host}; a {what} from a directory service (LDAP, SSSD) needs its numeric id, e.g. \"1000:1000\""
         ))
         .with_host(host)
-    })
+    })?;
+    Ok(Some(id))
 }
 
 #[cfg(test)]

@@ -10,19 +10,17 @@ use std::collections::HashMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::file_args::{self, FileScope};
-use super::fs_write::{temp_beside, write_atomic};
+use super::file_args::{self, CHUNK_BYTES, FileScope};
+use super::fs_write::{symlink_atomic, temp_beside, write_atomic};
 use super::{Effect, Plan, Tool, ToolInfo};
 use crate::engine::{Engine, RunContext};
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{Error, Result};
 use crate::files::FileKind;
 use crate::sandbox::{Last, Sandbox, parent_of, within};
 use crate::sessions::Event;
 
 pub struct FsCopy;
 
-/// Bytes moved per read and write: bounds memory whatever the file's size.
-const CHUNK_BYTES: u64 = 4 * 1024 * 1024;
 /// Replaced paths named in the answer; the count covers the rest.
 const PREVIEW_PATHS: usize = 50;
 /// Set-user-ID and set-group-ID bits, not carried over (as `cp` without `-p`): a copy
@@ -180,16 +178,7 @@ async fn plan_copy(
 ) -> Result<CopyPlan> {
     let (from, meta) = file_args::existing(source, &params.from, Last::Follow).await?;
     let to = destination.resolve(&params.to, Last::Follow).await?;
-    if to.parent_missing {
-        return Err(Error::new(
-            ErrorCode::FileNotFound,
-            format!("{}: its parent directory does not exist", to.path),
-        )
-        .with_path(&to.path));
-    }
-    if from.path == to.path {
-        return Err(Error::invalid_input("from and to are the same path").with_path(&to.path));
-    }
+    file_args::check_destination(&from.path, &to)?;
     match meta.kind {
         FileKind::Dir if !params.recursive => {
             return Err(Error::invalid_input(format!(
@@ -199,11 +188,7 @@ async fn plan_copy(
             .with_path(&from.path));
         }
         FileKind::Dir if within(&from.path, &to.path) => {
-            return Err(Error::invalid_input(format!(
-                "cannot copy {} into itself ({})",
-                from.path, to.path
-            ))
-            .with_path(&to.path));
+            return Err(file_args::into_itself("copy", &from.path, &to.path));
         }
         FileKind::Special => {
             return Err(Error::invalid_input(format!(
@@ -342,12 +327,7 @@ async fn run_copy(source: &Sandbox, destination: &Sandbox, steps: &[Step]) -> Re
                 copy_file(source, destination, &step.from, &step.to, step.mode).await?
             }
             What::Link { text } if step.replaces => {
-                let temp = temp_beside(&step.to);
-                files.symlink(text, &temp).await?;
-                if let Err(error) = files.rename(&temp, &step.to).await {
-                    let _ = files.remove_file(&temp).await;
-                    return Err(error);
-                }
+                symlink_atomic(files.as_ref(), text, &step.to).await?
             }
             What::Link { text } => files.symlink(text, &step.to).await?,
         }

@@ -157,11 +157,7 @@ fn unified_diff(a: &str, b: &str, context_lines: usize, names: (String, String))
 async fn read_text(sandbox: &Sandbox, path: &str) -> Result<(String, Vec<u8>)> {
     let (resolved, meta) = file_args::existing(sandbox, path, Last::Follow).await?;
     if meta.kind != FileKind::File {
-        return Err(Error::invalid_input(format!(
-            "{} is a {:?}, not a regular file",
-            resolved.path, meta.kind
-        ))
-        .with_path(&resolved.path));
+        return Err(file_args::not_a_file(&resolved.path, meta.kind));
     }
     let data = sandbox
         .files()

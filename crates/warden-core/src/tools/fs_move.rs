@@ -79,24 +79,9 @@ impl Tool for FsMove {
                     Error::invalid_input("the root itself cannot be replaced").with_path(&to.path)
                 );
             }
-            if to.parent_missing {
-                return Err(Error::new(
-                    ErrorCode::FileNotFound,
-                    format!("{}: its parent directory does not exist", to.path),
-                )
-                .with_path(&to.path));
-            }
-            if from.path == to.path {
-                return Err(
-                    Error::invalid_input("from and to are the same path").with_path(&to.path)
-                );
-            }
+            file_args::check_destination(&from.path, &to)?;
             if meta.kind == FileKind::Dir && within(&from.path, &to.path) {
-                return Err(Error::invalid_input(format!(
-                    "cannot move {} into itself ({})",
-                    from.path, to.path
-                ))
-                .with_path(&to.path));
+                return Err(file_args::into_itself("move", &from.path, &to.path));
             }
             if meta.kind == FileKind::Symlink {
                 // A relative link means something else elsewhere: it must still

@@ -82,11 +82,7 @@ impl Tool for FsPatch {
                     .with_path(&path)
             })?;
             if meta.kind != FileKind::File {
-                return Err(Error::invalid_input(format!(
-                    "{path} is a {:?}, not a regular file",
-                    meta.kind
-                ))
-                .with_path(&path));
+                return Err(file_args::not_a_file(&path, meta.kind));
             }
             let original = sandbox
                 .files()

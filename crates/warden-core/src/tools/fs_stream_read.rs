@@ -84,11 +84,7 @@ impl Tool for FsStreamRead {
             let (resolved, meta) =
                 file_args::existing(&sandbox, &params.path, Last::Follow).await?;
             if meta.kind != FileKind::File {
-                return Err(Error::invalid_input(format!(
-                    "{} is a {:?}, not a regular file",
-                    resolved.path, meta.kind
-                ))
-                .with_path(&resolved.path));
+                return Err(file_args::not_a_file(&resolved.path, meta.kind));
             }
             let files = sandbox.files();
             let data = files.read(&resolved.path, params.offset, length).await?;

@@ -105,11 +105,7 @@ impl Tool for FsStreamWrite {
                 None => None,
                 Some(meta) if meta.kind == FileKind::File => Some(meta.clone()),
                 Some(meta) => {
-                    return Err(Error::invalid_input(format!(
-                        "{} is a {:?}, not a regular file",
-                        destination.path, meta.kind
-                    ))
-                    .with_path(&destination.path));
+                    return Err(file_args::not_a_file(&destination.path, meta.kind));
                 }
             };
             let (upload_id, part) = match &params.upload_id {

@@ -9,7 +9,7 @@ use super::file_args::{self, FileScope, parse_mode, sha256_hex};
 use super::{Effect, Plan, Tool, ToolInfo};
 use crate::engine::{Engine, RunContext};
 use crate::error::{Error, ErrorCode, Result};
-use crate::files::FileKind;
+use crate::files::{FileKind, HostFiles};
 use crate::sandbox::{Last, Sandbox, parent_of};
 use crate::sessions::Event;
 
@@ -92,11 +92,7 @@ impl Tool for FsWrite {
             let previous = match &current {
                 Some(meta) if meta.kind == FileKind::File => Some(meta.clone()),
                 Some(meta) => {
-                    return Err(Error::invalid_input(format!(
-                        "{} is a {:?}, not a regular file",
-                        resolved.path, meta.kind
-                    ))
-                    .with_path(&resolved.path));
+                    return Err(file_args::not_a_file(&resolved.path, meta.kind));
                 }
                 None => None,
             };
@@ -217,6 +213,18 @@ pub fn temp_beside(path: &str) -> String {
         parent_of(path).trim_end_matches('/'),
         &uuid::Uuid::new_v4().simple().to_string()[..12]
     )
+}
+
+/// Puts a symlink to `target` at `path` atomically, replacing the link or file there:
+/// a new link beside it, renamed over it.
+pub async fn symlink_atomic(files: &dyn HostFiles, target: &str, path: &str) -> Result<()> {
+    let temp = temp_beside(path);
+    files.symlink(target, &temp).await?;
+    if let Err(error) = files.rename(&temp, path).await {
+        let _ = files.remove_file(&temp).await;
+        return Err(error);
+    }
+    Ok(())
 }
 
 /// Gives a written temp file its owner (if asked) and renames it over `path`.

@@ -221,11 +221,7 @@ async fn push_file(
     let previous = match &resolved.meta {
         Some(meta) if meta.kind == FileKind::File => Some(meta.clone()),
         Some(meta) => {
-            return Err(Error::invalid_input(format!(
-                "{} is a {:?}, not a regular file",
-                resolved.path, meta.kind
-            ))
-            .with_path(&resolved.path));
+            return Err(file_args::not_a_file(&resolved.path, meta.kind));
         }
         None if resolved.parent_missing => {
             return Err(Error::new(

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::file_args::sha256_hex;
-use super::file_tests::{World, world};
+use super::file_tests::{World, entries_in, world};
 use crate::engine::{Caller, Engine};
 use crate::error::ErrorCode;
 
@@ -17,15 +17,6 @@ fn pattern(length: usize) -> Vec<u8> {
 
 fn base64(data: &[u8]) -> String {
     data_encoding::BASE64.encode(data)
-}
-
-fn entries(directory: &str) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(directory)
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 async fn write(world: &World, args: Value) -> Value {
@@ -54,7 +45,7 @@ async fn uploads_in_chunks_and_appear_only_when_verified() {
     }
     // Nothing at the destination yet: only the hidden partial file.
     assert!(!Path::new(&path).exists());
-    let staged = entries(&format!("{}/new", world.root));
+    let staged = entries_in(format!("{}/new", world.root));
     assert_eq!(staged, [format!(".big.bin.warden-upload-{id}.part")]);
 
     let done = write(
@@ -69,7 +60,7 @@ async fn uploads_in_chunks_and_appear_only_when_verified() {
         std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777,
         0o640
     );
-    assert_eq!(entries(&format!("{}/new", world.root)), ["big.bin"]);
+    assert_eq!(entries_in(format!("{}/new", world.root)), ["big.bin"]);
 
     // Read back in chunks: the pieces join to the file, the last one names its hash.
     let mut joined = Vec::new();
@@ -163,7 +154,7 @@ async fn bad_hashes_overwrites_and_escapes_change_nothing() {
             .contains("would replace")
     );
     assert!(preview.get("upload_id").is_none());
-    assert_eq!(entries(&format!("{}/data", world.root)), ["a.txt"]);
+    assert_eq!(entries_in(format!("{}/data", world.root)), ["a.txt"]);
 
     // A wrong hash at finish drops the upload and leaves the old file.
     let started = write(
@@ -180,7 +171,7 @@ async fn bad_hashes_overwrites_and_escapes_change_nothing() {
         .await;
     assert_eq!(wrong, ErrorCode::Conflict);
     assert_eq!(std::fs::read_to_string(&existing).unwrap(), "alpha\n");
-    assert_eq!(entries(&format!("{}/data", world.root)), ["a.txt"]);
+    assert_eq!(entries_in(format!("{}/data", world.root)), ["a.txt"]);
     let gone = world
         .code(
             "fs_stream_write",
@@ -200,7 +191,7 @@ async fn bad_hashes_overwrites_and_escapes_change_nothing() {
         json!({"host_id": "local", "path": existing, "upload_id": started["upload_id"], "abort": true}),
     )
     .await;
-    assert_eq!(entries(&format!("{}/data", world.root)), ["a.txt"]);
+    assert_eq!(entries_in(format!("{}/data", world.root)), ["a.txt"]);
 
     // Escapes: through a link out, a forged upload id, a FIFO.
     let s = world.session().await;

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-use super::fs_write::{make_dirs, temp_beside};
+use super::fs_write::{make_dirs, symlink_atomic};
 use super::transfer::{self, copy_atomic, hash_file};
 use super::{Effect, Plan, Summary, Tool, ToolInfo};
 use crate::engine::{Engine, RunContext};
@@ -284,6 +284,21 @@ impl Manifest {
             .await?;
         Ok(hash.clone())
     }
+
+    /// Copies the source file of `entry` to `path` on a host, atomically, with its mode.
+    async fn copy(&self, entry: &SourceEntry, host: &dyn HostFiles, path: &str) -> Result<()> {
+        let source = absolute(&self.root, &entry.rel);
+        copy_atomic(
+            self.files.as_ref(),
+            &source,
+            entry.size,
+            host,
+            path,
+            entry.mode,
+        )
+        .await?;
+        Ok(())
+    }
 }
 
 /// One sync, shared by every host's task.
@@ -496,18 +511,7 @@ impl HostTree<'_> {
                     }
                 }
             }
-            FileKind::File if self.apply => {
-                let source = absolute(&manifest.root, &entry.rel);
-                copy_atomic(
-                    manifest.files.as_ref(),
-                    &source,
-                    entry.size,
-                    self.files(),
-                    path,
-                    entry.mode,
-                )
-                .await?;
-            }
+            FileKind::File if self.apply => manifest.copy(entry, self.files(), path).await?,
             FileKind::Symlink if self.apply => {
                 let target = entry.link_target.as_deref().unwrap_or_default();
                 if let Err(error) = self.files().symlink(target, path).await {
@@ -558,16 +562,7 @@ impl HostTree<'_> {
             return Ok(true);
         }
         if self.apply {
-            let source = absolute(&manifest.root, &entry.rel);
-            copy_atomic(
-                manifest.files.as_ref(),
-                &source,
-                entry.size,
-                self.files(),
-                path,
-                entry.mode,
-            )
-            .await?;
+            manifest.copy(entry, self.files(), path).await?;
         }
         Ok(true)
     }
@@ -579,12 +574,7 @@ impl HostTree<'_> {
             return Ok(false);
         }
         if self.apply {
-            let temp = temp_beside(path);
-            self.files().symlink(target, &temp).await?;
-            if let Err(error) = self.files().rename(&temp, path).await {
-                let _ = self.files().remove_file(&temp).await;
-                return Err(error);
-            }
+            symlink_atomic(self.files(), target, path).await?;
         }
         Ok(true)
     }

@@ -4,6 +4,7 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::file_args::{CHUNK_BYTES, for_each_chunk};
 use super::fs_write::temp_beside;
 use super::{Effect, Plan};
 use crate::engine::Engine;
@@ -11,21 +12,15 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::files::HostFiles;
 use crate::policy::CommandOrigin;
 
-/// Bytes read or written per step: memory per host stays a few MiB whatever the size.
-pub const CHUNK: u64 = 4 * 1024 * 1024;
-
-/// sha256 and length of a regular file, read chunk by chunk.
+/// sha256 and length of a regular file, read chunk by chunk to its end.
 pub async fn hash_file(files: &dyn HostFiles, path: &str) -> Result<(String, u64)> {
     let mut hasher = Sha256::new();
     let mut length = 0u64;
-    loop {
-        let chunk = files.read(path, length, CHUNK).await?;
-        if chunk.is_empty() {
-            break;
-        }
-        hasher.update(&chunk);
+    for_each_chunk(files, path, u64::MAX, |chunk| {
+        hasher.update(chunk);
         length += chunk.len() as u64;
-    }
+    })
+    .await?;
     Ok((hex::encode(hasher.finalize()), length))
 }
 
@@ -63,11 +58,11 @@ async fn fill_and_rename(
 ) -> Result<String> {
     let mut hasher = Sha256::new();
     let mut offset = 0u64;
-    let mut chunk = read_exact(source, source_path, 0, CHUNK.min(size)).await?;
+    let mut chunk = read_exact(source, source_path, 0, CHUNK_BYTES.min(size)).await?;
     while !chunk.is_empty() {
         hasher.update(&chunk);
         let next = offset + chunk.len() as u64;
-        let want = CHUNK.min(size - next);
+        let want = CHUNK_BYTES.min(size - next);
         let (_, following) = tokio::try_join!(
             dest.write_at(temp, offset, &chunk),
             read_exact(source, source_path, next, want)

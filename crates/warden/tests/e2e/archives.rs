@@ -3,15 +3,10 @@
 //! symlink out with a write through it) refused whole with nothing written.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 
 use serde_json::json;
 
-use super::{McpProcess, fleet};
-
-fn mode_of(path: &Path) -> u32 {
-    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-}
+use super::{McpProcess, app_tree, fleet_allowing, mode_of, open_session};
 
 /// A tar.gz with names written into the headers as given (the tar crate's builder
 /// would refuse them).
@@ -41,9 +36,7 @@ fn hostile_tar_gz(outside: &str) -> Vec<u8> {
 
 #[test]
 fn archives_over_sftp_round_trip_and_refuse_hostile_entries() {
-    let tree = tempfile::tempdir().unwrap();
-    let base = tree.path().canonicalize().unwrap();
-    let root = base.join("app");
+    let (_tree, base, root) = app_tree();
     let outside = base.join("outside");
     std::fs::create_dir_all(root.join("conf/bin")).unwrap();
     std::fs::create_dir_all(&outside).unwrap();
@@ -57,17 +50,9 @@ fn archives_over_sftp_round_trip_and_refuse_hostile_entries() {
     // Over a chunk, so reads and writes go out in several SFTP requests.
     let big: Vec<u8> = (0..2_500_000u32).map(|i| (i % 253) as u8).collect();
     std::fs::write(root.join("conf/big.bin"), &big).unwrap();
-    let (_fleet, home, config) = fleet(
-        1,
-        &format!("policy:\n  allowed_roots: ['{}']\n", root.display()),
-    );
+    let (_fleet, home, config) = fleet_allowing(&root, "");
     let mut mcp = McpProcess::start(home.path(), Some(&config));
-    let (opened, is_error) = mcp.call(
-        "session_open",
-        json!({"host_id": "fleet-01", "root": root.display().to_string()}),
-    );
-    assert!(!is_error, "{opened}");
-    let session = opened["session_id"].as_str().unwrap().to_owned();
+    let session = open_session(&mut mcp, &root);
 
     for archive in ["conf.tar.gz", "conf.zip"] {
         let (created, is_error) = mcp.call(
@@ -89,7 +74,7 @@ fn archives_over_sftp_round_trip_and_refuse_hostile_entries() {
             std::fs::read_to_string(copy.join("app.ini")).unwrap(),
             "port=80\n"
         );
-        assert_eq!(mode_of(&copy.join("bin/start")), 0o750, "{archive}");
+        assert_eq!(mode_of(copy.join("bin/start")), 0o750, "{archive}");
 
         let (again, is_error) = mcp.call(
             "fs_archive_extract",

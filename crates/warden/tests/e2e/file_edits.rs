@@ -7,14 +7,10 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use super::fleet;
+use super::{app_tree, fleet_allowing, mode_of, open_session};
 use crate::client::McpProcess;
 
 const CONFIG: &str = "listen 80\nworkers 4\nlog info\n";
-
-fn mode_of(path: impl AsRef<Path>) -> u32 {
-    std::fs::symlink_metadata(path).unwrap().mode() & 0o7777
-}
 
 struct Session {
     mcp: McpProcess,
@@ -40,9 +36,7 @@ impl Session {
 
 #[test]
 fn edit_tools_over_sftp_work_inside_the_root_and_refuse_escapes() {
-    let tree = tempfile::tempdir().unwrap();
-    let base = tree.path().canonicalize().unwrap();
-    let root = base.join("app");
+    let (_tree, base, root) = app_tree();
     let outside = base.join("outside");
     std::fs::create_dir_all(root.join("conf")).unwrap();
     std::fs::create_dir_all(&outside).unwrap();
@@ -52,17 +46,9 @@ fn edit_tools_over_sftp_work_inside_the_root_and_refuse_escapes() {
     std::fs::write(&app_ini, CONFIG).unwrap();
     std::fs::set_permissions(&app_ini, std::fs::Permissions::from_mode(0o640)).unwrap();
     std::os::unix::fs::chown(&app_ini, Some(1000), Some(1000)).unwrap();
-    let (_fleet, home, config) = fleet(
-        1,
-        &format!("policy:\n  allowed_roots: ['{}']\n", root.display()),
-    );
+    let (_fleet, home, config) = fleet_allowing(&root, "");
     let mut mcp = McpProcess::start(home.path(), Some(&config));
-    let (opened, is_error) = mcp.call(
-        "session_open",
-        json!({"host_id": "fleet-01", "root": root.display().to_string()}),
-    );
-    assert!(!is_error, "{opened}");
-    let id = opened["session_id"].as_str().unwrap().to_owned();
+    let id = open_session(&mut mcp, &root);
     let mut s = Session { mcp, id };
 
     // fs_diff → fs_patch: the diff applies, mode and owner are kept.

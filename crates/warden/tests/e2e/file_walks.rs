@@ -7,7 +7,7 @@ use std::os::unix::fs::symlink;
 use serde_json::{Value, json};
 
 use crate::client::McpProcess;
-use crate::fleet;
+use crate::{app_tree, fleet_allowing, open_session};
 
 fn paths(value: &Value, list: &str) -> Vec<String> {
     value[list]
@@ -20,9 +20,7 @@ fn paths(value: &Value, list: &str) -> Vec<String> {
 
 #[test]
 fn walks_over_sftp_find_grep_tail_and_measure_inside_their_root() {
-    let tree = tempfile::tempdir().unwrap();
-    let base = tree.path().canonicalize().unwrap();
-    let root = base.join("app");
+    let (_tree, base, root) = app_tree();
     for directory in ["conf", "logs", "secret"] {
         std::fs::create_dir_all(root.join(directory)).unwrap();
     }
@@ -39,20 +37,9 @@ fn walks_over_sftp_find_grep_tail_and_measure_inside_their_root() {
     symlink(".", root.join("self")).unwrap();
     symlink("loop_b", root.join("loop_a")).unwrap();
     symlink("loop_a", root.join("loop_b")).unwrap();
-    let (_fleet, home, config) = fleet(
-        1,
-        &format!(
-            "policy:\n  allowed_roots: ['{}']\n  deny_paths: ['.*/secret']\n",
-            root.display()
-        ),
-    );
+    let (_fleet, home, config) = fleet_allowing(&root, "  deny_paths: ['.*/secret']\n");
     let mut mcp = McpProcess::start(home.path(), Some(&config));
-    let (opened, is_error) = mcp.call(
-        "session_open",
-        json!({"host_id": "fleet-01", "root": root.display().to_string()}),
-    );
-    assert!(!is_error, "{opened}");
-    let session = opened["session_id"].as_str().unwrap().to_owned();
+    let session = open_session(&mut mcp, &root);
     let root = root.display().to_string();
     let mut call = |tool: &str, mut args: Value| {
         args["session_id"] = json!(session);

@@ -9,15 +9,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use super::client::McpProcess;
-use super::{fleet, results};
-
-fn mode_of(path: impl AsRef<Path>) -> u32 {
-    std::fs::symlink_metadata(path)
-        .unwrap()
-        .permissions()
-        .mode()
-        & 0o7777
-}
+use super::{fleet, mode_of, results};
 
 fn set_mode(path: impl AsRef<Path>, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();

@@ -10,19 +10,55 @@ mod file_walks;
 mod fleet_files;
 mod sessions;
 
-use std::path::Path;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use client::{McpProcess, warden_command};
 use serde_json::{Value, json};
 use warden_testkit::{Fleet, SshdOptions, require_sshd};
 
-fn fleet(n: usize, extra_yaml: &str) -> (Fleet, tempfile::TempDir, std::path::PathBuf) {
+fn fleet(n: usize, extra_yaml: &str) -> (Fleet, tempfile::TempDir, PathBuf) {
     assert!(require_sshd());
     let fleet = Fleet::start(n, SshdOptions::default()).expect("fleet");
     let home = tempfile::tempdir().unwrap();
     let config = fleet.write_config(&home.path().join("cfg"), extra_yaml);
     (fleet, home, config)
+}
+
+/// Permission bits of `path` itself (a symlink's own), set-id and sticky bits included.
+fn mode_of(path: impl AsRef<Path>) -> u32 {
+    std::fs::symlink_metadata(path).unwrap().mode() & 0o7777
+}
+
+/// A temp tree for a session test: its guard, its canonical path, and `app` below it
+/// as the root to be (nothing made yet).
+fn app_tree() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let tree = tempfile::tempdir().unwrap();
+    let base = tree.path().canonicalize().unwrap();
+    let root = base.join("app");
+    (tree, base, root)
+}
+
+/// One host whose policy allows `root`, plus `more_policy` (lines under `policy:`).
+fn fleet_allowing(root: &Path, more_policy: &str) -> (Fleet, tempfile::TempDir, PathBuf) {
+    fleet(
+        1,
+        &format!(
+            "policy:\n  allowed_roots: ['{}']\n{more_policy}",
+            root.display()
+        ),
+    )
+}
+
+/// Opens a session at `root` on fleet-01; its id.
+fn open_session(mcp: &mut McpProcess, root: &Path) -> String {
+    let (opened, is_error) = mcp.call(
+        "session_open",
+        json!({"host_id": "fleet-01", "root": root.display().to_string()}),
+    );
+    assert!(!is_error, "{opened}");
+    opened["session_id"].as_str().unwrap().to_owned()
 }
 
 fn results(value: &Value) -> &Vec<Value> {
@@ -309,26 +345,16 @@ fn cli_commands_teach_and_use_exit_codes() {
 
 #[test]
 fn file_sessions_over_sftp_stay_inside_their_root() {
-    let tree = tempfile::tempdir().unwrap();
-    let base = tree.path().canonicalize().unwrap();
-    let root = base.join("app");
+    let (_tree, base, root) = app_tree();
     std::fs::create_dir_all(root.join("conf")).unwrap();
     std::fs::create_dir_all(base.join("outside")).unwrap();
     std::fs::write(base.join("outside/secret"), "outside\n").unwrap();
     std::os::unix::fs::symlink(base.join("outside"), root.join("escape")).unwrap();
     std::fs::create_dir_all(base.join("app-evil")).unwrap();
-    let (_fleet, home, config) = fleet(
-        1,
-        &format!("policy:\n  allowed_roots: ['{}']\n", root.display()),
-    );
+    let (_fleet, home, config) = fleet_allowing(&root, "");
     let mut mcp = McpProcess::start(home.path(), Some(&config));
 
-    let (opened, is_error) = mcp.call(
-        "session_open",
-        json!({"host_id": "fleet-01", "root": root.display().to_string()}),
-    );
-    assert!(!is_error, "{opened}");
-    let session = opened["session_id"].as_str().unwrap().to_owned();
+    let session = open_session(&mut mcp, &root);
     let (written, is_error) = mcp.call(
         "fs_write",
         json!({"session_id": session, "path": "conf/app.ini", "content": "port=80\n"}),

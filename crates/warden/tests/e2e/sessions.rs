@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::client::McpProcess;
-use super::fleet;
+use super::{app_tree, fleet_allowing, open_session};
 
 fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
@@ -26,22 +26,13 @@ fn ok(mcp: &mut McpProcess, tool: &str, args: Value) -> Value {
 
 #[test]
 fn session_commands_and_a_resumed_upload_over_ssh() {
-    let tree = tempfile::tempdir().unwrap();
-    let root = tree.path().canonicalize().unwrap().join("app");
+    let (_tree, _, root) = app_tree();
     std::fs::create_dir_all(root.join("releases")).unwrap();
-    let (_fleet, home, config) = fleet(
-        1,
-        &format!("policy:\n  allowed_roots: ['{}']\n", root.display()),
-    );
+    let (_fleet, home, config) = fleet_allowing(&root, "");
     let root_text = root.display().to_string();
     let mut mcp = McpProcess::start(home.path(), Some(&config));
 
-    let opened = ok(
-        &mut mcp,
-        "session_open",
-        json!({"host_id": "fleet-01", "root": root_text}),
-    );
-    let session = opened["session_id"].as_str().unwrap().to_owned();
+    let session = open_session(&mut mcp, &root);
     let ran = ok(
         &mut mcp,
         "run",
