@@ -123,6 +123,8 @@ def main():
     parser.add_argument("--fleet-dir", default=os.environ.get("FLEET_DIR", "/tmp/fleet"))
     parser.add_argument("-k", type=int, default=500)
     parser.add_argument("--mib", type=int, default=1024)
+    parser.add_argument("--stream-host", default="fleet-01",
+                        help="host of the upload (local: no SSH, to see warden's own cost)")
     parser.add_argument("--out")
     options = parser.parse_args()
 
@@ -136,6 +138,8 @@ def main():
     with open(options.fleet_config) as source, open(config, "w") as target:
         target.write(source.read())
         target.write(f"policy:\n  allowed_roots: ['{root}']\n")
+        if options.stream_host == "local":
+            target.write("local:\n  allow_write: true\n")
     state = os.path.join(work, "state")
     warden = [options.warden, "--config", config, "--state-dir", state, "mcp", "serve"]
     rows = []
@@ -167,7 +171,7 @@ def main():
     client = Client(warden)
     destination = os.path.join(root, "uploaded.bin")
     first = json.loads(client.call("fs_stream_write", {
-        "host_id": "fleet-01", "path": destination, "content_base64": ""})
+        "host_id": options.stream_host, "path": destination, "content_base64": ""})
         ["content"][0]["text"])
     upload = first["upload_id"]
     lines = []
@@ -175,7 +179,8 @@ def main():
         offset = 0
         while offset < size:
             chunk = handle.read(CHUNK)
-            arguments = {"host_id": "fleet-01", "path": destination, "upload_id": upload,
+            arguments = {"host_id": options.stream_host, "path": destination,
+                         "upload_id": upload,
                          "offset": offset, "content_base64": base64.b64encode(chunk).decode()}
             offset += len(chunk)
             if offset >= size:
