@@ -7,7 +7,7 @@
                    calls over stdio, against server-filesystem's read_text_file on the
                    same file (the same client code drives both servers)
   fs-read-remote   the same fs_read through a session on fleet-01 (pooled SSH + SFTP)
-  stream-write     fs_stream_write of a --mib MiB file to fleet-01 in 8 MiB chunks,
+  stream-write     fs_stream_write of a --mib MiB file to fleet-01 in 4 MiB chunks (the most a call takes),
                    against `scp` of the same file to the same host; warden's peak RSS
 
 Needs a running fleet (../shared/bench/fleet.sh up 1) and the peers of
@@ -28,7 +28,7 @@ import time
 
 PEERS = os.environ.get("PEERS_DIR", "/tmp/mcppeers")
 FS_JS = f"{PEERS}/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js"
-CHUNK = 8 * 1024 * 1024
+CHUNK = 4 * 1024 * 1024
 
 
 class Client:

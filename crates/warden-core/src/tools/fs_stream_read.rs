@@ -16,7 +16,7 @@ use crate::sessions::Event;
 pub struct FsStreamRead;
 
 /// Largest chunk one call returns, and the default.
-const MAX_CHUNK: u64 = 8 * 1024 * 1024;
+const MAX_CHUNK: u64 = 4 * 1024 * 1024;
 const DEFAULT_CHUNK: u64 = 1024 * 1024;
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -28,7 +28,7 @@ pub struct FsStreamReadParams {
     /// Where the chunk starts.
     #[serde(default)]
     pub offset: u64,
-    /// Chunk size in bytes [1 MiB, at most 8 MiB].
+    /// Chunk size in bytes [1 MiB, at most 4 MiB].
     #[serde(default)]
     pub length: Option<u64>,
 }
@@ -58,7 +58,7 @@ impl Tool for FsStreamRead {
     const INFO: ToolInfo = ToolInfo {
         name: "fs_stream_read",
         summary: "Download large file at path",
-        description: "Read a file in base64 chunks (offset, length up to 8 MiB); the last chunk (eof: true) carries file_sha256. Errors: FILE_NOT_FOUND, PATH_OUTSIDE_ROOT, INVALID_INPUT.",
+        description: "Read a file in base64 chunks (offset, length up to 4 MiB); the last chunk (eof: true) carries file_sha256. Errors: FILE_NOT_FOUND, PATH_OUTSIDE_ROOT, INVALID_INPUT.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: true,
