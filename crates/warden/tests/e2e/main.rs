@@ -390,6 +390,65 @@ fn file_sessions_over_sftp_stay_inside_their_root() {
         "outside\n"
     );
 
+    // Directories, listings, metadata and removal over SFTP.
+    let (made, is_error) = mcp.call(
+        "fs_mkdir",
+        json!({"session_id": session, "path": "logs/old", "parents": true, "mode": "0750"}),
+    );
+    assert!(!is_error, "{made}");
+    assert_eq!(mode_of(root.join("logs/old")), 0o750);
+    let (listed, _) = mcp.call(
+        "fs_list",
+        json!({"session_id": session, "path": ".", "depth": 2}),
+    );
+    let names: Vec<&str> = listed["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["path"].as_str().unwrap())
+        .collect();
+    for expected in ["conf", "conf/app.ini", "escape", "logs", "logs/old"] {
+        assert!(names.contains(&expected), "{expected} missing in {names:?}");
+    }
+    assert!(
+        !names.iter().any(|name| name.contains("secret")),
+        "{names:?}"
+    );
+    let (stat, _) = mcp.call("fs_stat", json!({"session_id": session, "path": "escape"}));
+    assert_eq!(stat["type"], "symlink", "{stat}");
+    let (preview, _) = mcp.call(
+        "fs_remove",
+        json!({"session_id": session, "path": "logs", "recursive": true}),
+    );
+    assert_eq!(preview["removed"], false);
+    assert!(root.join("logs/old").exists());
+    let (removed, _) = mcp.call(
+        "fs_remove",
+        json!({"session_id": session, "path": "logs", "recursive": true, "confirm": true}),
+    );
+    assert_eq!(removed["count"], 2, "{removed}");
+    assert!(!root.join("logs").exists());
+    let (link_removed, _) = mcp.call(
+        "fs_remove",
+        json!({"session_id": session, "path": "escape", "confirm": true}),
+    );
+    assert_eq!(link_removed["removed"], true);
+    assert!(
+        base.join("outside/secret").exists(),
+        "the link's target survives"
+    );
+
+    let (summary, _) = mcp.call("session_summary", json!({"session_id": session}));
+    let activity = &summary["activity"];
+    assert!(
+        activity["written"].to_string().contains("app.ini"),
+        "{summary}"
+    );
+    assert!(
+        activity["denied"].as_array().unwrap().len() >= 3,
+        "{summary}"
+    );
+
     // Another client (its own server process and state) cannot use this session.
     let other_home = tempfile::tempdir().unwrap();
     let mut other = McpProcess::start(other_home.path(), Some(&config));
@@ -399,4 +458,8 @@ fn file_sessions_over_sftp_stay_inside_their_root() {
     );
     assert!(is_error);
     assert_eq!(foreign["error"]["code"], "SESSION_NOT_FOUND");
+    let (closed, is_error) = mcp.call("session_close", json!({"session_id": session}));
+    assert!(!is_error, "{closed}");
+    let (gone, _) = mcp.call("fs_stat", json!({"session_id": session, "path": "conf"}));
+    assert_eq!(gone["error"]["code"], "SESSION_NOT_FOUND");
 }
