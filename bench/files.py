@@ -160,7 +160,7 @@ def main():
     peer.close()
 
     # 1 GiB upload: fs_stream_write against scp, same file, same host.
-    big = os.path.join(work, "big.bin")
+    big = os.path.join(root, "big.bin")
     digest = hashlib.sha256()
     with open(big, "wb") as handle:
         for _ in range(options.mib):
@@ -200,13 +200,26 @@ def main():
         raise SystemExit("the uploaded file differs from the source")
     os.remove(destination)
 
+    # push: the same file from warden's machine, read by warden itself (no JSON-RPC
+    # in the data path), written and read back for verification on the host.
+    client = Client(warden)
+    started = time.perf_counter()
+    pushed = client.call("push", {"target": "host:fleet-01", "source": big,
+                                  "path": os.path.join(root, "pushed.bin"), "confirm": True})
+    push_s = time.perf_counter() - started
+    client.close()
+    if digest.hexdigest() not in json.dumps(pushed):
+        raise SystemExit(f"push did not verify: {json.dumps(pushed)[:300]}")
+    os.remove(os.path.join(root, "pushed.bin"))
+
     ssh_config = os.path.join(options.fleet_dir, "ssh_config")
     started = time.perf_counter()
     subprocess.run(["scp", "-q", "-F", ssh_config, big, f"fleet-01:{root}/scp.bin"], check=True)
     scp_s = time.perf_counter() - started
     rows.append({"case": "stream-write", "mib": options.mib, "warden_s": warden_s,
                  "warden_mib_s": options.mib / warden_s, "scp_s": scp_s,
-                 "scp_mib_s": options.mib / scp_s, "warden_peak_rss_mb": rss})
+                 "scp_mib_s": options.mib / scp_s, "warden_peak_rss_mb": rss,
+                 "push_s": push_s, "push_mib_s": options.mib / push_s})
     subprocess.run(["rm", "-rf", work], check=True)
 
     for row in rows:
@@ -231,6 +244,9 @@ def main():
         (f"fs_stream_write {options.mib} MiB, MiB/s (peer: scp)", stream["warden_mib_s"],
          stream["scp_mib_s"], stream["warden_mib_s"] / stream["scp_mib_s"], ">= 0.8x"),
         ("fs_stream_write peak RSS, MB", rss, None, None, "< 64"),
+        (f"push {options.mib} MiB incl. read-back check, MiB/s (peer: scp)",
+         stream["push_mib_s"], stream["scp_mib_s"],
+         stream["push_mib_s"] / stream["scp_mib_s"], "(no goal)"),
     ]
     for name, ours, theirs, ratio, goal in table:
         theirs_text = "" if theirs is None else f"{theirs:.2f}"

@@ -13,7 +13,9 @@
 #                      the server's peak RSS holding N pooled connections
 # and the peers in the same run: server-filesystem and ssh-mcp (mcp_peers.sh cases
 # fs-read, sshmcp-1host) and asyncssh in one process (fanout_inproc.py).
-# Results: $RESULTS/warden.jsonl, $RESULTS/mcp.jsonl, $RESULTS/asyncssh.json.
+# Then bench/files.py (file tools against server-filesystem and scp).
+# Results: $RESULTS/warden.jsonl, $RESULTS/mcp.jsonl, $RESULTS/asyncssh.json,
+# $RESULTS/files.jsonl.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SHARED=${SHARED:-$ROOT/../shared/bench}
@@ -58,3 +60,8 @@ K=${K:-200} "$SHARED/mcp_peers.sh" 'fs-read$|sshmcp-1host' >/dev/null
 python3 "$SHARED/fanout_inproc.py" --lib asyncssh --rounds 6 >"$RESULTS/asyncssh.json"
 
 python3 "$ROOT/bench/report.py" "$OUT" "$RESULTS/mcp.jsonl" "$RESULTS/asyncssh.json"
+
+# File work (issue 3): fs_read against server-filesystem, remote against local,
+# fs_stream_write and push of 1 GiB against scp (prints its own table).
+python3 "$ROOT/bench/files.py" --warden "$WARDEN" --fleet-config "$CFG" -k "${K:-1000}" \
+  --mib "${MIB:-1024}" --out "$RESULTS/files.jsonl" >/dev/null
