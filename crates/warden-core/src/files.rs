@@ -95,6 +95,8 @@ pub fn io_error(path: &str, error: &std::io::Error) -> Error {
         ErrorKind::NotFound => ErrorCode::FileNotFound,
         ErrorKind::PermissionDenied => ErrorCode::PermissionDenied,
         ErrorKind::AlreadyExists => ErrorCode::Conflict,
+        // A path through a regular file, a name over the host's limit.
+        ErrorKind::NotADirectory | ErrorKind::InvalidFilename => ErrorCode::InvalidInput,
         _ => ErrorCode::SftpFailed,
     };
     Error::new(code, format!("{path}: {error}")).with_path(path)

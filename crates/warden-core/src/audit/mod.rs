@@ -396,10 +396,10 @@ pub fn mask_secrets(args: &Value) -> Value {
                 Value::Object(env.keys().map(|key| (key.clone(), json!("***"))).collect())
             }
             ("stdin", Value::String(text)) => json!(format!("<{} bytes>", text.len())),
-            // File content may hold secrets and can be huge: the log keeps its size and
-            // hash (enough to prove what was written), never the bytes. Other long
-            // strings (a big diff) are summarized the same way past a bound.
-            ("content" | "content_base64", Value::String(text)) => summary(text),
+            // File content (a diff's lines are content too) may hold secrets and can be
+            // huge: the log keeps its size and hash (enough to prove what was written),
+            // never the bytes. Other long strings are summarized past a bound.
+            ("content" | "content_base64" | "unified_diff", Value::String(text)) => summary(text),
             (_, Value::String(text)) if text.len() > LONGEST_LOGGED_ARG => summary(text),
             (_, other) => other.clone(),
         };

@@ -137,13 +137,20 @@ fn env_values_and_stdin_never_reach_the_log() {
 fn file_content_is_logged_as_size_and_hash() {
     let long_diff = "x".repeat(20_000);
     let masked = mask_secrets(
-        &json!({"path": "/etc/app.conf", "content": "password=1", "unified_diff": long_diff}),
+        &json!({"path": "/etc/app.conf", "content": "password=1", "pattern": long_diff,
+            "unified_diff": "+DB_PASSWORD=x\n"}),
     );
     assert_eq!(masked["path"], "/etc/app.conf");
+    assert!(
+        masked["unified_diff"]
+            .as_str()
+            .unwrap()
+            .starts_with("<15 bytes, sha256 ")
+    );
     let hash = hex::encode(sha2::Sha256::digest(b"password=1"));
     assert_eq!(masked["content"], format!("<10 bytes, sha256 {hash}>"));
     assert!(
-        masked["unified_diff"]
+        masked["pattern"]
             .as_str()
             .unwrap()
             .starts_with("<20000 bytes, sha256 ")

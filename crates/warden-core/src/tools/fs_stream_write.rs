@@ -11,7 +11,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::file_args::{self, FileScope, parse_mode};
-use super::fs_write::make_dirs;
+use super::fs_write::{make_dirs, short_name};
 use super::{Effect, Plan, Tool, ToolInfo};
 use crate::engine::{Engine, RunContext};
 use crate::error::{Error, ErrorCode, Result};
@@ -219,7 +219,20 @@ impl Tool for FsStreamWrite {
                 .with_path(&destination.path));
             }
             // Resolved again: the destination may have changed during a long upload.
+            // A file there now is replaced only with confirm on this call too (it may
+            // have appeared since the first, or the upload began without one).
             let destination = sandbox.resolve(&params.path, Last::Follow).await?;
+            if destination.meta.is_some() && !params.confirm {
+                *received = Some(progress);
+                return Err(Error::new(
+                    ErrorCode::ConfirmRequired,
+                    format!(
+                        "{} exists: finish with confirm: true to replace it (the upload is kept)",
+                        destination.path
+                    ),
+                )
+                .with_path(&destination.path));
+            }
             let previous_mode = match &destination.meta {
                 Some(meta) if meta.kind == FileKind::File => Some(meta.mode),
                 Some(meta) => {
@@ -236,8 +249,10 @@ impl Tool for FsStreamWrite {
                 None => previous_mode.unwrap_or(0o644),
             };
             let files = sandbox.files();
-            files.set_mode(&part, mode).await?;
+            // Synced before the mode is set: `sync` opens for writing, which a
+            // read-only mode (0444) would refuse to an ordinary login.
             files.sync(&part).await?;
+            files.set_mode(&part, mode).await?;
             files.rename(&part, &destination.path).await?;
             context.uploads().forget(host.id.as_str(), &part);
             context.note(Event::Written, &destination.path);
@@ -270,7 +285,7 @@ fn part_path(destination: &str, id: &str) -> Result<String> {
             "upload_id {id:?} is not one warden gave"
         )));
     }
-    let name = destination.rsplit('/').next().unwrap_or("file");
+    let name = short_name(destination);
     Ok(format!(
         "{}/.{name}.warden-upload-{id}.part",
         parent_of(destination).trim_end_matches('/')

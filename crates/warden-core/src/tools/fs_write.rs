@@ -206,13 +206,24 @@ pub async fn write_atomic_as(
 
 /// A fresh hidden name in `path`'s directory, for a file renamed over `path` later.
 pub fn temp_beside(path: &str) -> String {
-    let name = path.rsplit('/').next().unwrap_or("file");
+    let name = short_name(path);
     // `parent_of` is "/" for files at the top: no doubled slash.
     format!(
         "{}/.{name}.warden-{}.tmp",
         parent_of(path).trim_end_matches('/'),
         &uuid::Uuid::new_v4().simple().to_string()[..12]
     )
+}
+
+/// The last component of `path`, cut to 128 bytes (on a character boundary): names of
+/// temp and partial files add to it and must stay under the 255-byte limit.
+pub fn short_name(path: &str) -> &str {
+    let name = path.rsplit('/').next().unwrap_or("file");
+    let mut end = name.len().min(128);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    &name[..end]
 }
 
 /// Puts a symlink to `target` at `path` atomically, replacing the link or file there:

@@ -180,6 +180,56 @@ async fn bad_hashes_overwrites_and_escapes_change_nothing() {
         .await;
     assert_eq!(gone, ErrorCode::FileNotFound);
 
+    // Confirmed at the start, the finish must confirm too while a file is there.
+    let started = write(
+        &world,
+        json!({"host_id": "local", "path": existing, "content_base64": base64(b"new"), "confirm": true}),
+    )
+    .await;
+    let id = started["upload_id"].as_str().unwrap().to_owned();
+    let unconfirmed = world
+        .code(
+            "fs_stream_write",
+            json!({"host_id": "local", "path": existing, "upload_id": id, "finish": true, "sha256": sha256_hex(b"new")}),
+        )
+        .await;
+    assert_eq!(unconfirmed, ErrorCode::ConfirmRequired);
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "alpha\n");
+    write(
+        &world,
+        json!({"host_id": "local", "path": existing, "upload_id": id, "finish": true, "sha256": sha256_hex(b"new"), "confirm": true, "mode": "0444"}),
+    )
+    .await;
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "new");
+    // Back to the fixture (the new file is read-only now).
+    std::fs::remove_file(&existing).unwrap();
+    std::fs::write(&existing, "alpha\n").unwrap();
+
+    // A name near the 255-byte limit still gets a temp and a partial file.
+    let long = format!("{}/data/{}", world.root, "n".repeat(250));
+    let done = write(
+        &world,
+        json!({"host_id": "local", "path": long, "content_base64": base64(b"x"), "finish": true, "sha256": sha256_hex(b"x")}),
+    )
+    .await;
+    assert_eq!(done["done"], true);
+    std::fs::remove_file(&long).unwrap();
+    world
+        .call(
+            "fs_write",
+            json!({"host_id": "local", "path": long, "content": "y"}),
+        )
+        .await
+        .unwrap();
+    std::fs::remove_file(&long).unwrap();
+    let through_file = world
+        .code(
+            "fs_read",
+            json!({"host_id": "local", "path": format!("{existing}/x")}),
+        )
+        .await;
+    assert_eq!(through_file, ErrorCode::InvalidInput);
+
     // Abort removes the partial file.
     let started = write(
         &world,
