@@ -5,6 +5,10 @@
 //! FIFOs refuse the whole archive; caps on entries and content stop zip bombs); then
 //! entries are written, each path resolved again on the host, each file through a temp
 //! beside it. Overwriting existing files needs `confirm: true` (else a preview).
+//! Decompression itself is bounded: tar entries are read raw, so a GNU long name or pax
+//! record is refused on its declared size before it is read, and the decompressed tar
+//! stream stops past `max_unpacked_bytes` plus room for headers; zip entries are read
+//! only up to the size they declare.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
@@ -473,6 +477,9 @@ impl Archive {
     }
 }
 
+/// A pax record's key and value.
+type PaxRecord<'a> = (&'a [u8], &'a [u8]);
+
 /// GNU long names and links and pax records read before the entry they describe.
 #[derive(Debug, Default, PartialEq)]
 struct TarExtensions {
@@ -483,7 +490,7 @@ struct TarExtensions {
 
 impl TarExtensions {
     /// The pax records as (key, value); a malformed one refuses the archive.
-    fn pax_records(&self) -> std::result::Result<Vec<(&[u8], &[u8])>, String> {
+    fn pax_records(&self) -> std::result::Result<Vec<PaxRecord<'_>>, String> {
         let Some(pax) = &self.pax else {
             return Ok(Vec::new());
         };
