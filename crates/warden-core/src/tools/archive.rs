@@ -138,6 +138,40 @@ pub fn from_io(error: io::Error, other: impl FnOnce(String) -> Error) -> Error {
     other(error.to_string())
 }
 
+/// Stops a decompressed stream once it yields more than `limit` bytes, failing with
+/// `refusal`: whatever a codec reads whole or skips through (tar's long names, pax
+/// records, the declared content of directories) still costs decompression, and this
+/// bounds it before the per-entry caps can even see the entry.
+pub struct ExpansionCap<R> {
+    inner: R,
+    left: u64,
+    refusal: Error,
+}
+
+impl<R: Read> ExpansionCap<R> {
+    pub fn new(inner: R, limit: u64, refusal: Error) -> ExpansionCap<R> {
+        ExpansionCap {
+            inner,
+            left: limit,
+            refusal,
+        }
+    }
+}
+
+impl<R: Read> Read for ExpansionCap<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        // One byte past the limit tells a stream that ends exactly there from one that goes on.
+        let wanted = usize::try_from(self.left.saturating_add(1))
+            .map_or(buffer.len(), |allowed| buffer.len().min(allowed));
+        let count = self.inner.read(&mut buffer[..wanted])?;
+        if count as u64 > self.left {
+            return Err(to_io(self.refusal.clone()));
+        }
+        self.left -= count as u64;
+        Ok(count)
+    }
+}
+
 /// zip's errors as `io::Error`s, unwrapping its I/O variant (ours may be inside).
 pub fn zip_io(error: zip::result::ZipError) -> io::Error {
     match error {

@@ -2,14 +2,14 @@
 //! hostile archives built for real by the tar and zip crates: zip-slip, absolute
 //! names, symlinks out and writes through them, hardlinks, devices, bombs.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 
 use serde_json::{Value, json};
 
 use super::file_tests::{World, mode_of, read_file, world};
-use crate::error::ErrorCode;
+use crate::error::{Error, ErrorCode};
 
 fn sha256_of(path: impl AsRef<Path>) -> String {
     super::file_args::sha256_hex(&std::fs::read(path).unwrap())
@@ -52,6 +52,50 @@ fn tar_gz(entries: &[(&str, Raw)]) -> Vec<u8> {
     builder.into_inner().unwrap().finish().unwrap()
 }
 
+/// A tar.gz written header by header, as a hostile one would be: each header declares
+/// whatever size it is given, whatever content follows.
+struct RawTar(flate2::write::GzEncoder<Vec<u8>>);
+
+impl RawTar {
+    fn new() -> RawTar {
+        RawTar(flate2::write::GzEncoder::new(
+            Vec::new(),
+            flate2::Compression::fast(),
+        ))
+    }
+
+    /// One GNU header of type `kind` declaring `declared` bytes, then `content`
+    /// padded to a whole block.
+    fn entry(mut self, kind: u8, name: &str, declared: u64, mut content: impl Read) -> RawTar {
+        let mut header = [0u8; 512];
+        header[..name.len()].copy_from_slice(name.as_bytes());
+        header[100..108].copy_from_slice(b"0000644\0");
+        header[108..116].copy_from_slice(b"0000000\0");
+        header[116..124].copy_from_slice(b"0000000\0");
+        header[124..136].copy_from_slice(format!("{declared:011o}\0").as_bytes());
+        header[136..148].copy_from_slice(b"00000000000\0");
+        header[156] = kind;
+        header[257..265].copy_from_slice(b"ustar  \0");
+        header[148..156].fill(b' ');
+        let sum: u32 = header.iter().map(|byte| u32::from(*byte)).sum();
+        header[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        self.0.write_all(&header).unwrap();
+        let written = std::io::copy(&mut content, &mut self.0).unwrap();
+        let padding = (512 - written % 512) % 512;
+        self.0.write_all(&vec![0; padding as usize]).unwrap();
+        self
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        self.0.write_all(&[0; 1024]).unwrap();
+        self.0.finish().unwrap()
+    }
+}
+
+fn zeros(count: u64) -> impl Read {
+    std::io::repeat(0).take(count)
+}
+
 fn zip(entries: &[(&str, Raw)]) -> Vec<u8> {
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options = zip::write::SimpleFileOptions::default()
@@ -86,12 +130,18 @@ impl World {
 
     /// The code an extraction fails with; it must have written nothing at all.
     async fn refused(&self, session: &str, archive: &str) -> ErrorCode {
-        let code = self
-            .code(
+        self.refusal(session, archive).await.code
+    }
+
+    /// The error an extraction fails with; it must have written nothing at all.
+    async fn refusal(&self, session: &str, archive: &str) -> Error {
+        let error = self
+            .call(
                 "fs_archive_extract",
                 json!({"session_id": session, "path": archive, "dest": "out", "confirm": true}),
             )
-            .await;
+            .await
+            .unwrap_err();
         assert!(
             !Path::new(&self.root).join("out").exists(),
             "{archive}: something was extracted"
@@ -102,7 +152,7 @@ impl World {
             .collect();
         assert_eq!(outside, ["file"], "{archive}: outside was written");
         assert_eq!(read_file(format!("{}/file", self.outside)), "outside\n");
-        code
+        error
     }
 }
 
@@ -462,4 +512,121 @@ async fn bombs_stop_at_the_configured_caps() {
             > 100
     );
     assert_eq!(tight.refused(&s, "big.zip").await, ErrorCode::InvalidInput);
+}
+
+#[tokio::test]
+async fn tar_long_names_and_pax_records_are_capped_before_they_are_read() {
+    let capped = world("limits:\n  max_unpacked_bytes: 100000\n  max_archive_entries: 5\n");
+    let s = capped.session().await;
+    // A GNU long name declaring 50 MB of zeros: the tar crate alone would read it whole
+    // into memory (16 GiB in the reported attack).
+    let long_name = RawTar::new()
+        .entry(b'L', "././@LongLink", 50_000_000, zeros(50_000_000))
+        .entry(b'0', "x", 1, &b"x"[..])
+        .finish();
+    assert!(long_name.len() < 500_000, "{} bytes", long_name.len());
+    capped.put("long-name.tar.gz", &long_name);
+    let error = capped.refusal(&s, "long-name.tar.gz").await;
+    assert_eq!(error.code, ErrorCode::InvalidInput, "{error}");
+    assert!(error.message.contains("declares 50000000 bytes"), "{error}");
+
+    // The same for long links and pax records, local or global.
+    for (kind, name) in [(b'K', "long-link"), (b'x', "pax"), (b'g', "pax-global")] {
+        let archive = format!("{name}.tar.gz");
+        capped.put(
+            &archive,
+            &RawTar::new()
+                .entry(kind, "././@LongLink", 1_000_000, zeros(1_000_000))
+                .entry(b'0', "x", 1, &b"x"[..])
+                .finish(),
+        );
+        let error = capped.refusal(&s, &archive).await;
+        assert_eq!(error.code, ErrorCode::InvalidInput, "{archive}: {error}");
+        assert!(error.message.contains("declares 1000000 bytes"), "{error}");
+    }
+
+    // Content declared by a directory is never extracted, but decompressing it is
+    // bounded too: by max_unpacked_bytes plus room for the headers.
+    capped.put(
+        "dir-content.tar.gz",
+        &RawTar::new()
+            .entry(b'5', "d/", 50_000_000, zeros(50_000_000))
+            .finish(),
+    );
+    let error = capped.refusal(&s, "dir-content.tar.gz").await;
+    assert_eq!(error.code, ErrorCode::InvalidInput, "{error}");
+    assert!(error.message.contains("expands beyond"), "{error}");
+
+    // A long name describing no entry, and a pax size the header contradicts.
+    capped.put(
+        "dangling.tar.gz",
+        &RawTar::new()
+            .entry(b'L', "././@LongLink", 6, &b"name\0\0"[..])
+            .finish(),
+    );
+    let record = b"12 size=999\n";
+    capped.put(
+        "pax-size.tar.gz",
+        &RawTar::new()
+            .entry(b'x', "pax", record.len() as u64, &record[..])
+            .entry(b'0', "x", 1, &b"x"[..])
+            .finish(),
+    );
+    for archive in ["dangling.tar.gz", "pax-size.tar.gz"] {
+        let error = capped.refusal(&s, archive).await;
+        assert_eq!(error.code, ErrorCode::InvalidInput, "{archive}: {error}");
+    }
+}
+
+#[tokio::test]
+async fn tar_long_names_links_and_pax_paths_still_extract() {
+    let world = world("");
+    let s = world.session().await;
+    let deep = format!("{}/file.txt", ["long-directory-name"; 8].join("/"));
+    let target = format!("../{deep}");
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    // Over 100 bytes: the builder writes GNU long name and long link entries.
+    let mut header = tar::Header::new_gnu();
+    header.set_size(4);
+    header.set_mode(0o600);
+    builder
+        .append_data(&mut header, &deep, &b"deep"[..])
+        .unwrap();
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Symlink);
+    header.set_size(0);
+    header.set_mode(0o777);
+    builder
+        .append_link(&mut header, "long-directory-name/link", &target)
+        .unwrap();
+    // A pax path (and a size agreeing with the header) overrides the header's name.
+    builder
+        .append_pax_extensions([("path", &b"pax/named.txt"[..]), ("size", &b"3"[..])])
+        .unwrap();
+    let mut header = tar::Header::new_ustar();
+    header.set_size(3);
+    header.set_mode(0o644);
+    builder
+        .append_data(&mut header, "short", &b"pax"[..])
+        .unwrap();
+    world.put(
+        "long.tar.gz",
+        &builder.into_inner().unwrap().finish().unwrap(),
+    );
+
+    let extracted = world.extract(&s, "long.tar.gz", "out", false).await;
+    assert_eq!(extracted["extracted"], true, "{extracted}");
+    assert_eq!(extracted["files"], 2, "{extracted}");
+    assert_eq!(extracted["links"], 1, "{extracted}");
+    let out = Path::new(&world.root).join("out");
+    assert_eq!(read_file(out.join(&deep)), "deep");
+    assert_eq!(read_file(out.join("pax/named.txt")), "pax");
+    assert!(!out.join("short").exists());
+    assert_eq!(
+        std::fs::read_link(out.join("long-directory-name/link")).unwrap(),
+        Path::new(&target)
+    );
 }

@@ -5,6 +5,10 @@
 //! FIFOs refuse the whole archive; caps on entries and content stop zip bombs); then
 //! entries are written, each path resolved again on the host, each file through a temp
 //! beside it. Overwriting existing files needs `confirm: true` (else a preview).
+//! Decompression itself is bounded: tar entries are read raw, so a GNU long name or pax
+//! record is refused on its declared size before it is read, and the decompressed tar
+//! stream stops past `max_unpacked_bytes` plus room for headers; zip entries are read
+//! only up to the size they declare.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
@@ -27,6 +31,17 @@ pub struct FsArchiveExtract;
 
 /// Overwritten paths named in the output; the count covers the rest.
 const SHOWN_OVERWRITTEN: usize = 50;
+
+/// Largest GNU long name or link, or pax record entry, read: real ones hold a path or a
+/// few records, and the tar crate would otherwise read any size whole into memory.
+const MAX_TAR_EXTENSION_BYTES: u64 = 64 << 10;
+
+/// Decompressed tar bytes allowed per entry beyond its content: its header, padding and
+/// a long name or pax record of usual length.
+const TAR_BYTES_PER_ENTRY: u64 = 4096;
+
+/// And per archive: the end-of-archive zero blocks and record padding.
+const TAR_SLACK_BYTES: u64 = 1 << 20;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct FsArchiveExtractParams {
@@ -257,14 +272,38 @@ impl Archive {
         };
         match self.format {
             Format::TarGz => {
-                let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(reader));
-                for entry in tar.entries().map_err(broken)? {
+                let limit = self
+                    .caps
+                    .unpacked_bytes
+                    .saturating_add((self.caps.entries as u64).saturating_mul(TAR_BYTES_PER_ENTRY))
+                    .saturating_add(TAR_SLACK_BYTES);
+                let decompressed = archive::ExpansionCap::new(
+                    flate2::read::GzDecoder::new(reader),
+                    limit,
+                    self.refused(
+                        "it expands beyond limits.max_unpacked_bytes (counting tar headers)".into(),
+                    ),
+                );
+                let mut tar = tar::Archive::new(decompressed);
+                // Raw entries: the tar crate would read a long name or pax record whole,
+                // whatever size its header declares; here the header is seen first.
+                let mut pending = TarExtensions::default();
+                for entry in tar.entries().map_err(broken)?.raw(true) {
                     let mut entry = entry.map_err(broken)?;
-                    let Some(item) = self.tar_item(&entry)? else {
+                    if self.absorb_extension(&mut entry, &mut pending)? {
+                        continue;
+                    }
+                    let extensions = std::mem::take(&mut pending);
+                    let Some(item) = self.tar_item(&entry, &extensions)? else {
                         continue;
                     };
                     admit(&item)?;
                     visit(item, &mut entry)?;
+                }
+                if pending != TarExtensions::default() {
+                    return Err(self.refused(
+                        "it ends with a long name or pax record that describes no entry".into(),
+                    ));
                 }
             }
             Format::Zip => {
@@ -292,19 +331,100 @@ impl Archive {
         Error::invalid_input(format!("{} is refused: {why}", self.path)).with_path(&self.path)
     }
 
-    /// `None` for what is not extracted by itself (the top `./`, pax global headers).
-    fn tar_item<R: Read>(&self, entry: &tar::Entry<'_, R>) -> Result<Option<Item>> {
+    /// Takes in a GNU long name or link, or a pax record, that describes the next entry
+    /// (true); false for any other entry. Their size is checked before they are read.
+    fn absorb_extension<R: Read>(
+        &self,
+        entry: &mut tar::Entry<'_, R>,
+        pending: &mut TarExtensions,
+    ) -> Result<bool> {
         use tar::EntryType;
-        let raw = utf8(&entry.path_bytes())?;
+        let kind = entry.header().entry_type();
+        if !matches!(
+            kind,
+            EntryType::GNULongName
+                | EntryType::GNULongLink
+                | EntryType::XHeader
+                | EntryType::XGlobalHeader
+        ) {
+            return Ok(false);
+        }
+        let size = entry.header().entry_size().map_err(|error| {
+            self.refused(format!("a {kind:?} entry has a broken size: {error}"))
+        })?;
+        if size > MAX_TAR_EXTENSION_BYTES {
+            return Err(self.refused(format!(
+                "a {kind:?} entry declares {size} bytes; long names and pax records over {MAX_TAR_EXTENSION_BYTES} bytes are not read"
+            )));
+        }
+        let slot = match kind {
+            EntryType::GNULongName => &mut pending.long_name,
+            EntryType::GNULongLink => &mut pending.long_link,
+            EntryType::XHeader => &mut pending.pax,
+            // Global pax records are not applied: the crate skips their (small) content.
+            _ => return Ok(true),
+        };
+        if slot.is_some() {
+            return Err(self.refused(format!("two {kind:?} entries describe one entry")));
+        }
+        let mut bytes = Vec::with_capacity(size as usize);
+        entry.read_to_end(&mut bytes).map_err(|error| {
+            archive::from_io(error, |message| {
+                self.refused(format!("it is not a valid archive: {message}"))
+            })
+        })?;
+        *slot = Some(bytes);
+        Ok(true)
+    }
+
+    /// `None` for what is not extracted by itself (the top `./`).
+    fn tar_item<R: Read>(
+        &self,
+        entry: &tar::Entry<'_, R>,
+        extensions: &TarExtensions,
+    ) -> Result<Option<Item>> {
+        use tar::EntryType;
         let header = entry.header();
+        let pax = extensions.pax_records().map_err(|why| self.refused(why))?;
+        let pax_value = |key: &[u8]| {
+            pax.iter()
+                .find(|(name, _)| *name == key)
+                .map(|(_, value)| *value)
+        };
+        // As the tar crate reads them: a GNU long name first, then pax, then the header.
+        let path = match (&extensions.long_name, pax_value(b"path")) {
+            (Some(long), _) => std::borrow::Cow::Borrowed(without_nul(long)),
+            (None, Some(value)) => std::borrow::Cow::Borrowed(value),
+            (None, None) => header.path_bytes(),
+        };
+        let raw = utf8(&path)?;
+        let declared = header
+            .entry_size()
+            .map_err(|error| self.refused(format!("entry {raw:?} has a broken size: {error}")))?;
+        // Raw entries are framed by their header's size: a pax size saying otherwise
+        // would make two readers see two archives.
+        if let Some(size) = pax_value(b"size")
+            && std::str::from_utf8(size)
+                .ok()
+                .and_then(|size| size.parse().ok())
+                != Some(declared)
+        {
+            return Err(self.refused(format!(
+                "entry {raw:?} declares {declared} bytes in its header but {:?} in its pax record",
+                String::from_utf8_lossy(size)
+            )));
+        }
         let kind = match header.entry_type() {
             EntryType::Regular | EntryType::Continuous => ItemKind::File,
             EntryType::Directory => ItemKind::Dir,
             EntryType::Symlink => {
-                let target = entry.link_name_bytes().unwrap_or_default();
+                let target = match (&extensions.long_link, pax_value(b"linkpath")) {
+                    (Some(long), _) => without_nul(long).to_vec(),
+                    (None, Some(value)) => value.to_vec(),
+                    (None, None) => header.link_name_bytes().unwrap_or_default().into_owned(),
+                };
                 ItemKind::Symlink(utf8(&target)?)
             }
-            EntryType::XGlobalHeader => return Ok(None),
             EntryType::Link => return Err(unsupported(&raw, "a hardlink")),
             EntryType::Char | EntryType::Block => return Err(unsupported(&raw, "a device")),
             EntryType::Fifo => return Err(unsupported(&raw, "a FIFO")),
@@ -313,11 +433,7 @@ impl Archive {
         let mode = header
             .mode()
             .map_err(|error| self.refused(format!("entry {raw:?} has a broken mode: {error}")))?;
-        let size = if kind == ItemKind::File {
-            entry.size()
-        } else {
-            0
-        };
+        let size = if kind == ItemKind::File { declared } else { 0 };
         item(&raw, kind, size, mode)
     }
 
@@ -359,6 +475,38 @@ impl Archive {
         };
         item(&raw, kind, size, mode.unwrap_or(default_mode)).map_err(archive::to_io)
     }
+}
+
+/// A pax record's key and value.
+type PaxRecord<'a> = (&'a [u8], &'a [u8]);
+
+/// GNU long names and links and pax records read before the entry they describe.
+#[derive(Debug, Default, PartialEq)]
+struct TarExtensions {
+    long_name: Option<Vec<u8>>,
+    long_link: Option<Vec<u8>>,
+    pax: Option<Vec<u8>>,
+}
+
+impl TarExtensions {
+    /// The pax records as (key, value); a malformed one refuses the archive.
+    fn pax_records(&self) -> std::result::Result<Vec<PaxRecord<'_>>, String> {
+        let Some(pax) = &self.pax else {
+            return Ok(Vec::new());
+        };
+        tar::PaxExtensions::new(pax)
+            .map(|record| {
+                record
+                    .map(|record| (record.key_bytes(), record.value_bytes()))
+                    .map_err(|error| format!("it holds a malformed pax record: {error}"))
+            })
+            .collect()
+    }
+}
+
+/// A GNU long name or link ends with a NUL.
+fn without_nul(bytes: &[u8]) -> &[u8] {
+    bytes.strip_suffix(&[0]).unwrap_or(bytes)
 }
 
 fn utf8(raw: &[u8]) -> Result<String> {
