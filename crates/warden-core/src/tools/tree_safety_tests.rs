@@ -251,3 +251,26 @@ async fn recursive_tools_stop_at_their_entry_cap() {
     let resolved = sandbox.resolve("tree/a/1", Last::NoFollow).await.unwrap();
     assert!(resolved.meta.is_some());
 }
+
+#[tokio::test]
+async fn sync_previews_keep_links_that_climb_out_of_directories_still_to_make() {
+    // In a dry run the host has none of the tree yet: `sub/up -> ../a.txt` is checked
+    // from the directory the sync would make, and counted as created, not skipped.
+    let world = world("hosts:\n  - {id: h1, address: 127.0.0.1}\n");
+    std::fs::create_dir_all(world.at("src/sub")).unwrap();
+    std::fs::write(world.at("src/a.txt"), "alpha\n").unwrap();
+    symlink("../a.txt", world.at("src/sub/up")).unwrap();
+    for dry_run in [true, false] {
+        let synced = world
+            .call(
+                "sync",
+                json!({"target": "host:h1", "source": world.at("src"), "path": world.at("dest"), "dry_run": dry_run}),
+            )
+            .await
+            .unwrap();
+        let host = &synced["results"][0];
+        assert_eq!(host["created"]["count"], 3, "{host}");
+        assert_eq!(host["skipped"]["count"], 0, "{host}");
+    }
+    assert_eq!(read_file(world.at("dest/sub/up")), "alpha\n");
+}
