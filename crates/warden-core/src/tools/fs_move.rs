@@ -49,7 +49,7 @@ impl Tool for FsMove {
     const INFO: ToolInfo = ToolInfo {
         name: "fs_move",
         summary: "Move from to to",
-        description: "Rename a file, directory or symlink on one file system. Replacing an existing destination needs confirm: true (else a preview). Errors: PATH_OUTSIDE_ROOT, FILE_NOT_FOUND, INVALID_INPUT, SFTP_FAILED (e.g. across file systems).",
+        description: "Rename a file, directory or symlink on one file system. Replacing an existing destination needs confirm: true (else a preview). Errors: PATH_OUTSIDE_ROOT, POLICY_DENIED, FILE_NOT_FOUND, INVALID_INPUT, SFTP_FAILED (e.g. across file systems).",
         effect: Effect::Destructive,
         idempotent: false,
         open_world: true,
