@@ -140,6 +140,19 @@ impl Sandbox {
         (self.guard)(path)
     }
 
+    /// Resolves a symlink's `text` as the kernel will from `directory`, the link's own
+    /// directory: one that exists, or whose missing tail the caller makes as real
+    /// directories (a tree being copied, synced or extracted). `directory` is resolved
+    /// first, so a leading `..` in `text` climbs from where it really is.
+    pub async fn resolve_link(&self, directory: &str, text: &str) -> Result<Resolved> {
+        check_syntax(text)?;
+        if text.starts_with('/') {
+            return self.resolve(text, Last::Follow).await;
+        }
+        let base = self.resolve(directory, Last::Follow).await?;
+        self.with_cwd(&base.path).resolve(text, Last::Follow).await
+    }
+
     /// Resolves `input` (relative to the working directory, or absolute) on the host.
     pub async fn resolve(&self, input: &str, last: Last) -> Result<Resolved> {
         check_syntax(input)?;
@@ -151,10 +164,16 @@ impl Sandbox {
         while let Some(name) = pending.pop_front() {
             match name.as_str() {
                 "" | "." => continue,
+                ".." if missing => {
+                    // `x/..` is not "nothing" when x does not exist: the kernel would
+                    // climb back through whatever x becomes (a symlink made later).
+                    return Err(outside(
+                        input,
+                        "it climbs back through a component that does not exist",
+                    ));
+                }
                 ".." => {
                     current.pop();
-                    // Back above a directory that did not exist: the rest exists again.
-                    missing = false;
                     meta = None;
                 }
                 _ if missing => current.push(name),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::walk::{MAX_WALK_ENTRIES, too_many_entries};
 use super::{Effect, Plan};
 use crate::engine::{Engine, RunContext};
 use crate::error::{Error, ErrorCode, Result};
@@ -211,7 +212,7 @@ pub async fn change_targets(
         .with_path(&resolved.path));
     }
     let mut entries = if recursive {
-        tree(sandbox, &resolved.path, meta.clone()).await?
+        tree(sandbox, &resolved.path, meta.clone(), MAX_WALK_ENTRIES).await?
     } else {
         vec![(resolved.path.clone(), meta.clone())]
     };
@@ -227,11 +228,20 @@ pub async fn change_targets(
 
 /// `path` and, when it is a directory, everything below it, parents before children.
 /// Symlinks are listed, never followed; every entry passes deny_paths (one denied
-/// entry refuses the whole walk, before the caller changes anything).
-async fn tree(sandbox: &Sandbox, path: &str, meta: FileMeta) -> Result<Vec<(String, FileMeta)>> {
+/// entry refuses the whole walk, before the caller changes anything, as do more than
+/// `cap` entries).
+pub(super) async fn tree(
+    sandbox: &Sandbox,
+    path: &str,
+    meta: FileMeta,
+    cap: usize,
+) -> Result<Vec<(String, FileMeta)>> {
     let mut out = Vec::new();
     let mut pending = vec![(path.to_owned(), meta)];
     while let Some((current, meta)) = pending.pop() {
+        if out.len() == cap {
+            return Err(too_many_entries(path, cap));
+        }
         sandbox.check(&current)?;
         let is_dir = meta.kind == FileKind::Dir;
         out.push((current.clone(), meta));

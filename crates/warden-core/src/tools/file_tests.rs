@@ -37,6 +37,11 @@ pub(super) struct World {
 /// A real tree under a temp dir: `app/` (the allowed root, with `data/a.txt`, `secret`
 /// (denied), symlinks out, a link loop and a FIFO), `outside/file`, `app-evil/x`.
 pub(super) fn world(extra: &str) -> World {
+    world_denying("['.*/secret']", extra)
+}
+
+/// [`world`] with its own `deny_paths` (a YAML list of regexes).
+pub(super) fn world_denying(deny_paths: &str, extra: &str) -> World {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().canonicalize().unwrap();
     let root = base.join("app");
@@ -65,7 +70,7 @@ pub(super) fn world(extra: &str) -> World {
         .unwrap();
     assert!(status.success());
     let yaml = format!(
-        "local:\n  allow_write: true\n  allow_exec: true\npolicy:\n  allowed_roots: ['{}']\n  deny_paths: ['.*/secret']\n{extra}",
+        "local:\n  allow_write: true\n  allow_exec: true\npolicy:\n  allowed_roots: ['{}']\n  deny_paths: {deny_paths}\n{extra}",
         root.display()
     );
     let loaded = LoadedConfig {

@@ -695,8 +695,9 @@ async fn check_link(
             }
         }
     }
+    // The entry's directory may not exist yet: extraction makes it, as a directory.
     sandbox
-        .resolve(&absolute, Last::Follow)
+        .resolve_link(&base, target)
         .await
         .map_err(|error| match error.code {
             ErrorCode::PathOutsideRoot => entry_outside(

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::file_args::{self, CHUNK_BYTES, FileScope};
 use super::fs_write::{symlink_atomic, temp_beside, write_atomic};
+use super::walk::{MAX_WALK_ENTRIES, too_many_entries};
 use super::{Effect, Plan, Tool, ToolInfo};
 use crate::engine::{Engine, RunContext};
 use crate::error::{Error, Result};
@@ -90,7 +91,7 @@ impl Tool for FsCopy {
         async move {
             let (host, source) = file_args::open(&context, &params.from).await?;
             let destination = context.sandbox(&host, &params.to).await?;
-            let steps = plan_copy(&source, &destination, &params).await?;
+            let steps = plan_copy(&source, &destination, &params, MAX_WALK_ENTRIES).await?;
             let mut output = FsCopyOutput {
                 from: steps.from.clone(),
                 to: steps.to.clone(),
@@ -161,7 +162,7 @@ enum What {
     Link { text: String },
 }
 
-struct CopyPlan {
+pub(super) struct CopyPlan {
     from: String,
     to: String,
     steps: Vec<Step>,
@@ -169,12 +170,13 @@ struct CopyPlan {
 }
 
 /// Resolves both ends and walks the source (never following its symlinks), deciding
-/// every step before anything changes: an escape, a denied path or a kind clash
-/// anywhere refuses the whole copy.
-async fn plan_copy(
+/// every step before anything changes: an escape, a denied path, a kind clash
+/// anywhere or more than `cap` entries refuses the whole copy.
+pub(super) async fn plan_copy(
     source: &Sandbox,
     destination: &Sandbox,
     params: &FsCopyParams,
+    cap: usize,
 ) -> Result<CopyPlan> {
     let (from, meta) = file_args::existing(source, &params.from, Last::Follow).await?;
     let to = destination.resolve(&params.to, Last::Follow).await?;
@@ -238,6 +240,9 @@ async fn plan_copy(
         // Reversed onto the stack: the copy then runs in name order.
         children.sort_by(|a, b| b.name.cmp(&a.name));
         for child in children {
+            if plan.steps.len() + pending.len() + plan.skipped.len() >= cap {
+                return Err(too_many_entries(&plan.from, cap));
+            }
             let child_from = format!("{from_dir}/{}", child.name);
             let child_to = format!("{to_dir}/{}", child.name);
             if child.meta.kind == FileKind::Special {

@@ -6,11 +6,12 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::file_args::{self, FileScope};
+use super::walk::{self, MAX_WALK_ENTRIES};
 use super::{Effect, Plan, Tool, ToolInfo};
 use crate::engine::{Engine, RunContext};
 use crate::error::{Error, ErrorCode, Result};
 use crate::files::FileKind;
-use crate::sandbox::{Last, parent_of, within};
+use crate::sandbox::{Last, Sandbox, parent_of, within};
 use crate::sessions::Event;
 
 pub struct FsMove;
@@ -48,7 +49,7 @@ impl Tool for FsMove {
     const INFO: ToolInfo = ToolInfo {
         name: "fs_move",
         summary: "Move from to to",
-        description: "Rename a file, directory or symlink on one file system. Replacing an existing destination needs confirm: true (else a preview). Errors: PATH_OUTSIDE_ROOT, FILE_NOT_FOUND, INVALID_INPUT, SFTP_FAILED (e.g. across file systems).",
+        description: "Rename a file, directory or symlink on one file system. Replacing an existing destination needs confirm: true (else a preview). Errors: PATH_OUTSIDE_ROOT, POLICY_DENIED, FILE_NOT_FOUND, INVALID_INPUT, SFTP_FAILED (e.g. across file systems).",
         effect: Effect::Destructive,
         idempotent: false,
         open_world: true,
@@ -92,6 +93,16 @@ impl Tool for FsMove {
                     .resolve(&text, Last::Follow)
                     .await?;
             }
+            if meta.kind == FileKind::Dir {
+                check_tree(
+                    &source,
+                    &destination,
+                    &from.path,
+                    &to.path,
+                    MAX_WALK_ENTRIES,
+                )
+                .await?;
+            }
             let replaced = to.meta.as_ref().map(|existing| existing.kind);
             if let Some(existing) = replaced {
                 let clash = (existing == FileKind::Dir) != (meta.kind == FileKind::Dir);
@@ -130,6 +141,33 @@ impl Tool for FsMove {
             Ok(output)
         }
     }
+}
+
+/// A directory moves with everything in it, so every entry must be allowed by
+/// `deny_paths` both where it is and where it lands, and every relative symlink in it
+/// must still resolve inside the root from its new directory. Nothing is moved
+/// otherwise; more than `cap` entries is refused too.
+pub(super) async fn check_tree(
+    source: &Sandbox,
+    destination: &Sandbox,
+    from: &str,
+    to: &str,
+    cap: usize,
+) -> Result<()> {
+    for entry in walk::whole_tree(source, from, cap).await? {
+        let landing = format!("{to}/{}", entry.relative);
+        destination.check(&landing)?;
+        if entry.meta.kind != FileKind::Symlink {
+            continue;
+        }
+        let text = source.files().read_link(&entry.path).await?;
+        if !text.starts_with('/') {
+            // Its new directory does not exist until the rename: taken as the
+            // directory it will be.
+            destination.resolve_link(parent_of(&landing), &text).await?;
+        }
+    }
+    Ok(())
 }
 
 /// The host's refusal, said as such: a rename cannot cross file systems, nor replace

@@ -6,6 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::file_args::{self, FileScope};
+use super::walk::{MAX_WALK_ENTRIES, too_many_entries};
 use super::{Effect, Plan, Tool, ToolInfo};
 use crate::engine::{Engine, RunContext};
 use crate::error::{Error, Result};
@@ -74,7 +75,14 @@ impl Tool for FsRemove {
                     .with_path(&resolved.path));
             }
             let mut doomed = Vec::new();
-            collect(&sandbox, &resolved.path, meta.kind, &mut doomed).await?;
+            collect(
+                &sandbox,
+                &resolved.path,
+                meta.kind,
+                MAX_WALK_ENTRIES,
+                &mut doomed,
+            )
+            .await?;
             if meta.kind == FileKind::Dir && doomed.len() > 1 && !params.recursive {
                 return Err(Error::invalid_input(format!(
                     "{} is a non-empty directory; give recursive: true",
@@ -114,15 +122,24 @@ impl Tool for FsRemove {
 }
 
 /// Everything under `path`, deepest first, without following symlinks; every entry is
-/// checked against deny_paths (one denied entry refuses the whole removal).
-async fn collect(
+/// checked against deny_paths (one denied entry refuses the whole removal), and more
+/// than `cap` entries refuse it too.
+pub(super) async fn collect(
     sandbox: &Sandbox,
     path: &str,
     kind: FileKind,
+    cap: usize,
     out: &mut Vec<(String, FileKind)>,
 ) -> Result<()> {
     let mut stack = vec![(path.to_owned(), kind, false)];
+    let mut seen = 0;
     while let Some((current, kind, expanded)) = stack.pop() {
+        if !expanded {
+            seen += 1;
+            if seen > cap {
+                return Err(too_many_entries(path, cap));
+            }
+        }
         sandbox.check(&current)?;
         if kind != FileKind::Dir || expanded {
             out.push((current, kind));

@@ -328,3 +328,5 @@ mod fleet_file_tests;
 mod stream_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tree_safety_tests;

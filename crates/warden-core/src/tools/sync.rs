@@ -16,6 +16,7 @@ use tokio::sync::OnceCell;
 
 use super::fs_write::{make_dirs, symlink_atomic};
 use super::transfer::{self, copy_atomic, hash_file};
+use super::walk::{MAX_WALK_ENTRIES, too_many_entries};
 use super::{Effect, Plan, Summary, Tool, ToolInfo};
 use crate::engine::{Engine, RunContext};
 use crate::error::{Error, ErrorCode, Result};
@@ -489,13 +490,12 @@ impl HostTree<'_> {
     }
 
     /// A link made at `path` pointing to `target` would resolve inside the tree.
+    /// (Its directory may not exist yet: this sync makes it, as a real directory.)
     async fn link_stays_inside(&self, path: &str, target: &str) -> bool {
-        let through = if target.starts_with('/') {
-            target.to_owned()
-        } else {
-            format!("{}/{target}", parent_of(path))
-        };
-        self.tree.resolve(&through, Last::Follow).await.is_ok()
+        self.tree
+            .resolve_link(parent_of(path), target)
+            .await
+            .is_ok()
     }
 
     /// Makes `entry` at `path`, where nothing is.
@@ -607,21 +607,9 @@ impl HostTree<'_> {
     /// point to), counting each entry as deleted. Nothing is removed, and `false`
     /// returned, when an entry in it is denied by `deny_paths`.
     async fn remove_tree(&mut self, path: &str, meta: &FileMeta) -> Result<bool> {
-        let mut doomed = Vec::new();
-        let mut stack = vec![(path.to_owned(), meta.kind, false)];
-        while let Some((current, kind, expanded)) = stack.pop() {
-            if self.tree.check(&current).is_err() {
-                return Ok(false);
-            }
-            if kind != FileKind::Dir || expanded {
-                doomed.push((current, kind));
-                continue;
-            }
-            stack.push((current.clone(), kind, true));
-            for entry in self.files().read_dir(&current).await? {
-                stack.push((format!("{current}/{}", entry.name), entry.meta.kind, false));
-            }
-        }
+        let Some(doomed) = doomed_tree(&self.tree, path, meta.kind, MAX_WALK_ENTRIES).await? else {
+            return Ok(false);
+        };
         for (doomed_path, kind) in doomed {
             if self.apply {
                 let removed = match kind {
@@ -652,6 +640,40 @@ impl HostTree<'_> {
         }
         Ok(())
     }
+}
+
+/// `path` and everything below it, deepest first, symlinks not followed; `None` when
+/// an entry is denied by `deny_paths`. More than `cap` entries is an error: nothing
+/// is removed rather than an unbounded list held.
+pub(super) async fn doomed_tree(
+    tree: &Sandbox,
+    path: &str,
+    kind: FileKind,
+    cap: usize,
+) -> Result<Option<Vec<(String, FileKind)>>> {
+    let mut doomed = Vec::new();
+    let mut seen = 0;
+    let mut stack = vec![(path.to_owned(), kind, false)];
+    while let Some((current, kind, expanded)) = stack.pop() {
+        if !expanded {
+            seen += 1;
+            if seen > cap {
+                return Err(too_many_entries(path, cap));
+            }
+        }
+        if tree.check(&current).is_err() {
+            return Ok(None);
+        }
+        if kind != FileKind::Dir || expanded {
+            doomed.push((current, kind));
+            continue;
+        }
+        stack.push((current.clone(), kind, true));
+        for entry in tree.files().read_dir(&current).await? {
+            stack.push((format!("{current}/{}", entry.name), entry.meta.kind, false));
+        }
+    }
+    Ok(Some(doomed))
 }
 
 /// `rel` inside `root` on the file system.

@@ -16,6 +16,11 @@
 //! - a directory that vanishes or cannot be read below the start does not fail the walk
 //!   (a vanished one is skipped, an unreadable one counted in `unreadable`).
 //!
+//! [`whole_tree`] is the strict variant for a tool that changes every entry (`fs_move`):
+//! same order and no links followed, but a denied entry, an unreadable directory or
+//! more than [`MAX_WALK_ENTRIES`] entries fail it. Recursive tools cap their own
+//! walks at [`MAX_WALK_ENTRIES`] too ([`too_many_entries`]).
+//!
 //! Types come from one listing per directory, so the race window of `sandbox.rs`
 //! applies: a directory swapped for a symlink after its parent was listed would be
 //! listed through the link (SFTP cannot open a directory without following).
@@ -23,7 +28,7 @@
 use std::collections::VecDeque;
 use std::ops::ControlFlow;
 
-use crate::error::{ErrorCode, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::files::{FileKind, FileMeta};
 use crate::sandbox::Sandbox;
 
@@ -144,4 +149,54 @@ pub async fn visit(
         }
     }
     Ok(stats)
+}
+
+/// The refusal of a tool whose tree holds more than `cap` entries: it changes nothing
+/// rather than hold an unbounded list.
+pub fn too_many_entries(path: &str, cap: usize) -> Error {
+    Error::invalid_input(format!(
+        "{path} holds more than {cap} entries; work on a smaller tree"
+    ))
+    .with_path(path)
+}
+
+/// Every entry below `start` (a resolved directory), parents before children, for a
+/// tool about to change them all (`fs_move`): symlinks are entries, never followed;
+/// the first entry denied by `deny_paths` is the error, as is a directory that cannot
+/// be listed (what it holds is unknown) and more than `cap` entries.
+pub async fn whole_tree(sandbox: &Sandbox, start: &str, cap: usize) -> Result<Vec<WalkEntry>> {
+    let mut entries = Vec::new();
+    let mut pending = VecDeque::from([(start.to_owned(), String::new())]);
+    while let Some((directory, relative)) = pending.pop_front() {
+        let mut children = sandbox.files().read_dir(&directory).await?;
+        children.sort_by(|a, b| a.name.cmp(&b.name));
+        for child in children {
+            if child.name.is_empty()
+                || child.name == "."
+                || child.name == ".."
+                || child.name.contains(['/', '\0'])
+            {
+                continue;
+            }
+            if entries.len() == cap {
+                return Err(too_many_entries(start, cap));
+            }
+            let path = format!("{}/{}", directory.trim_end_matches('/'), child.name);
+            sandbox.check(&path)?;
+            let entry_relative = if relative.is_empty() {
+                child.name
+            } else {
+                format!("{relative}/{}", child.name)
+            };
+            if child.meta.kind == FileKind::Dir {
+                pending.push_back((path.clone(), entry_relative.clone()));
+            }
+            entries.push(WalkEntry {
+                path,
+                relative: entry_relative,
+                meta: child.meta,
+            });
+        }
+    }
+    Ok(entries)
 }
