@@ -110,12 +110,7 @@ pub async fn visit(
         };
         children.sort_by(|a, b| a.name.cmp(&b.name));
         for child in children {
-            // A name is one component; anything else from a server is not trusted.
-            if child.name.is_empty()
-                || child.name == "."
-                || child.name == ".."
-                || child.name.contains(['/', '\0'])
-            {
+            if !is_plain_name(&child.name) {
                 continue;
             }
             let path = format!("{}/{}", directory.trim_end_matches('/'), child.name);
@@ -151,6 +146,11 @@ pub async fn visit(
     Ok(stats)
 }
 
+/// A name is one component; anything else from a server is not trusted.
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0'])
+}
+
 /// The refusal of a tool whose tree holds more than `cap` entries: it changes nothing
 /// rather than hold an unbounded list.
 pub fn too_many_entries(path: &str, cap: usize) -> Error {
@@ -171,11 +171,7 @@ pub async fn whole_tree(sandbox: &Sandbox, start: &str, cap: usize) -> Result<Ve
         let mut children = sandbox.files().read_dir(&directory).await?;
         children.sort_by(|a, b| a.name.cmp(&b.name));
         for child in children {
-            if child.name.is_empty()
-                || child.name == "."
-                || child.name == ".."
-                || child.name.contains(['/', '\0'])
-            {
+            if !is_plain_name(&child.name) {
                 continue;
             }
             if entries.len() == cap {
