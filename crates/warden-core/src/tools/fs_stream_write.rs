@@ -84,7 +84,7 @@ impl Tool for FsStreamWrite {
     const INFO: ToolInfo = ToolInfo {
         name: "fs_stream_write",
         summary: "Upload large file at path",
-        description: "Upload a file in base64 chunks: first call without upload_id, then chunks at next_offset, finish: true with sha256. Resumable (call with upload_id only to learn next_offset); nothing appears at path until finish. Errors: CONFLICT (offset or sha256), PATH_OUTSIDE_ROOT, FILE_NOT_FOUND, LOCAL_DISABLED.",
+        description: "Upload a file in base64 chunks: first call without upload_id, then chunks at next_offset, finish: true with sha256. Resumable (call with upload_id only to learn next_offset); nothing appears at path until finish. Replacing a file: confirm: true on the first and the finishing call. Errors: CONFLICT (offset or sha256), CONFIRM_REQUIRED, PATH_OUTSIDE_ROOT, FILE_NOT_FOUND, LOCAL_DISABLED.",
         effect: Effect::Destructive,
         idempotent: false,
         open_world: true,
