@@ -346,3 +346,61 @@ async fn sync_dry_run_changes_nothing_and_never_writes_through_host_links() {
         assert_eq!(got, code, "{bad}");
     }
 }
+
+#[tokio::test]
+async fn replaced_files_keep_their_owner() {
+    use std::os::unix::fs::MetadataExt;
+    let (world, source, dest) = push_world("");
+    if std::fs::metadata(&source).unwrap().uid() != 0 {
+        eprintln!("giving files away needs root: skipped");
+        return;
+    }
+    let owned_by_service = |path: &str| {
+        std::fs::write(path, "the service's own copy\n").unwrap();
+        std::os::unix::fs::chown(path, Some(1000), Some(1001)).unwrap();
+    };
+    let owner = |path: &str| {
+        let metadata = std::fs::metadata(path).unwrap();
+        (metadata.uid(), metadata.gid())
+    };
+
+    owned_by_service(&dest);
+    world
+        .call(
+            "push",
+            json!({"target": "host:h1", "source": source, "path": dest, "confirm": true}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(&dest).unwrap(), "port = 8080\n");
+    assert_eq!(owner(&dest), (1000, 1001));
+
+    owned_by_service(&dest);
+    let data = "uploaded\n";
+    let sha256 = super::file_args::sha256_hex(data.as_bytes());
+    world
+        .call(
+            "fs_stream_write",
+            json!({"host_id": "h1", "path": dest, "confirm": true, "finish": true,
+                   "sha256": sha256, "content_base64": data_encoding::BASE64.encode(data.as_bytes())}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(&dest).unwrap(), data);
+    assert_eq!(owner(&dest), (1000, 1001));
+
+    // sync: an updated file keeps its owner; a new one is the login's.
+    let tree = format!("{}/tree", world.root);
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(format!("{tree}/app.conf"), "synced\n").unwrap();
+    owned_by_service(&dest);
+    world
+        .call(
+            "sync",
+            json!({"target": "host:h1", "source": tree, "path": format!("{}/dest", world.root)}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(&dest).unwrap(), "synced\n");
+    assert_eq!(owner(&dest), (1000, 1001));
+}

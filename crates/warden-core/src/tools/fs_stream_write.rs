@@ -11,7 +11,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::file_args::{self, FileScope, parse_mode};
-use super::fs_write::{make_dirs, short_name};
+use super::fs_write::{keep_owner, make_dirs, short_name};
 use super::{Effect, Plan, Tool, ToolInfo};
 use crate::engine::{Engine, RunContext};
 use crate::error::{Error, ErrorCode, Result};
@@ -233,8 +233,8 @@ impl Tool for FsStreamWrite {
                 )
                 .with_path(&destination.path));
             }
-            let previous_mode = match &destination.meta {
-                Some(meta) if meta.kind == FileKind::File => Some(meta.mode),
+            let previous = match &destination.meta {
+                Some(meta) if meta.kind == FileKind::File => Some((meta.mode, meta.uid, meta.gid)),
                 Some(meta) => {
                     return Err(Error::invalid_input(format!(
                         "{} became a {:?}",
@@ -246,13 +246,15 @@ impl Tool for FsStreamWrite {
             };
             let mode = match &params.mode {
                 Some(text) => parse_mode(text)?,
-                None => previous_mode.unwrap_or(0o644),
+                None => previous.map_or(0o644, |(mode, _, _)| mode),
             };
             let files = sandbox.files();
             // Synced before the mode is set: `sync` opens for writing, which a
             // read-only mode (0444) would refuse to an ordinary login.
             files.sync(&part).await?;
             files.set_mode(&part, mode).await?;
+            let owner = previous.map(|(_, uid, gid)| (uid, gid));
+            keep_owner(files.as_ref(), &part, mode, owner).await?;
             files.rename(&part, &destination.path).await?;
             context.uploads().forget(host.id.as_str(), &part);
             context.note(Event::Written, &destination.path);

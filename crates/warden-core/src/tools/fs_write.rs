@@ -246,18 +246,29 @@ async fn finish_temp(
     mode: u32,
     owner: Option<(u32, u32)>,
 ) -> Result<()> {
-    if let Some((uid, gid)) = owner {
-        match sandbox.files().set_owner(temp, uid, gid).await {
-            Ok(()) if mode & 0o6000 != 0 => {
-                // The kernel drops set-id bits on chown; they were asked for.
-                sandbox.files().set_mode(temp, mode).await?;
-            }
-            Ok(()) => {}
-            Err(error) if error.code == ErrorCode::PermissionDenied => {}
-            Err(error) => return Err(error),
-        }
-    }
+    keep_owner(sandbox.files().as_ref(), temp, mode, owner).await?;
     sandbox.files().rename(temp, path).await
+}
+
+/// Gives the file about to replace another that file's owner (uid, gid), so a change
+/// made as root does not take a service's file away from it. A login that may not give
+/// files away (not root) keeps its own ownership: that is no failure.
+pub async fn keep_owner(
+    files: &dyn HostFiles,
+    temp: &str,
+    mode: u32,
+    owner: Option<(u32, u32)>,
+) -> Result<()> {
+    let Some((uid, gid)) = owner else {
+        return Ok(());
+    };
+    match files.set_owner(temp, uid, gid).await {
+        // The kernel drops set-id bits on chown; they were asked for.
+        Ok(()) if mode & 0o6000 != 0 => files.set_mode(temp, mode).await,
+        Ok(()) => Ok(()),
+        Err(error) if error.code == ErrorCode::PermissionDenied => Ok(()),
+        Err(error) => Err(error),
+    }
 }
 
 /// Creates `directory` and its missing parents, each resolved inside the root.

@@ -291,6 +291,7 @@ async fn push_file(
         files,
         &resolved.path,
         mode,
+        previous.as_ref().map(|meta| (meta.uid, meta.gid)),
     )
     .await?;
     result.changed = true;

@@ -286,8 +286,15 @@ impl Manifest {
         Ok(hash.clone())
     }
 
-    /// Copies the source file of `entry` to `path` on a host, atomically, with its mode.
-    async fn copy(&self, entry: &SourceEntry, host: &dyn HostFiles, path: &str) -> Result<()> {
+    /// Copies the source file of `entry` to `path` on a host, atomically, with its mode
+    /// and the `owner` of the file it replaces.
+    async fn copy(
+        &self,
+        entry: &SourceEntry,
+        host: &dyn HostFiles,
+        path: &str,
+        owner: Option<(u32, u32)>,
+    ) -> Result<()> {
         let source = absolute(&self.root, &entry.rel);
         copy_atomic(
             self.files.as_ref(),
@@ -296,6 +303,7 @@ impl Manifest {
             host,
             path,
             entry.mode,
+            owner,
         )
         .await?;
         Ok(())
@@ -511,7 +519,9 @@ impl HostTree<'_> {
                     }
                 }
             }
-            FileKind::File if self.apply => manifest.copy(entry, self.files(), path).await?,
+            FileKind::File if self.apply => {
+                manifest.copy(entry, self.files(), path, None).await?;
+            }
             FileKind::Symlink if self.apply => {
                 let target = entry.link_target.as_deref().unwrap_or_default();
                 if let Err(error) = self.files().symlink(target, path).await {
@@ -562,7 +572,8 @@ impl HostTree<'_> {
             return Ok(true);
         }
         if self.apply {
-            manifest.copy(entry, self.files(), path).await?;
+            let owner = Some((meta.uid, meta.gid));
+            manifest.copy(entry, self.files(), path, owner).await?;
         }
         Ok(true)
     }

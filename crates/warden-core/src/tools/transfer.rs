@@ -5,7 +5,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::file_args::{CHUNK_BYTES, for_each_chunk};
-use super::fs_write::temp_beside;
+use super::fs_write::{keep_owner, temp_beside};
 use super::{Effect, Plan};
 use crate::engine::Engine;
 use crate::error::{Error, ErrorCode, Result};
@@ -36,15 +36,30 @@ pub async fn copy_atomic(
     dest: &dyn HostFiles,
     dest_path: &str,
     mode: u32,
+    owner: Option<(u32, u32)>,
 ) -> Result<String> {
     let temp = temp_beside(dest_path);
     // Owner read/write while the content goes in: `mode` may forbid writing (0444).
     dest.create_new(&temp, &[], 0o600).await?;
-    let copied = fill_and_rename(source, source_path, size, dest, &temp, dest_path, mode).await;
+    let target = Target {
+        temp: &temp,
+        path: dest_path,
+        mode,
+        owner,
+    };
+    let copied = fill_and_rename(source, source_path, size, dest, &target).await;
     if copied.is_err() {
         let _ = dest.remove_file(&temp).await;
     }
     copied
+}
+
+/// Where a copy lands: its temp file, the path it replaces, mode and owner to give it.
+struct Target<'a> {
+    temp: &'a str,
+    path: &'a str,
+    mode: u32,
+    owner: Option<(u32, u32)>,
 }
 
 async fn fill_and_rename(
@@ -52,10 +67,9 @@ async fn fill_and_rename(
     source_path: &str,
     size: u64,
     dest: &dyn HostFiles,
-    temp: &str,
-    dest_path: &str,
-    mode: u32,
+    target: &Target<'_>,
 ) -> Result<String> {
+    let temp = target.temp;
     let mut hasher = Sha256::new();
     let mut offset = 0u64;
     let mut chunk = read_exact(source, source_path, 0, CHUNK_BYTES.min(size)).await?;
@@ -74,8 +88,9 @@ async fn fill_and_rename(
         return Err(source_changed(source_path));
     }
     dest.sync(temp).await?;
-    dest.set_mode(temp, mode).await?;
-    dest.rename(temp, dest_path).await?;
+    dest.set_mode(temp, target.mode).await?;
+    keep_owner(dest, temp, target.mode, target.owner).await?;
+    dest.rename(temp, target.path).await?;
     Ok(hex::encode(hasher.finalize()))
 }
 
