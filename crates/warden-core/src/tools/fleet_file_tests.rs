@@ -403,4 +403,25 @@ async fn replaced_files_keep_their_owner() {
         .unwrap();
     assert_eq!(std::fs::read_to_string(&dest).unwrap(), "synced\n");
     assert_eq!(owner(&dest), (1000, 1001));
+
+    // An archive extracted over a file: the content is the archive's, the owner stays.
+    let archive = format!("{}/tree.tar.gz", world.root);
+    world
+        .call(
+            "fs_archive_create",
+            json!({"host_id": "h1", "paths": [tree], "dest": archive}),
+        )
+        .await
+        .unwrap();
+    let packed = format!("{tree}/app.conf");
+    owned_by_service(&packed);
+    world
+        .call(
+            "fs_archive_extract",
+            json!({"host_id": "h1", "path": archive, "dest": world.root, "confirm": true}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(&packed).unwrap(), "synced\n");
+    assert_eq!(owner(&packed), (1000, 1001));
 }

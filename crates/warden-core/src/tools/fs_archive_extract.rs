@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::archive::{self, Bridge, Caps, Format, HostReader, HostWriter};
 use super::file_args::{self, FileScope};
-use super::fs_write::{make_dirs, symlink_atomic, temp_beside};
+use super::fs_write::{keep_owner, make_dirs, symlink_atomic, temp_beside};
 use super::{Effect, Plan, Tool, ToolInfo};
 use crate::engine::{Engine, RunContext};
 use crate::error::{Error, ErrorCode, Result};
@@ -805,6 +805,12 @@ impl Unpacking {
             bridge.block_on(async {
                 files.sync(&temp).await?;
                 files.set_mode(&temp, item.mode).await?;
+                // An overwritten file keeps its owner (see `keep_owner`).
+                let owner = match files.lstat(&path).await? {
+                    Some(meta) if meta.kind == FileKind::File => Some((meta.uid, meta.gid)),
+                    _ => None,
+                };
+                keep_owner(files.as_ref(), &temp, item.mode, owner).await?;
                 files.rename(&temp, &path).await
             })
         })();
