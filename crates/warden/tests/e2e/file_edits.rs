@@ -290,3 +290,32 @@ fn daemon_uid() -> u32 {
         })
         .unwrap()
 }
+
+#[test]
+fn moves_and_links_cannot_slip_past_policy_over_sftp() {
+    let (_tree, _base, root) = app_tree();
+    std::fs::create_dir_all(root.join("config/secrets")).unwrap();
+    std::fs::write(root.join("config/secrets/db.key"), "key\n").unwrap();
+    let (_fleet, home, config) = fleet_allowing(&root, "  deny_paths: ['.*/config/secrets']\n");
+    let mut mcp = McpProcess::start(home.path(), Some(&config));
+    let id = open_session(&mut mcp, &root);
+    let mut s = Session { mcp, id };
+
+    // Moving the parent of a denied directory would expose it under a new name.
+    let code = s.refused(
+        "fs_move",
+        json!({"from": "config", "to": "cfg", "confirm": true}),
+    );
+    assert_eq!(code, "POLICY_DENIED");
+    assert!(root.join("config/secrets/db.key").exists());
+    assert!(!root.join("cfg").exists());
+
+    // A link whose `..` climbs back through names that do not exist yet could be
+    // turned outward later by creating those names: refused up front.
+    let code = s.refused(
+        "fs_symlink",
+        json!({"target": "m1/m2/../../etc/shadow", "link_path": "l"}),
+    );
+    assert_eq!(code, "PATH_OUTSIDE_ROOT");
+    assert!(std::fs::symlink_metadata(root.join("l")).is_err());
+}
