@@ -319,3 +319,14 @@ pub fn parent_of(path: &str) -> &str {
         Some(index) => &path[..index],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parent_of_stops_at_the_root() {
+        assert_eq!(parent_of("/etc/hosts"), "/etc");
+        assert_eq!(parent_of("/hosts"), "/");
+    }
+}

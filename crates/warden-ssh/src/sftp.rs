@@ -40,6 +40,7 @@ use russh_sftp::protocol::{FileAttributes, OpenFlags, Packet, Status, StatusCode
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use warden_core::error::{Error, ErrorCode, Result};
 use warden_core::files::{DirEntry, FileKind, FileMeta, HostFiles};
+use warden_core::sandbox::parent_of;
 
 use crate::Inner;
 use crate::connect::Endpoint;
@@ -726,13 +727,6 @@ fn ssh_strings(parts: &[&str]) -> Vec<u8> {
     out
 }
 
-fn parent_of(path: &str) -> &str {
-    match path.rfind('/') {
-        Some(0) | None => "/",
-        Some(index) => &path[..index],
-    }
-}
-
 /// The channel's stream, noting when it ended or failed: russh-sftp does not say
 /// whether its session still works, and a dead one must not be handed out again.
 struct Watched<S> {
@@ -820,7 +814,5 @@ mod tests {
             ssh_strings(&["/a", "/bc"]),
             b"\0\0\0\x02/a\0\0\0\x03/bc".to_vec()
         );
-        assert_eq!(parent_of("/etc/hosts"), "/etc");
-        assert_eq!(parent_of("/hosts"), "/");
     }
 }

@@ -7,55 +7,23 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::{host_for, settings, trusting};
 use tokio_util::sync::CancellationToken;
-use warden_core::config::{HostKeyChecking, SshSettings};
+use warden_core::config::HostKeyChecking;
 use warden_core::error::{Error, ErrorCode};
 use warden_core::files::{FileKind, HostFiles};
 use warden_core::inventory::{Host, HostId, HostKind};
 use warden_core::transport::{Command, ExecRequest, ExitStatus, Permit, Transport};
 use warden_ssh::SshTransport;
 use warden_testkit::{Sshd, SshdOptions, non_root_user, require_sshd};
-
-fn settings(known_hosts: &Path) -> SshSettings {
-    SshSettings {
-        known_hosts: known_hosts.to_path_buf(),
-        host_key_checking: HostKeyChecking::Strict,
-        connect_timeout_ms: 10_000,
-        keepalive_interval_s: 15,
-        idle_timeout_s: 300,
-        max_parallel: 64,
-        use_ssh_config: false,
-        ssh_config_file: PathBuf::from("/nonexistent/ssh_config"),
-    }
-}
-
-/// A transport that trusts exactly `sshd`'s host key.
-fn trusting(sshd: &Sshd) -> SshTransport {
-    let known_hosts = sshd.dir().join("client_known_hosts");
-    sshd.write_known_hosts(&known_hosts).unwrap();
-    SshTransport::new(settings(&known_hosts))
-}
-
-fn host_for(sshd: &Sshd) -> Host {
-    Host {
-        id: HostId::new("web-1"),
-        kind: HostKind::Ssh,
-        address: String::from("127.0.0.1"),
-        port: Some(sshd.port()),
-        user: Some(sshd.user().to_owned()),
-        identity_file: Some(sshd.client_key_path().to_path_buf()),
-        groups: Vec::new(),
-        tags: BTreeMap::new(),
-        role: None,
-        proxy_jump: None,
-    }
-}
 
 async fn files(transport: &SshTransport, host: &Host) -> Arc<dyn HostFiles> {
     match transport.files(&Permit::for_tests(host), host).await {
@@ -111,7 +79,7 @@ async fn every_primitive_works() {
     }
     let sshd = Sshd::start(SshdOptions::default()).unwrap();
     let transport = trusting(&sshd);
-    let host = host_for(&sshd);
+    let host = host_for(&sshd, sshd.user());
     let files = files(&transport, &host).await;
     let base = fixture_dir(&sshd, "files", 0o755);
 
@@ -327,7 +295,7 @@ async fn errors_are_classified_and_name_path_and_host() {
     }
     let sshd = Sshd::start(SshdOptions::default()).unwrap();
     let transport = trusting(&sshd);
-    let host = host_for(&sshd);
+    let host = host_for(&sshd, sshd.user());
     let files = files(&transport, &host).await;
     let base = fixture_dir(&sshd, "errors", 0o755);
     let existing = base.join("existing");
@@ -419,7 +387,7 @@ async fn permission_denied_as_ordinary_user() {
     };
     let sshd = Sshd::start(SshdOptions::default().user(user.clone())).unwrap();
     let transport = trusting(&sshd);
-    let host = host_for(&sshd);
+    let host = host_for(&sshd, sshd.user());
     let files = files(&transport, &host).await;
     // Owned by root (the test), readable by all, writable by nobody else.
     let base = fixture_dir(&sshd, "locked", 0o755);
@@ -523,7 +491,7 @@ async fn session_is_reused_and_replaced_when_it_dies() {
     }
     let mut sshd = Sshd::start(SshdOptions::default()).unwrap();
     let transport = trusting(&sshd);
-    let host = host_for(&sshd);
+    let host = host_for(&sshd, sshd.user());
     let base = fixture_dir(&sshd, "reuse", 0o755);
     let path = text(&base.join("file"));
 
@@ -598,7 +566,10 @@ async fn unreachable_host_is_conn_failed() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     };
-    let transport = SshTransport::new(settings(&std::env::temp_dir().join("warden-none-known")));
+    let transport = SshTransport::new(settings(
+        &std::env::temp_dir().join("warden-none-known"),
+        HostKeyChecking::Strict,
+    ));
     let host = Host {
         id: HostId::new("gone"),
         kind: HostKind::Ssh,

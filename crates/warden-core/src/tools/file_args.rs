@@ -167,12 +167,18 @@ pub async fn for_each_chunk(
     Ok(())
 }
 
-/// SHA-256 of the first `size` bytes of a regular file.
-pub async fn hash_file(files: &dyn HostFiles, path: &str, size: u64) -> Result<String> {
+/// SHA-256 of the first `size` bytes of a regular file (`u64::MAX`: all of it) and how
+/// many bytes that was.
+pub async fn hash_file(files: &dyn HostFiles, path: &str, size: u64) -> Result<(String, u64)> {
     use sha2::Digest;
     let mut hasher = sha2::Sha256::new();
-    for_each_chunk(files, path, size, |data| hasher.update(data)).await?;
-    Ok(hex::encode(hasher.finalize()))
+    let mut length = 0u64;
+    for_each_chunk(files, path, size, |data| {
+        hasher.update(data);
+        length += data.len() as u64;
+    })
+    .await?;
+    Ok((hex::encode(hasher.finalize()), length))
 }
 
 /// Parses an octal mode such as "644" or "0755".

@@ -99,7 +99,7 @@ impl Tool for FsRead {
             let bytes = data.len() as u64;
             let (content, content_base64) = match params.encoding {
                 Encoding::Text => (Some(String::from_utf8_lossy(&data).into_owned()), None),
-                Encoding::Base64 => (None, Some(base64_encode(&data))),
+                Encoding::Base64 => (None, Some(data_encoding::BASE64.encode(&data))),
             };
             context.note(Event::Read, &resolved.path);
             Ok(FsReadOutput {
@@ -114,8 +114,4 @@ impl Tool for FsRead {
             })
         }
     }
-}
-
-fn base64_encode(data: &[u8]) -> String {
-    data_encoding::BASE64.encode(data)
 }

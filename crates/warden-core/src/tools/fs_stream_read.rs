@@ -95,7 +95,11 @@ impl Tool for FsStreamRead {
             } else if params.offset == 0 {
                 Some(sha256_hex(&data))
             } else {
-                Some(file_args::hash_file(files.as_ref(), &resolved.path, end).await?)
+                Some(
+                    file_args::hash_file(files.as_ref(), &resolved.path, end)
+                        .await?
+                        .0,
+                )
             };
             if params.offset == 0 || eof {
                 context.note(Event::Read, &resolved.path);

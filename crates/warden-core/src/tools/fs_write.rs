@@ -99,7 +99,8 @@ impl Tool for FsWrite {
             let previous_sha256 = match &previous {
                 Some(meta) => Some(
                     file_args::hash_file(sandbox.files().as_ref(), &resolved.path, meta.size)
-                        .await?,
+                        .await?
+                        .0,
                 ),
                 None => None,
             };

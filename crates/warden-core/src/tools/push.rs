@@ -10,8 +10,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::file_args::hash_file;
 use super::file_args::{self, parse_mode};
-use super::transfer::{self, copy_atomic, hash_file};
+use super::transfer::{self, copy_atomic};
 use super::{Effect, Plan, Summary, Tool, ToolInfo};
 use crate::engine::{Engine, RunContext};
 use crate::error::{Error, ErrorCode, Result};
@@ -130,7 +131,8 @@ impl Tool for Push {
                 ))
                 .with_path(&resolved.path));
             }
-            let (sha256, bytes) = hash_file(sandbox.files().as_ref(), &resolved.path).await?;
+            let (sha256, bytes) =
+                hash_file(sandbox.files().as_ref(), &resolved.path, u64::MAX).await?;
             let job = Arc::new(Job {
                 source_files: Arc::clone(sandbox.files()),
                 source: resolved.path.clone(),
@@ -240,7 +242,9 @@ async fn push_file(
         None => PushAction::Created,
         Some(meta) => {
             result.bytes = Some(meta.size);
-            if meta.size == job.bytes && hash_file(files, &resolved.path).await?.0 == job.sha256 {
+            if meta.size == job.bytes
+                && hash_file(files, &resolved.path, u64::MAX).await?.0 == job.sha256
+            {
                 result.sha256 = Some(job.sha256.clone());
                 result.verified = true;
                 if meta.mode == mode {
@@ -305,7 +309,7 @@ async fn push_file(
         )
         .with_path(&job.source));
     }
-    let (on_host, bytes) = hash_file(files, &resolved.path).await?;
+    let (on_host, bytes) = hash_file(files, &resolved.path, u64::MAX).await?;
     result.sha256 = Some(on_host.clone());
     result.bytes = Some(bytes);
     if on_host != job.sha256 {

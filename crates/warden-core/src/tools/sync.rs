@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
+use super::file_args::hash_file;
 use super::fs_write::{make_dirs, symlink_atomic};
-use super::transfer::{self, copy_atomic, hash_file};
+use super::transfer::{self, copy_atomic};
 use super::walk::{MAX_WALK_ENTRIES, too_many_entries};
 use super::{Effect, Plan, Summary, Tool, ToolInfo};
 use crate::engine::{Engine, RunContext};
@@ -280,7 +281,7 @@ impl Manifest {
         let hash = entry
             .sha256
             .get_or_try_init(|| async {
-                Ok::<_, Error>(hash_file(self.files.as_ref(), &path).await?.0)
+                Ok::<_, Error>(hash_file(self.files.as_ref(), &path, u64::MAX).await?.0)
             })
             .await?;
         Ok(hash.clone())
@@ -561,7 +562,7 @@ impl HostTree<'_> {
         meta: &FileMeta,
     ) -> Result<bool> {
         let same_content = meta.size == entry.size
-            && hash_file(self.files(), path).await?.0 == manifest.sha256(entry).await?;
+            && hash_file(self.files(), path, u64::MAX).await?.0 == manifest.sha256(entry).await?;
         if same_content {
             if meta.mode == entry.mode {
                 return Ok(false);

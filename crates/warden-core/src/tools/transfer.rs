@@ -4,25 +4,13 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::file_args::{CHUNK_BYTES, for_each_chunk};
+use super::file_args::CHUNK_BYTES;
 use super::fs_write::{keep_owner, temp_beside};
 use super::{Effect, Plan};
 use crate::engine::Engine;
 use crate::error::{Error, ErrorCode, Result};
 use crate::files::HostFiles;
 use crate::policy::CommandOrigin;
-
-/// sha256 and length of a regular file, read chunk by chunk to its end.
-pub async fn hash_file(files: &dyn HostFiles, path: &str) -> Result<(String, u64)> {
-    let mut hasher = Sha256::new();
-    let mut length = 0u64;
-    for_each_chunk(files, path, u64::MAX, |chunk| {
-        hasher.update(chunk);
-        length += chunk.len() as u64;
-    })
-    .await?;
-    Ok((hex::encode(hasher.finalize()), length))
-}
 
 /// Copies the `size` bytes of `source_path` (on warden's machine) to `dest_path` on a
 /// host: a temp file beside it, filled chunk by chunk (the next chunk is read while the
