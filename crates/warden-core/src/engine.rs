@@ -22,7 +22,7 @@ use crate::local::LocalTransport;
 use crate::policy::{Decision, Policy, Verdict};
 use crate::sandbox::{PathGuard, Sandbox, within};
 use crate::sessions::{Event, SessionLimits, SessionView, Sessions};
-use crate::tools::{self, DynTool, Effect, Plan};
+use crate::tool::{Effect, Plan, Registry};
 use crate::transport::{ExecOutput, ExecRequest, Permit, Transport, TransportStats};
 use crate::uploads::Uploads;
 
@@ -48,6 +48,28 @@ fn whoami() -> String {
         .unwrap_or_else(|_| String::from("unknown"))
 }
 
+/// What a tool's `plan` may look at: the config, the inventory and the catalogue. Plans
+/// are pure: nothing here reaches a host, the audit log or policy.
+pub struct PlanContext<'a> {
+    loaded: &'a LoadedConfig,
+    inventory: &'a Inventory,
+    registry: &'a Registry,
+}
+
+impl PlanContext<'_> {
+    pub fn config(&self) -> &LoadedConfig {
+        self.loaded
+    }
+
+    pub fn inventory(&self) -> &Inventory {
+        self.inventory
+    }
+
+    pub fn registry(&self) -> &Registry {
+        self.registry
+    }
+}
+
 /// Reports a host finishing during a fan-out: (hosts done, hosts total, host id).
 pub type ProgressSink = Arc<dyn Fn(usize, usize, &str) + Send + Sync>;
 
@@ -65,6 +87,7 @@ struct EngineInner {
     audit: std::result::Result<AuditLog, Error>,
     ssh: Arc<dyn Transport>,
     local: Arc<dyn Transport>,
+    registry: Arc<Registry>,
     sessions: Sessions,
     uploads: Uploads,
     /// Serializes read-check-write sequences on one file (see `file_locks`).
@@ -73,7 +96,12 @@ struct EngineInner {
 }
 
 impl Engine {
-    pub fn new(loaded: LoadedConfig, ssh: Arc<dyn Transport>) -> Result<Engine> {
+    /// `ssh` reaches the inventory's SSH hosts; `registry` is the catalogue to serve.
+    pub fn new(
+        loaded: LoadedConfig,
+        ssh: Arc<dyn Transport>,
+        registry: Arc<Registry>,
+    ) -> Result<Engine> {
         let inventory = Inventory::from_config(&loaded.config);
         let policy = Policy::new(&loaded.config.policy, &inventory)?;
         let audit = AuditLog::open(&loaded.audit_dir());
@@ -93,6 +121,7 @@ impl Engine {
                 policy,
                 audit,
                 ssh,
+                registry,
                 sessions,
                 uploads: Uploads::default(),
                 file_locks: FileLocks::default(),
@@ -110,8 +139,16 @@ impl Engine {
         &self.inner.inventory
     }
 
-    pub fn tools(&self) -> &'static [&'static dyn DynTool] {
-        tools::TOOLS
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    fn planning(&self) -> PlanContext<'_> {
+        PlanContext {
+            loaded: &self.inner.loaded,
+            inventory: &self.inner.inventory,
+            registry: &self.inner.registry,
+        }
     }
 
     /// Runs one tool call through the whole pipeline.
@@ -123,9 +160,9 @@ impl Engine {
         cancel: CancellationToken,
         progress: Option<ProgressSink>,
     ) -> Result<Value> {
-        let tool = tools::find(tool_name).ok_or_else(|| {
+        let tool = self.inner.registry.find(tool_name).ok_or_else(|| {
             Error::invalid_arguments(format!("unknown tool {tool_name:?}"))
-                .with_suggestions(tools::closest_names(tool_name))
+                .with_suggestions(self.inner.registry.closest_names(tool_name))
                 .with_recovery_tool("tools_search")
         })?;
         let job_id = new_job_id();
@@ -145,7 +182,7 @@ impl Engine {
             job_id: job_id.clone(),
         };
         let info = tool.info();
-        let prepared = match tool.prepare(args, self) {
+        let prepared = match tool.prepare(args, &self.planning()) {
             Ok(prepared) => prepared,
             Err(error) => return Err(self.reject(record, error, info.effect)),
         };
@@ -394,6 +431,10 @@ impl RunContext {
 
     pub fn inventory(&self) -> &Inventory {
         &self.engine.inner.inventory
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.engine.inner.registry
     }
 
     /// The hosts the plan named, in target order.

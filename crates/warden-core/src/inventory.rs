@@ -141,21 +141,7 @@ impl Inventory {
     }
 
     fn closest_ids(&self, id: &str) -> Vec<String> {
-        let mut scored: Vec<(f64, &str)> = self
-            .hosts
-            .iter()
-            .map(|host| {
-                let candidate = host.id.as_str();
-                (strsim::jaro_winkler(id, candidate), candidate)
-            })
-            .filter(|(score, _)| *score > 0.7)
-            .collect();
-        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-        scored
-            .into_iter()
-            .take(3)
-            .map(|(_, id)| id.to_owned())
-            .collect()
+        crate::suggest::closest(id, self.hosts.iter().map(|host| host.id.as_str()), 0.7)
     }
 
     /// Groups with their member ids, and tag keys with their values.

@@ -16,9 +16,13 @@ mod local_files;
 pub mod policy;
 pub mod sandbox;
 pub mod sessions;
-pub mod tools;
+pub mod suggest;
+#[cfg(feature = "test-support")]
+pub mod testing;
+pub mod tool;
 pub mod transport;
 pub mod uploads;
 
-pub use engine::{Caller, Engine, ProgressSink, RunContext};
+pub use engine::{Caller, Engine, PlanContext, ProgressSink, RunContext};
 pub use error::{Error, ErrorCode, Result};
+pub use local::local_transport;

@@ -19,7 +19,14 @@ use crate::transport::{
     CapturedStream, Command, ExecOutput, ExecRequest, ExitStatus, Permit, Transport,
 };
 
-pub struct LocalTransport;
+pub(crate) struct LocalTransport;
+
+/// The `local` host's transport, for a composition root or a test that wants local
+/// processes and files to stand in for a remote host. Harmless to hand out: every
+/// call on it needs a [`crate::transport::Permit`], which only the engine mints.
+pub fn local_transport() -> Arc<dyn Transport> {
+    Arc::new(LocalTransport)
+}
 
 #[async_trait]
 impl Transport for LocalTransport {

@@ -31,7 +31,7 @@ impl Permit {
     }
 
     /// For transport tests that exercise a transport without the engine.
-    #[cfg(feature = "permit-for-tests")]
+    #[cfg(feature = "test-support")]
     pub fn for_tests(host: &Host) -> Permit {
         Permit::new(host.id.clone(), String::from("test"))
     }

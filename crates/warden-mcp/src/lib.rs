@@ -34,8 +34,8 @@ pub struct WardenServer {
 impl WardenServer {
     pub fn new(engine: Engine, listing: ListingMode) -> WardenServer {
         WardenServer {
-            tools_compact: Arc::new(tool_list(ListingMode::Compact)),
-            tools_full: Arc::new(tool_list(ListingMode::Full)),
+            tools_compact: Arc::new(tool_list(engine.registry(), ListingMode::Compact)),
+            tools_full: Arc::new(tool_list(engine.registry(), ListingMode::Full)),
             engine,
             listing,
         }
@@ -141,7 +141,8 @@ impl ServerHandler for WardenServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        if warden_core::tools::find(&request.name).is_none() {
+        let registry = self.engine.registry();
+        if registry.find(&request.name).is_none() {
             return Err(ErrorData::new(
                 RpcCode::INVALID_PARAMS,
                 format!(
@@ -149,7 +150,7 @@ impl ServerHandler for WardenServer {
                     request.name
                 ),
                 Some(serde_json::json!({
-                    "suggestions": warden_core::tools::closest_names(&request.name)
+                    "suggestions": registry.closest_names(&request.name)
                 })),
             ));
         }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use rmcp::model::{JsonObject, Tool, ToolAnnotations};
 use serde_json::{Value, json};
-use warden_core::tools::{Effect, TOOLS, ToolInfo};
+use warden_core::tool::{Effect, Registry, ToolInfo};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListingMode {
@@ -14,8 +14,9 @@ pub enum ListingMode {
     Full,
 }
 
-pub fn tool_list(mode: ListingMode) -> Vec<Tool> {
-    TOOLS
+pub fn tool_list(registry: &Registry, mode: ListingMode) -> Vec<Tool> {
+    registry
+        .tools()
         .iter()
         .map(|tool| {
             let info = tool.info();

@@ -57,7 +57,12 @@ async fn connect() -> (RunningService<RoleClient, ()>, tempfile::TempDir) {
         source: None,
         state_dir: state.path().to_path_buf(),
     };
-    let engine = Engine::new(loaded, Arc::new(NoRemoteHosts)).unwrap();
+    let engine = Engine::new(
+        loaded,
+        Arc::new(NoRemoteHosts),
+        Arc::clone(warden_tools::registry()),
+    )
+    .unwrap();
     let (client_side, server_side) = tokio::io::duplex(1 << 20);
     tokio::spawn(async move {
         let server = WardenServer::new(engine, ListingMode::Compact)
@@ -97,15 +102,19 @@ async fn call(
 async fn tools_list_is_compact_by_default_and_full_on_request() {
     let (client, _state) = connect().await;
     let compact = client.list_tools(None).await.unwrap().tools;
-    assert_eq!(compact.len(), warden_core::tools::TOOLS.len());
+    assert_eq!(compact.len(), warden_tools::TOOLS.len());
     for tool in &compact {
         assert_eq!(
             *tool.input_schema,
             *json!({"type": "object"}).as_object().unwrap()
         );
         assert!(tool.output_schema.is_none());
-        let read_only = warden_core::tools::find(&tool.name).unwrap().info().effect
-            == warden_core::tools::Effect::ReadOnly;
+        let read_only = warden_tools::registry()
+            .find(&tool.name)
+            .unwrap()
+            .info()
+            .effect
+            == warden_core::tool::Effect::ReadOnly;
         let hint = tool.annotations.as_ref().and_then(|a| a.read_only_hint);
         assert_eq!(hint == Some(true), read_only, "{}", tool.name);
     }

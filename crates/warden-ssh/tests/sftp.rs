@@ -74,9 +74,7 @@ fn pattern(length: usize) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_primitive_works() {
-    if !require_sshd() {
-        return;
-    }
+    require_sshd();
     let sshd = Sshd::start(SshdOptions::default()).unwrap();
     let transport = trusting(&sshd);
     let host = host_for(&sshd, sshd.user());
@@ -290,9 +288,7 @@ async fn every_primitive_works() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_are_classified_and_name_path_and_host() {
-    if !require_sshd() {
-        return;
-    }
+    require_sshd();
     let sshd = Sshd::start(SshdOptions::default()).unwrap();
     let transport = trusting(&sshd);
     let host = host_for(&sshd, sshd.user());
@@ -378,9 +374,7 @@ async fn errors_are_classified_and_name_path_and_host() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permission_denied_as_ordinary_user() {
-    if !require_sshd() {
-        return;
-    }
+    require_sshd();
     let Some(user) = non_root_user() else {
         eprintln!("note: no non-root user available; skipping");
         return;
@@ -486,9 +480,7 @@ fn kill(pid: u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_is_reused_and_replaced_when_it_dies() {
-    if !require_sshd() {
-        return;
-    }
+    require_sshd();
     let mut sshd = Sshd::start(SshdOptions::default()).unwrap();
     let transport = trusting(&sshd);
     let host = host_for(&sshd, sshd.user());

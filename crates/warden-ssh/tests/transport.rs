@@ -90,9 +90,7 @@ async fn still_running(transport: &SshTransport, host: &Host, sleep: &str) -> bo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_returns_output_and_exit_codes() {
-    if !require_sshd() {
-        return;
-    }
+    require_sshd();
     let sshd = Sshd::start(SshdOptions::default()).unwrap();
     let transport = trusting(&sshd);
     let host = host_for(&sshd, sshd.user());
@@ -125,9 +123,7 @@ async fn exec_returns_output_and_exit_codes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn env_directory_and_stdin_are_applied() {
-    if !require_sshd() {
-        return;
-    }
+    require_sshd();
     let sshd = Sshd::start(SshdOptions::default()).unwrap();
     let transport = trusting(&sshd);
     let host = host_for(&sshd, sshd.user());
@@ -172,9 +168,7 @@ async fn env_directory_and_stdin_are_applied() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_output_is_truncated_with_true_size() {
-    if !require_sshd() {
-        return;
-    }
+    require_sshd();
     let sshd = Sshd::start(SshdOptions::default()).unwrap();
     let transport = trusting(&sshd);
     let host = host_for(&sshd, sshd.user());
@@ -215,17 +209,13 @@ async fn timeout_kills_remote_process(user: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeout_kills_remote_process_as_root() {
-    if !require_sshd() {
-        return;
-    }
+    require_sshd();
     timeout_kills_remote_process("root").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeout_kills_remote_process_as_ordinary_user() {
-    if !require_sshd() {
-        return;
-    }
+    require_sshd();
     let Some(user) = non_root_user() else {
         eprintln!("note: no non-root user available; skipping");
         return;
@@ -235,9 +225,7 @@ async fn timeout_kills_remote_process_as_ordinary_user() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancellation_kills_remote_process() {
-    if !require_sshd() {
-        return;
-    }
+    require_sshd();
     let user = non_root_user().unwrap_or_else(|| String::from("root"));
     let sshd = Sshd::start(SshdOptions::default().user(user)).unwrap();
     let transport = trusting(&sshd);
@@ -263,9 +251,7 @@ async fn cancellation_kills_remote_process() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_key_is_auth_failed() {
-    if !require_sshd() {
-        return;
-    }
+    require_sshd();
     let sshd = Sshd::start(SshdOptions::default()).unwrap();
     let transport = trusting(&sshd);
     let wrong_key = sshd.dir().join("wrong_key");
@@ -293,9 +279,7 @@ async fn wrong_key_is_auth_failed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rsa_and_ecdsa_client_keys_work() {
-    if !require_sshd() {
-        return;
-    }
+    require_sshd();
     for key_type in [KeyType::Rsa, KeyType::Ecdsa] {
         let sshd = Sshd::start(SshdOptions::default().client_key_type(key_type)).unwrap();
         let transport = trusting(&sshd);
@@ -306,9 +290,7 @@ async fn rsa_and_ecdsa_client_keys_work() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_host_key_is_refused_in_strict_mode() {
-    if !require_sshd() {
-        return;
-    }
+    require_sshd();
     let sshd = Sshd::start(SshdOptions::default()).unwrap();
     let known_hosts = sshd.dir().join("empty_known_hosts");
     std::fs::write(&known_hosts, "# nothing yet\n").unwrap();
@@ -336,9 +318,7 @@ async fn unknown_host_key_is_refused_in_strict_mode() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changed_host_key_is_mismatch_and_not_retried() {
-    if !require_sshd() {
-        return;
-    }
+    require_sshd();
     let mut sshd = Sshd::start(SshdOptions::default()).unwrap();
     let transport = trusting(&sshd);
     let host = host_for(&sshd, sshd.user());
@@ -355,9 +335,7 @@ async fn changed_host_key_is_mismatch_and_not_retried() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accept_new_learns_the_key_but_still_refuses_a_change() {
-    if !require_sshd() {
-        return;
-    }
+    require_sshd();
     let mut sshd = Sshd::start(SshdOptions::default()).unwrap();
     let known_hosts = sshd.dir().join("ssh/known_hosts");
     let host = host_for(&sshd, sshd.user());
@@ -385,9 +363,7 @@ async fn accept_new_learns_the_key_but_still_refuses_a_change() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hashed_known_hosts_entry_is_trusted() {
-    if !require_sshd() {
-        return;
-    }
+    require_sshd();
     let sshd = Sshd::start(SshdOptions::default()).unwrap();
     let known_hosts = sshd.dir().join("hashed_known_hosts");
     sshd.write_known_hosts(&known_hosts).unwrap();
@@ -412,9 +388,7 @@ async fn hashed_known_hosts_entry_is_trusted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pool_reuses_one_connection_and_shutdown_closes_it() {
-    if !require_sshd() {
-        return;
-    }
+    require_sshd();
     let sshd = Sshd::start(SshdOptions::default()).unwrap();
     let transport = trusting(&sshd);
     let host = host_for(&sshd, sshd.user());
@@ -430,9 +404,7 @@ async fn pool_reuses_one_connection_and_shutdown_closes_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connection_is_closed_and_replaced() {
-    if !require_sshd() {
-        return;
-    }
+    require_sshd();
     let sshd = Sshd::start(SshdOptions::default()).unwrap();
     let known_hosts = sshd.dir().join("client_known_hosts");
     sshd.write_known_hosts(&known_hosts).unwrap();
@@ -448,9 +420,7 @@ async fn idle_connection_is_closed_and_replaced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_execs_share_one_connection() {
-    if !require_sshd() {
-        return;
-    }
+    require_sshd();
     let sshd = Sshd::start(SshdOptions::default()).unwrap();
     let transport = Arc::new(trusting(&sshd));
     let host = Arc::new(host_for(&sshd, sshd.user()));
@@ -473,9 +443,7 @@ async fn concurrent_execs_share_one_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_dying_mid_command_is_an_error_not_a_hang() {
-    if !require_sshd() {
-        return;
-    }
+    require_sshd();
     let mut sshd = Sshd::start(SshdOptions::default()).unwrap();
     let transport = Arc::new(trusting(&sshd));
     let host = Arc::new(host_for(&sshd, sshd.user()));
@@ -500,9 +468,7 @@ async fn host_dying_mid_command_is_an_error_not_a_hang() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_pooled_connection_is_replaced_transparently() {
-    if !require_sshd() {
-        return;
-    }
+    require_sshd();
     let mut sshd = Sshd::start(SshdOptions::default()).unwrap();
     let transport = trusting(&sshd);
     let host = host_for(&sshd, sshd.user());
@@ -550,9 +516,7 @@ async fn closed_port_is_conn_failed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ssh_config_resolves_alias_and_proxy_jump() {
-    if !require_sshd() {
-        return;
-    }
+    require_sshd();
     let fleet = Fleet::start(2, SshdOptions::default()).unwrap();
     let (jump, target) = (&fleet.hosts()[0], &fleet.hosts()[1]);
     let dir = target.dir();
@@ -622,9 +586,7 @@ fn closed_port() -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fleet_config_parses_into_reachable_hosts() {
-    if !require_sshd() {
-        return;
-    }
+    require_sshd();
     let fleet = Fleet::start(2, SshdOptions::default()).unwrap();
     let dir = fleet.hosts()[0].dir().join("config");
     let path = fleet.write_config(&dir, "limits:\n  max_output_bytes: 1000\n");

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod fleet;
+pub mod schema_check;
 mod sshd;
 
 pub use fleet::Fleet;

@@ -83,6 +83,7 @@ impl Sshd {
     /// Generates keys, writes the config and starts sshd on a free loopback port, then
     /// waits until it sends its SSH banner.
     pub fn start(options: SshdOptions) -> io::Result<Sshd> {
+        require_sshd();
         ensure_privsep_dir()?;
         let dir = unique_dir("sshd")?;
         let user = match options.user {
@@ -442,17 +443,40 @@ pub fn non_root_user() -> Option<String> {
     .clone()
 }
 
-/// True when `/usr/sbin/sshd` exists. Missing: panics under CI (which installs it),
-/// else prints a note so the caller can skip.
-pub fn require_sshd() -> bool {
-    if Path::new(SSHD_PATH).exists() {
-        return true;
+/// Makes sure `/usr/sbin/sshd` exists: as root it is installed through apt (once, under
+/// a lock shared by the test binaries), so the README's test command works on a fresh
+/// machine; without root the tests stop here with the one line to run. Never a skip:
+/// a test that needs sshd and does not get it fails.
+pub fn require_sshd() {
+    static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
+    let outcome = INSTALLED.get_or_init(|| {
+        if Path::new(SSHD_PATH).exists() {
+            return Ok(());
+        }
+        if current_uid() != Some(0) {
+            return Err(format!(
+                "{SSHD_PATH} is missing; run: sudo apt-get install -y openssh-server"
+            ));
+        }
+        // `flock` (util-linux) serializes test binaries that start at the same time.
+        let script = format!(
+            "test -x {SSHD_PATH} || {{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server; }}"
+        );
+        let output = Command::new("flock")
+            .args(["/tmp/warden-testkit-apt.lock", "sh", "-c", &script])
+            .output()
+            .map_err(|error| format!("cannot run apt-get to install openssh-server: {error}"))?;
+        if !output.status.success() || !Path::new(SSHD_PATH).exists() {
+            return Err(format!(
+                "installing openssh-server failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        Ok(())
+    });
+    if let Err(message) = outcome {
+        panic!("{message}");
     }
-    if std::env::var_os("CI").is_some() {
-        panic!("{SSHD_PATH} is missing; install openssh-server");
-    }
-    eprintln!("note: {SSHD_PATH} is missing (apt-get install openssh-server); skipping sshd tests");
-    false
 }
 
 /// `useradd` without a password leaves `!` in /etc/shadow, and sshd without PAM refuses

@@ -93,7 +93,7 @@ where
 pub fn build_engine(global: &Global) -> Result<Engine, Error> {
     let loaded = sources(global).load()?;
     let ssh = Arc::new(warden_ssh::SshTransport::new(loaded.config.ssh.clone()));
-    Engine::new(loaded, ssh)
+    Engine::new(loaded, ssh, Arc::clone(warden_tools::registry()))
 }
 
 /// Runs one tool as the CLI caller; Ctrl-C cancels it (and stops remote commands).

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use warden_testkit::{Fleet, SshdOptions, require_sshd};
 
 fn fleet(n: usize, extra_yaml: &str) -> (Fleet, tempfile::TempDir, PathBuf) {
-    assert!(require_sshd());
+    require_sshd();
     let fleet = Fleet::start(n, SshdOptions::default()).expect("fleet");
     let home = tempfile::tempdir().unwrap();
     let config = fleet.write_config(&home.path().join("cfg"), extra_yaml);

@@ -1,0 +1,227 @@
+//! The registry contract: what a tool is ([`Tool`], [`ToolInfo`], [`Plan`]) and the
+//! [`Registry`] the engine is built with. No tool lives here: the catalogue is the
+//! `warden-tools` crate, which cannot mint a permit, build a transport or write the
+//! audit log, because those stay private to this crate.
+
+pub mod result;
+pub mod schema;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::engine::{PlanContext, RunContext};
+use crate::error::{Error, Result};
+use crate::inventory::Host;
+use crate::policy::CommandOrigin;
+
+pub use result::{FleetResult, HostResult, Summary};
+
+/// What a call may change, which sets its MCP annotations and audit durability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    ReadOnly,
+    /// Changes state on hosts; safe to repeat is not promised.
+    Mutating,
+    /// May destroy data (arbitrary commands count: warden cannot know).
+    Destructive,
+}
+
+/// Static facts about a tool.
+#[derive(Debug, Clone, Copy)]
+pub struct ToolInfo {
+    pub name: &'static str,
+    /// A few words for the compact `tools/list`.
+    pub summary: &'static str,
+    /// For the model: what it does, constraints, error codes it may return.
+    pub description: &'static str,
+    pub effect: Effect,
+    pub idempotent: bool,
+    /// Reaches hosts (an open world) rather than warden's own state.
+    pub open_world: bool,
+}
+
+/// What a call will touch, decided before anything runs.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub hosts: Vec<Arc<Host>>,
+    /// Commands to be checked by policy on every host in `hosts`.
+    pub commands: Vec<String>,
+    pub origin: CommandOrigin,
+    pub effect: Effect,
+    pub dry_run: bool,
+    /// A file session the call works in: the engine checks that it belongs to the
+    /// caller and puts its host in `hosts` (tools cannot name hosts of other sessions).
+    pub session: Option<String>,
+    /// Works on files (the `local` gate is `allow_write`) rather than commands
+    /// (`allow_exec`).
+    pub files: bool,
+    /// Also reads sources on the built-in `local` host (`push`, `sync`): the engine
+    /// grants a read-only view there under local's `allowed_roots` and `deny_paths`,
+    /// which needs no `local.allow_write`.
+    pub reads_local: bool,
+}
+
+impl Plan {
+    /// A plan that touches no host (warden's own state only).
+    pub fn local_state() -> Plan {
+        Plan {
+            hosts: Vec::new(),
+            commands: Vec::new(),
+            origin: CommandOrigin::Caller,
+            effect: Effect::ReadOnly,
+            dry_run: false,
+            session: None,
+            files: false,
+            reads_local: false,
+        }
+    }
+}
+
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// A tool written against typed params and output.
+pub trait Tool: Send + Sync + 'static {
+    type Params: DeserializeOwned + JsonSchema + Send + 'static;
+    type Output: Serialize + JsonSchema + 'static;
+
+    const INFO: ToolInfo;
+
+    fn plan(&self, params: &Self::Params, planning: &PlanContext) -> Result<Plan>;
+
+    fn run(
+        &self,
+        params: Self::Params,
+        context: RunContext,
+    ) -> impl Future<Output = Result<Self::Output>> + Send + 'static;
+}
+
+/// A validated call, ready to run once the engine has checked and audited its plan.
+pub struct Prepared {
+    pub plan: Plan,
+    pub run: Box<dyn FnOnce(RunContext) -> BoxFuture<Result<Value>> + Send>,
+}
+
+/// The object-safe face of [`Tool`], what the registry holds.
+pub trait DynTool: Send + Sync {
+    fn info(&self) -> ToolInfo;
+    fn input_schema(&self) -> Value;
+    fn output_schema(&self) -> Value;
+    fn prepare(&'static self, args: Value, planning: &PlanContext) -> Result<Prepared>;
+}
+
+impl<T: Tool> DynTool for T {
+    fn info(&self) -> ToolInfo {
+        T::INFO
+    }
+
+    fn input_schema(&self) -> Value {
+        schema::input_schema_of::<T::Params>()
+    }
+
+    fn output_schema(&self) -> Value {
+        schema::output_schema_of::<T::Output>()
+    }
+
+    fn prepare(&'static self, args: Value, planning: &PlanContext) -> Result<Prepared> {
+        // MCP clients send no `arguments` for parameterless calls: read that as `{}`.
+        let args = if args.is_null() {
+            Value::Object(Default::default())
+        } else {
+            args
+        };
+        planning
+            .registry()
+            .reject_unknown_fields(&args, T::INFO.name)?;
+        let params: T::Params = serde_json::from_value(args).map_err(|error| {
+            Error::invalid_arguments(format!("invalid arguments for {}: {error}", T::INFO.name))
+                .with_recovery_tool("tools_schema")
+        })?;
+        let plan = self.plan(&params, planning)?;
+        Ok(Prepared {
+            plan,
+            run: Box::new(move |context| {
+                let future = self.run(params, context);
+                Box::pin(async move {
+                    let output = future.await?;
+                    serde_json::to_value(output)
+                        .map_err(|error| Error::internal(format!("unserializable result: {error}")))
+                })
+            }),
+        })
+    }
+}
+
+/// The catalogue the engine serves, handed to it at construction: the engine knows
+/// the contract, never a tool.
+pub struct Registry {
+    tools: &'static [&'static dyn DynTool],
+    /// Argument names per tool, from the input schemas (generated once: not free).
+    known_fields: HashMap<&'static str, Vec<String>>,
+}
+
+impl Registry {
+    pub fn new(tools: &'static [&'static dyn DynTool]) -> Registry {
+        let known_fields = tools
+            .iter()
+            .map(|tool| {
+                let schema = tool.input_schema();
+                let names = schema
+                    .get("properties")
+                    .and_then(Value::as_object)
+                    .map(|properties| properties.keys().cloned().collect())
+                    .unwrap_or_default();
+                (tool.info().name, names)
+            })
+            .collect();
+        Registry {
+            tools,
+            known_fields,
+        }
+    }
+
+    pub fn tools(&self) -> &'static [&'static dyn DynTool] {
+        self.tools
+    }
+
+    pub fn find(&self, name: &str) -> Option<&'static dyn DynTool> {
+        self.tools
+            .iter()
+            .copied()
+            .find(|tool| tool.info().name == name)
+    }
+
+    /// Up to three tool names close to `name`, best first.
+    pub fn closest_names(&self, name: &str) -> Vec<String> {
+        crate::suggest::closest(name, self.tools.iter().map(|tool| tool.info().name), 0.75)
+    }
+
+    /// Unknown argument names are errors, not silently ignored typos. Checked against
+    /// the schema's properties (serde's own check cannot be combined with flattened
+    /// options).
+    fn reject_unknown_fields(&self, args: &Value, tool: &str) -> Result<()> {
+        let (Some(args), Some(names)) = (args.as_object(), self.known_fields.get(tool)) else {
+            return Ok(());
+        };
+        if let Some(unknown) = args.keys().find(|key| !names.contains(key)) {
+            return Err(Error::invalid_arguments(format!(
+                "unknown argument {unknown:?} for {tool}; known: {}",
+                names.join(", ")
+            ))
+            .with_recovery_tool("tools_schema"));
+        }
+        Ok(())
+    }
+}
+
+/// Params of tools that take no arguments.
+#[derive(Debug, Default, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoParams {}

@@ -1,0 +1,5 @@
+//! Commands: a target concurrently (`exec`) or one host (`run`).
+
+#[allow(clippy::module_inception)] // `exec/exec.rs`: each tool file is named after its tool.
+pub mod exec;
+pub mod run;

@@ -1,0 +1,107 @@
+//! `run`: one command on one host, one shot; connection failures are errors.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::exec::exec::CommandOptions;
+use warden_core::error::{Error, ErrorCode, Result};
+use warden_core::policy::CommandOrigin;
+use warden_core::tool::{Effect, HostResult, Plan, Tool, ToolInfo};
+use warden_core::transport::ExitStatus;
+use warden_core::{PlanContext, RunContext};
+
+pub struct Run;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct RunParams {
+    /// A host id (or session_id).
+    #[serde(default)]
+    pub host_id: Option<String>,
+    #[serde(flatten)]
+    pub options: CommandOptions,
+}
+
+#[derive(Debug, serde::Serialize, JsonSchema)]
+pub struct RunOutput {
+    #[serde(flatten)]
+    pub result: HostResult,
+    pub job_id: String,
+}
+
+impl Tool for Run {
+    type Params = RunParams;
+    type Output = RunOutput;
+
+    const INFO: ToolInfo = ToolInfo {
+        name: "run",
+        summary: "Run command on host_id",
+        description: "Run a command on one host: stdout, stderr, exit_code (non-zero is a result), duration. Options as in exec. Errors: HOST_NOT_FOUND, POLICY_DENIED, LOCAL_DISABLED, SSH_*, HOST_KEY_*, CMD_TIMEOUT, CANCELLED.",
+        effect: Effect::Destructive,
+        idempotent: false,
+        open_world: true,
+    };
+
+    fn plan(&self, params: &RunParams, planning: &PlanContext) -> Result<Plan> {
+        let command = params.options.command()?;
+        let hosts = params
+            .options
+            .hosts(params.host_id.as_deref(), "host_id", |host_id| {
+                Ok(vec![planning.inventory().require(host_id)?])
+            })?;
+        Ok(Plan {
+            hosts,
+            commands: vec![command.to_shell()],
+            origin: CommandOrigin::Caller,
+            effect: Effect::Destructive,
+            dry_run: params.options.dry_run,
+            session: params.options.session_id.clone(),
+            files: false,
+            reads_local: false,
+        })
+    }
+
+    fn run(
+        &self,
+        params: RunParams,
+        context: RunContext,
+    ) -> impl Future<Output = Result<RunOutput>> + Send + 'static {
+        async move {
+            let request = params.options.request_in(&context).await?;
+            let host = context
+                .planned_hosts()
+                .into_iter()
+                .next()
+                .ok_or_else(|| Error::internal("run without a host"))?;
+            // One host, one shot: connection failures, timeouts and cancellation are
+            // the call's error.
+            let output = context.exec(&host, &request).await?;
+            let stopped = match output.status {
+                ExitStatus::TimedOut => Some((ErrorCode::CmdTimeout, "timed out")),
+                ExitStatus::Cancelled => Some((ErrorCode::Cancelled, "was cancelled")),
+                _ => None,
+            };
+            if let Some((code, what)) = stopped {
+                return Err(Error::new(
+                    code,
+                    format!(
+                        "the command {what} after {} ms; warden killed its process group. Output before that: {:?}",
+                        output.duration.as_millis(),
+                        tail_chars(&output.stdout.text(), 500)
+                    ),
+                )
+                .with_host(host.id.as_str()));
+            }
+            let result =
+                HostResult::from_output(host.id.as_str(), &output, &request.command.to_shell());
+            Ok(RunOutput {
+                result,
+                job_id: context.job_id().to_owned(),
+            })
+        }
+    }
+}
+
+fn tail_chars(text: &str, count: usize) -> String {
+    let skip = text.chars().count().saturating_sub(count);
+    text.chars().skip(skip).collect()
+}

@@ -1,0 +1,4 @@
+//! Policy and audit tools.
+
+pub mod audit_verify;
+pub mod policy_test;

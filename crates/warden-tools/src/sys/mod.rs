@@ -1,0 +1,3 @@
+//! Structured system facts, read by built-in probes.
+
+pub mod facts;
