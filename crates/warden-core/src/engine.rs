@@ -19,11 +19,11 @@ use crate::file_locks::{FileLock, FileLocks};
 use crate::files::{HostFiles, ReadOnlyFiles};
 use crate::inventory::{Host, HostKind, Inventory, LOCAL_HOST_ID};
 use crate::local::LocalTransport;
-use crate::policy::{Decision, Policy, Verdict};
+use crate::policy::{CommandOrigin, Decision, Policy, Verdict};
 use crate::sandbox::{PathGuard, Sandbox, within};
 use crate::sessions::{Event, SessionLimits, SessionView, Sessions};
-use crate::tool::{Effect, Plan, Registry};
-use crate::transport::{ExecOutput, ExecRequest, Permit, Transport, TransportStats};
+use crate::tool::{Effect, Plan, Probe, Registry};
+use crate::transport::{Command, ExecOutput, ExecRequest, Permit, Transport, TransportStats};
 use crate::uploads::Uploads;
 
 /// Who is calling: the MCP client (or `cli`) and, over HTTP later, an identity.
@@ -225,6 +225,8 @@ impl Engine {
                 client: caller.client.clone(),
                 session,
                 hosts: Arc::new(plan.hosts.clone()),
+                commands: Arc::new(plan.commands.clone()),
+                probes: Arc::new(plan.probes.clone()),
                 reads_local: plan.reads_local,
                 job_id: job_id.clone(),
                 cancel,
@@ -310,24 +312,16 @@ impl Engine {
         Ok(Some(session))
     }
 
+    /// The built-in `local` host runs the caller's commands only with
+    /// `local.allow_exec` and writes files only with `local.allow_write`. Decided on
+    /// what the plan names, not on the effect a tool declares: a probe (warden's own
+    /// static script) needs neither.
     fn check_local(&self, plan: &Plan) -> Result<()> {
-        let local = &self.inner.loaded.config.local;
-        if plan.files {
-            if plan.effect != Effect::ReadOnly
-                && !local.allow_write
-                && plan.hosts.iter().any(|host| host.is_local())
-            {
-                return Err(Error::new(
-                    ErrorCode::LocalDisabled,
-                    "the built-in host `local` is read-only: file writes on it are off",
-                )
-                .with_host("local")
-                .with_hint("Use a remote host, or ask the operator to set local.allow_write: true (or WARDEN_UNSAFE_LOCAL=1)."));
-            }
+        if !plan.hosts.iter().any(|host| host.is_local()) {
             return Ok(());
         }
-        let needs_exec = plan.effect != Effect::ReadOnly;
-        if needs_exec && !local.allow_exec && plan.hosts.iter().any(|host| host.is_local()) {
+        let local = &self.inner.loaded.config.local;
+        if !plan.commands.is_empty() && !local.allow_exec {
             return Err(Error::new(
                 ErrorCode::LocalDisabled,
                 "the built-in host `local` is read-only: exec on it is off",
@@ -335,15 +329,32 @@ impl Engine {
             .with_host("local")
             .with_hint("Use a remote host, or ask the operator to set local.allow_exec: true (or WARDEN_UNSAFE_LOCAL=1)."));
         }
+        if plan.files && plan.effect != Effect::ReadOnly && !local.allow_write {
+            return Err(Error::new(
+                ErrorCode::LocalDisabled,
+                "the built-in host `local` is read-only: file writes on it are off",
+            )
+            .with_host("local")
+            .with_hint("Use a remote host, or ask the operator to set local.allow_write: true (or WARDEN_UNSAFE_LOCAL=1)."));
+        }
         Ok(())
     }
 
+    /// Policy's decision for every planned command and probe on every planned host. A
+    /// probe is checked under its label and as its script.
     fn check_policy(&self, plan: &Plan) -> Vec<(Arc<Host>, Decision)> {
+        let policy = &self.inner.policy;
         let mut decisions = Vec::new();
         for host in &plan.hosts {
             for command in &plan.commands {
-                let decision = self.inner.policy.evaluate(host, command, plan.origin);
+                let decision = policy.evaluate(host, &command.to_shell(), CommandOrigin::Caller);
                 decisions.push((Arc::clone(host), decision));
+            }
+            for probe in &plan.probes {
+                for text in [probe.label, probe.script] {
+                    let decision = policy.evaluate(host, text, CommandOrigin::BuiltinProbe);
+                    decisions.push((Arc::clone(host), decision));
+                }
             }
         }
         decisions
@@ -388,7 +399,8 @@ fn dry_run_preview(
         "dry_run": true,
         "tool": tool,
         "hosts": plan.hosts.iter().map(|host| host.id.to_string()).collect::<Vec<_>>(),
-        "commands": plan.commands,
+        "commands": plan.commands.iter().map(Command::to_shell).collect::<Vec<_>>(),
+        "probes": plan.probes,
         "policy": decisions.iter().map(|(host, decision)| json!({
             "host_id": host.id.to_string(),
             "decision": decision.decision,
@@ -413,6 +425,10 @@ pub struct RunContext {
     client: String,
     session: Option<SessionView>,
     hosts: Arc<Vec<Arc<Host>>>,
+    /// The caller's commands policy allowed: the only ones `exec` runs.
+    commands: Arc<Vec<Command>>,
+    /// warden's probes policy allowed: the only ones `probe` runs.
+    probes: Arc<Vec<Probe>>,
     /// The plan reads sources on `local` (see [`Plan::reads_local`]).
     reads_local: bool,
     job_id: String,
@@ -450,8 +466,45 @@ impl RunContext {
             .evaluate(host, command, crate::policy::CommandOrigin::Caller)
     }
 
-    /// Runs one command on a planned host.
+    /// Runs one of the plan's commands on a planned host.
+    ///
+    /// Invariant: what runs is what policy checked and the audit log recorded.
     pub async fn exec(&self, host: &Host, request: &ExecRequest) -> Result<ExecOutput> {
+        if !self.commands.contains(&request.command) {
+            return Err(Error::internal(format!(
+                "the command {:?} is not in this call's plan",
+                request.command.to_shell()
+            )));
+        }
+        self.run_on(host, request).await
+    }
+
+    /// Runs one of the plan's probes on a planned host.
+    pub async fn probe(
+        &self,
+        host: &Host,
+        probe: &Probe,
+        timeout: Duration,
+        max_output_bytes: usize,
+    ) -> Result<ExecOutput> {
+        if !self.probes.contains(probe) {
+            return Err(Error::internal(format!(
+                "the probe {:?} is not in this call's plan",
+                probe.label
+            )));
+        }
+        let request = ExecRequest {
+            command: Command::Shell(probe.script.to_owned()),
+            env: Default::default(),
+            stdin: None,
+            working_directory: None,
+            timeout,
+            max_output_bytes,
+        };
+        self.run_on(host, &request).await
+    }
+
+    async fn run_on(&self, host: &Host, request: &ExecRequest) -> Result<ExecOutput> {
         let permit = self.permit(host)?;
         self.transport(host)
             .exec(&permit, host, request, &self.cancel)

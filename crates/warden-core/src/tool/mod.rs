@@ -3,13 +3,13 @@
 //! `warden-tools` crate, which cannot mint a permit, build a transport or write the
 //! audit log, because those stay private to this crate.
 
+mod plan;
 pub mod result;
 pub mod schema;
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -18,8 +18,6 @@ use serde_json::Value;
 
 use crate::engine::{PlanContext, RunContext};
 use crate::error::{Error, Result};
-use crate::inventory::Host;
-use crate::policy::CommandOrigin;
 
 pub use result::{FleetResult, HostResult, Summary};
 
@@ -48,42 +46,7 @@ pub struct ToolInfo {
     pub open_world: bool,
 }
 
-/// What a call will touch, decided before anything runs.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    pub hosts: Vec<Arc<Host>>,
-    /// Commands to be checked by policy on every host in `hosts`.
-    pub commands: Vec<String>,
-    pub origin: CommandOrigin,
-    pub effect: Effect,
-    pub dry_run: bool,
-    /// A file session the call works in: the engine checks that it belongs to the
-    /// caller and puts its host in `hosts` (tools cannot name hosts of other sessions).
-    pub session: Option<String>,
-    /// Works on files (the `local` gate is `allow_write`) rather than commands
-    /// (`allow_exec`).
-    pub files: bool,
-    /// Also reads sources on the built-in `local` host (`push`, `sync`): the engine
-    /// grants a read-only view there under local's `allowed_roots` and `deny_paths`,
-    /// which needs no `local.allow_write`.
-    pub reads_local: bool,
-}
-
-impl Plan {
-    /// A plan that touches no host (warden's own state only).
-    pub fn local_state() -> Plan {
-        Plan {
-            hosts: Vec::new(),
-            commands: Vec::new(),
-            origin: CommandOrigin::Caller,
-            effect: Effect::ReadOnly,
-            dry_run: false,
-            session: None,
-            files: false,
-            reads_local: false,
-        }
-    }
-}
+pub use plan::{Plan, Probe};
 
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 

@@ -1,8 +1,6 @@
 //! `doctor`: checks the setup (config, audit log, known_hosts, keys, ssh-agent) and,
 //! given a target, whether each host can be reached and logged into.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use schemars::JsonSchema;
@@ -10,15 +8,16 @@ use serde::{Deserialize, Serialize};
 
 use warden_core::config::{HostKeyChecking, expand_home};
 use warden_core::error::Result;
-use warden_core::policy::CommandOrigin;
-use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
-use warden_core::transport::{Command, ExecRequest};
+use warden_core::tool::{Effect, Plan, Probe, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct Doctor;
 
-/// The name policy rules see for the connectivity probe.
-const PROBE_NAME: &str = "warden-doctor";
+/// The login check: connect, authenticate, open a channel, run nothing.
+const LOGIN_PROBE: Probe = Probe {
+    label: "warden-doctor",
+    script: "true",
+};
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct DoctorParams {
@@ -58,16 +57,10 @@ impl Tool for Doctor {
         let Some(target) = &params.target else {
             return Ok(Plan::local_state());
         };
-        Ok(Plan {
-            hosts: planning.inventory().resolve(target)?,
-            commands: vec![PROBE_NAME.to_owned()],
-            origin: CommandOrigin::BuiltinProbe,
-            effect: Effect::ReadOnly,
-            dry_run: false,
-            session: None,
-            files: false,
-            reads_local: false,
-        })
+        Ok(Plan::probe(
+            planning.inventory().resolve(target)?,
+            LOGIN_PROBE,
+        ))
     }
 
     fn run(
@@ -77,36 +70,27 @@ impl Tool for Doctor {
     ) -> impl Future<Output = Result<DoctorOutput>> + Send + 'static {
         async move {
             let mut checks = setup_checks(&context);
-            let request = Arc::new(ExecRequest {
-                command: Command::Shell(String::from("true")),
-                env: BTreeMap::new(),
-                stdin: None,
-                working_directory: None,
-                timeout: Duration::from_secs(15),
-                max_output_bytes: 4096,
-            });
             let hosts = context.planned_hosts();
             let probes = context
-                .for_each_host(&hosts, move |context, host| {
-                    let request = Arc::clone(&request);
-                    async move {
-                        let started = Instant::now();
-                        let outcome = context.exec(&host, &request).await;
-                        let (ok, detail) = match outcome {
-                            Ok(_) => (
-                                true,
-                                format!(
-                                    "logged in and ran a command in {} ms",
-                                    started.elapsed().as_millis()
-                                ),
+                .for_each_host(&hosts, move |context, host| async move {
+                    let started = Instant::now();
+                    let outcome = context
+                        .probe(&host, &LOGIN_PROBE, Duration::from_secs(15), 4096)
+                        .await;
+                    let (ok, detail) = match outcome {
+                        Ok(_) => (
+                            true,
+                            format!(
+                                "logged in and ran a command in {} ms",
+                                started.elapsed().as_millis()
                             ),
-                            Err(error) => (false, format!("{}: {}", error.code, error.message)),
-                        };
-                        Check {
-                            name: format!("host {}", host.id),
-                            ok,
-                            detail,
-                        }
+                        ),
+                        Err(error) => (false, format!("{}: {}", error.code, error.message)),
+                    };
+                    Check {
+                        name: format!("host {}", host.id),
+                        ok,
+                        detail,
                     }
                 })
                 .await;

@@ -10,7 +10,6 @@ use serde::Deserialize;
 use warden_core::error::{Error, Result};
 use warden_core::files::FileKind;
 use warden_core::inventory::Host;
-use warden_core::policy::CommandOrigin;
 use warden_core::sandbox::Last;
 use warden_core::sessions::Event;
 use warden_core::tool::{Effect, FleetResult, HostResult, Plan, Tool, ToolInfo};
@@ -183,16 +182,9 @@ impl Tool for Exec {
             .hosts(params.target.as_deref(), "target", |target| {
                 planning.inventory().resolve(target)
             })?;
-        Ok(Plan {
-            hosts,
-            commands: vec![command.to_shell()],
-            origin: CommandOrigin::Caller,
-            effect: Effect::Destructive,
-            dry_run: params.options.dry_run,
-            session: params.options.session_id.clone(),
-            files: false,
-            reads_local: false,
-        })
+        Ok(Plan::command(hosts, command, Effect::Destructive)
+            .dry_run(params.options.dry_run)
+            .in_session(params.options.session_id.clone()))
     }
 
     fn run(

@@ -5,7 +5,6 @@ use serde::Deserialize;
 
 use crate::exec::exec::CommandOptions;
 use warden_core::error::{Error, ErrorCode, Result};
-use warden_core::policy::CommandOrigin;
 use warden_core::tool::{Effect, HostResult, Plan, Tool, ToolInfo};
 use warden_core::transport::ExitStatus;
 use warden_core::{PlanContext, RunContext};
@@ -48,16 +47,9 @@ impl Tool for Run {
             .hosts(params.host_id.as_deref(), "host_id", |host_id| {
                 Ok(vec![planning.inventory().require(host_id)?])
             })?;
-        Ok(Plan {
-            hosts,
-            commands: vec![command.to_shell()],
-            origin: CommandOrigin::Caller,
-            effect: Effect::Destructive,
-            dry_run: params.options.dry_run,
-            session: params.options.session_id.clone(),
-            files: false,
-            reads_local: false,
-        })
+        Ok(Plan::command(hosts, command, Effect::Destructive)
+            .dry_run(params.options.dry_run)
+            .in_session(params.options.session_id.clone()))
     }
 
     fn run(

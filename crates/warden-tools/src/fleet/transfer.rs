@@ -9,7 +9,6 @@ use crate::fs::fs_write::{keep_owner, temp_beside};
 use warden_core::PlanContext;
 use warden_core::error::{Error, ErrorCode, Result};
 use warden_core::files::HostFiles;
-use warden_core::policy::CommandOrigin;
 use warden_core::tool::{Effect, Plan};
 
 /// Copies the `size` bytes of `source_path` (on warden's machine) to `dest_path` on a
@@ -130,12 +129,9 @@ pub fn fleet_file_plan(
     }
     Ok(Plan {
         hosts: planning.inventory().resolve(target)?,
-        commands: Vec::new(),
-        origin: CommandOrigin::Caller,
         effect: Effect::Destructive,
-        dry_run: false,
-        session: None,
         files: true,
         reads_local: true,
+        ..Plan::local_state()
     })
 }

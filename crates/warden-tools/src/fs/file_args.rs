@@ -10,7 +10,6 @@ use crate::fs::walk::{MAX_WALK_ENTRIES, too_many_entries};
 use warden_core::error::{Error, ErrorCode, Result};
 use warden_core::files::{FileKind, FileMeta, HostFiles};
 use warden_core::inventory::Host;
-use warden_core::policy::CommandOrigin;
 use warden_core::sandbox::{Last, Resolved, Sandbox};
 use warden_core::tool::{Effect, Plan};
 use warden_core::{PlanContext, RunContext};
@@ -39,13 +38,11 @@ impl FileScope {
         };
         Ok(Plan {
             hosts,
-            commands: Vec::new(),
-            origin: CommandOrigin::Caller,
             effect,
             dry_run,
             session: self.session_id.clone(),
             files: true,
-            reads_local: false,
+            ..Plan::local_state()
         })
     }
 }

@@ -2,7 +2,6 @@
 //! addresses of each host, parsed into fields, in one round trip per host.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use schemars::JsonSchema;
@@ -10,18 +9,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use warden_core::error::{Error, ErrorCode, Result};
-use warden_core::policy::CommandOrigin;
-use warden_core::tool::{Effect, Plan, Summary, Tool, ToolInfo};
-use warden_core::transport::{Command, ExecRequest, ExitStatus};
+use warden_core::tool::{Effect, Plan, Probe, Summary, Tool, ToolInfo};
+use warden_core::transport::ExitStatus;
 use warden_core::{PlanContext, RunContext};
 
 pub struct Facts;
 
-/// The name policy rules see for this probe (deny rules may block it by name).
-const PROBE_NAME: &str = "warden-facts";
-
 /// One shell script, sections separated by markers, so one channel per host suffices.
-const PROBE: &str = r#"echo '@@os'; cat /etc/os-release 2>/dev/null
+/// Deny rules may block it by its label.
+const PROBE: Probe = Probe {
+    label: "warden-facts",
+    script: r#"echo '@@os'; cat /etc/os-release 2>/dev/null
 echo '@@uname'; uname -s; uname -r; uname -m
 echo '@@hostname'; hostname 2>/dev/null || cat /proc/sys/kernel/hostname
 echo '@@uptime'; cat /proc/uptime 2>/dev/null
@@ -30,7 +28,8 @@ echo '@@meminfo'; cat /proc/meminfo 2>/dev/null
 echo '@@loadavg'; cat /proc/loadavg 2>/dev/null
 echo '@@df'; df -P -k 2>/dev/null
 echo '@@addr'; ip -o addr show 2>/dev/null || hostname -I 2>/dev/null
-echo '@@end'"#;
+echo '@@end'"#,
+};
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct FactsParams {
@@ -109,16 +108,10 @@ impl Tool for Facts {
     };
 
     fn plan(&self, params: &FactsParams, planning: &PlanContext) -> Result<Plan> {
-        Ok(Plan {
-            hosts: planning.inventory().resolve(&params.target)?,
-            commands: vec![PROBE_NAME.to_owned()],
-            origin: CommandOrigin::BuiltinProbe,
-            effect: Effect::ReadOnly,
-            dry_run: params.dry_run,
-            session: None,
-            files: false,
-            reads_local: false,
-        })
+        Ok(
+            Plan::probe(planning.inventory().resolve(&params.target)?, PROBE)
+                .dry_run(params.dry_run),
+        )
     }
 
     fn run(
@@ -128,46 +121,36 @@ impl Tool for Facts {
     ) -> impl Future<Output = Result<FactsOutput>> + Send + 'static {
         async move {
             let started = Instant::now();
-            let request = Arc::new(ExecRequest {
-                command: Command::Shell(PROBE.to_owned()),
-                env: BTreeMap::new(),
-                stdin: None,
-                working_directory: None,
-                timeout: Duration::from_secs(30),
-                max_output_bytes: 1024 * 1024,
-            });
             let hosts = context.planned_hosts();
             let results = context
-                .for_each_host(&hosts, move |context, host| {
-                    let request = Arc::clone(&request);
-                    async move {
-                        let outcome = context.exec(&host, &request).await.and_then(|output| {
-                            match output.status {
-                                ExitStatus::TimedOut => {
-                                    Err(Error::new(ErrorCode::CmdTimeout, "facts probe timed out"))
-                                }
-                                ExitStatus::Cancelled => {
-                                    Err(Error::new(ErrorCode::Cancelled, "cancelled"))
-                                }
-                                _ => Ok(parse(&output.stdout.text())),
+                .for_each_host(&hosts, move |context, host| async move {
+                    let outcome = context
+                        .probe(&host, &PROBE, Duration::from_secs(30), 1024 * 1024)
+                        .await
+                        .and_then(|output| match output.status {
+                            ExitStatus::TimedOut => {
+                                Err(Error::new(ErrorCode::CmdTimeout, "facts probe timed out"))
                             }
+                            ExitStatus::Cancelled => {
+                                Err(Error::new(ErrorCode::Cancelled, "cancelled"))
+                            }
+                            _ => Ok(parse(&output.stdout.text())),
                         });
-                        match outcome {
-                            Ok(facts) => HostFactsResult {
-                                host_id: host.id.to_string(),
-                                ok: true,
-                                facts: Some(facts),
-                                error: None,
-                            },
-                            Err(error) => HostFactsResult {
-                                host_id: host.id.to_string(),
-                                ok: false,
-                                facts: None,
-                                error: Some(
-                                    error.with_host(host.id.as_str()).to_json()["error"].clone(),
-                                ),
-                            },
-                        }
+                    match outcome {
+                        Ok(facts) => HostFactsResult {
+                            host_id: host.id.to_string(),
+                            ok: true,
+                            facts: Some(facts),
+                            error: None,
+                        },
+                        Err(error) => HostFactsResult {
+                            host_id: host.id.to_string(),
+                            ok: false,
+                            facts: None,
+                            error: Some(
+                                error.with_host(host.id.as_str()).to_json()["error"].clone(),
+                            ),
+                        },
                     }
                 })
                 .await;

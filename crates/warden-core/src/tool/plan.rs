@@ -1,0 +1,89 @@
+//! [`Plan`]: everything a call will touch, decided before anything runs. It is the
+//! input to the local gate, policy, the `requested` audit record and dry-run previews,
+//! and at run time the grant: [`crate::RunContext`] runs only what the plan names.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::Effect;
+use crate::inventory::Host;
+use crate::transport::Command;
+
+/// What a call will touch.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub hosts: Vec<Arc<Host>>,
+    /// The caller's commands: policy checks each on every host, and only these run.
+    pub commands: Vec<Command>,
+    /// warden's own scripts (facts, doctor's login check).
+    pub probes: Vec<Probe>,
+    pub effect: Effect,
+    pub dry_run: bool,
+    /// A file session the call works in: the engine checks that it belongs to the
+    /// caller and puts its host in `hosts` (tools cannot name hosts of other sessions).
+    pub session: Option<String>,
+    /// Works on files (the `local` gate is `allow_write`).
+    pub files: bool,
+    /// Also reads sources on the built-in `local` host (`push`, `sync`): the engine
+    /// grants a read-only view there under local's `allowed_roots` and `deny_paths`,
+    /// which needs no `local.allow_write`.
+    pub reads_local: bool,
+}
+
+/// A script warden itself wrote, run to read a host's state. Both fields are
+/// `&'static str`, so an agent's text can never become a probe: policy checks the
+/// label and the script with deny rules (allow lists written for agents' commands do
+/// not apply), both are recorded, and a probe runs on `local` without
+/// `local.allow_exec`, as code reviewed with the binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Probe {
+    /// The name deny rules can match (`warden-facts`).
+    pub label: &'static str,
+    pub script: &'static str,
+}
+
+impl Plan {
+    /// A plan that touches no host (warden's own state only).
+    pub fn local_state() -> Plan {
+        Plan {
+            hosts: Vec::new(),
+            commands: Vec::new(),
+            probes: Vec::new(),
+            effect: Effect::ReadOnly,
+            dry_run: false,
+            session: None,
+            files: false,
+            reads_local: false,
+        }
+    }
+
+    /// The caller's `command` on every host of `hosts`.
+    pub fn command(hosts: Vec<Arc<Host>>, command: Command, effect: Effect) -> Plan {
+        Plan {
+            hosts,
+            commands: vec![command],
+            effect,
+            ..Plan::local_state()
+        }
+    }
+
+    /// warden's `probe` on every host of `hosts` (read-only).
+    pub fn probe(hosts: Vec<Arc<Host>>, probe: Probe) -> Plan {
+        Plan {
+            hosts,
+            probes: vec![probe],
+            ..Plan::local_state()
+        }
+    }
+
+    /// Only a preview: policy decides, nothing runs.
+    pub fn dry_run(self, dry_run: bool) -> Plan {
+        Plan { dry_run, ..self }
+    }
+
+    /// Works in the caller's file session `session` (its host joins the plan).
+    pub fn in_session(self, session: Option<String>) -> Plan {
+        Plan { session, ..self }
+    }
+}
