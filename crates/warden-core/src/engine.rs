@@ -20,7 +20,7 @@ use crate::files::{HostFiles, ReadOnlyFiles};
 use crate::inventory::{Host, HostKind, Inventory, LOCAL_HOST_ID};
 use crate::local::LocalTransport;
 use crate::policy::{CommandOrigin, Decision, Policy, Verdict};
-use crate::sandbox::{PathGuard, Sandbox, within};
+use crate::sandbox::{Known, PathGuard, Sandbox, within};
 use crate::sessions::{Event, SessionLimits, SessionView, Sessions};
 use crate::tool::{Effect, Plan, Probe, Registry};
 use crate::transport::{Command, ExecOutput, ExecRequest, Permit, Transport, TransportStats};
@@ -228,6 +228,8 @@ impl Engine {
                 commands: Arc::new(plan.commands.clone()),
                 probes: Arc::new(plan.probes.clone()),
                 reads_local: plan.reads_local,
+                effect: plan.effect,
+                known: Arc::default(),
                 job_id: job_id.clone(),
                 cancel,
                 progress,
@@ -431,6 +433,9 @@ pub struct RunContext {
     probes: Arc<Vec<Probe>>,
     /// The plan reads sources on `local` (see [`Plan::reads_local`]).
     reads_local: bool,
+    effect: Effect,
+    /// Per host: entries this call's sandboxes have seen to be real (see `sandbox`).
+    known: Arc<std::sync::Mutex<std::collections::HashMap<String, Known>>>,
     job_id: String,
     cancel: CancellationToken,
     progress: Option<ProgressSink>,
@@ -577,6 +582,7 @@ impl RunContext {
                 session.root.clone(),
                 session.cwd.clone(),
                 guard,
+                self.known(host),
             ));
         }
         if !path.starts_with('/') {
@@ -586,7 +592,13 @@ impl RunContext {
             .with_path(path));
         }
         let root = self.allowed_root_for(host, &files, path).await?;
-        Ok(Sandbox::new(files, root.clone(), root, guard))
+        Ok(Sandbox::new(
+            files,
+            root.clone(),
+            root,
+            guard,
+            self.known(host),
+        ))
     }
 
     /// A read-only sandbox on the built-in `local` host for a call whose plan reads
@@ -620,6 +632,7 @@ impl RunContext {
             root.clone(),
             root,
             self.path_guard(&host),
+            self.known(&host),
         ))
     }
 
@@ -632,9 +645,25 @@ impl RunContext {
         Ok(resolved)
     }
 
+    /// The host's file port for this call. A read-only plan gets a view whose every
+    /// write answers `PERMISSION_DENIED`: the effect a tool declares is enforced.
     async fn files(&self, host: &Host) -> Result<Arc<dyn HostFiles>> {
         let permit = self.permit(host)?;
-        self.transport(host).files(&permit, host).await
+        let files = self.transport(host).files(&permit, host).await?;
+        if self.effect == Effect::ReadOnly {
+            return Ok(Arc::new(ReadOnlyFiles(files)));
+        }
+        Ok(files)
+    }
+
+    /// What this call has learnt of `host`'s file system (see `sandbox::Known`),
+    /// shared by all its sandboxes there.
+    fn known(&self, host: &Host) -> Known {
+        let mut known = self
+            .known
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(known.entry(host.id.to_string()).or_default())
     }
 
     fn path_guard(&self, host: &Arc<Host>) -> PathGuard {

@@ -8,15 +8,25 @@
 //! Once a walk is inside the root, leaving it even briefly is refused. The final path
 //! is then checked against `deny_paths`.
 //!
+//! Tools never hold the host's raw file port. [`Sandbox::files`] is a confined view
+//! ([`Confined`]): it remembers the entries this sandbox has seen to be real
+//! directories and regular files inside the root (met by `resolve`, listed by
+//! `read_dir`, made by `mkdir` or `create_new`), and a primitive acts only on such an
+//! entry (to open or change it) or on a plain name inside such a directory (to look at,
+//! make, rename or remove it), after `deny_paths`. So whatever string a tool passes, a
+//! primitive can neither leave the root nor follow a symlink it has not resolved.
+//!
 //! What remains is the window between this check and the operation that uses the
 //! path: someone with write access inside the root could swap a checked directory for a
 //! symlink in between. ARCHITECTURE.md records the window and what closes it.
 
-use std::collections::VecDeque;
-use std::sync::Arc;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::files::{FileKind, FileMeta, HostFiles};
+use crate::files::{DirEntry, FileKind, FileMeta, HostFiles};
 
 /// Longest path accepted (Linux `PATH_MAX`).
 pub const MAX_PATH_BYTES: usize = 4096;
@@ -53,32 +63,61 @@ impl Resolved {
     }
 }
 
+/// The account databases a sandbox reads for names (see [`Sandbox::read_accounts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountDb {
+    Passwd,
+    Group,
+}
+
 /// Policy's say on a resolved path (`deny_paths`), supplied by the engine.
 pub type PathGuard = Arc<dyn Fn(&str) -> Result<()> + Send + Sync>;
 
-/// A root on one host, with its working directory, and the host's file primitives.
+/// A root on one host, with its working directory, and the host's file primitives
+/// seen through the confined view.
 #[derive(Clone)]
 pub struct Sandbox {
+    view: Arc<Confined>,
+    /// The same view, as the file port tools are handed.
     files: Arc<dyn HostFiles>,
-    root: String,
     cwd: String,
-    guard: PathGuard,
 }
 
 impl Sandbox {
     /// `root` and `cwd` must already be resolved (see [`Sandbox::resolve_root`]).
-    pub fn new(files: Arc<dyn HostFiles>, root: String, cwd: String, guard: PathGuard) -> Sandbox {
-        Sandbox {
-            files,
-            root,
+    /// `known` is what the call has learnt of this host's file system so far (shared
+    /// by every sandbox of one call on one host: a move's source and destination).
+    pub(crate) fn new(
+        files: Arc<dyn HostFiles>,
+        root: String,
+        cwd: String,
+        guard: PathGuard,
+        known: Known,
+    ) -> Sandbox {
+        lock(&known).insert(root.clone(), FileKind::Dir);
+        Sandbox::over(
+            Confined {
+                raw: files,
+                root,
+                guard,
+                known,
+            },
             cwd,
-            guard,
+        )
+    }
+
+    fn over(view: Confined, cwd: String) -> Sandbox {
+        let view = Arc::new(view);
+        Sandbox {
+            files: Arc::clone(&view) as Arc<dyn HostFiles>,
+            view,
+            cwd,
         }
     }
 
     /// Resolves an absolute directory from `/` (symlinks followed), for session roots
     /// and `allowed_roots`.
-    pub async fn resolve_root(
+    pub(crate) async fn resolve_root(
         files: Arc<dyn HostFiles>,
         path: &str,
         guard: PathGuard,
@@ -89,7 +128,7 @@ impl Sandbox {
                     .with_path(path),
             );
         }
-        let whole = Sandbox::new(files, "/".into(), "/".into(), guard);
+        let whole = Sandbox::new(files, "/".into(), "/".into(), guard, Known::default());
         let resolved = whole.resolve(path, Last::Follow).await?;
         match resolved.meta {
             Some(meta) if meta.kind == FileKind::Dir => Ok(resolved.path),
@@ -107,19 +146,22 @@ impl Sandbox {
     /// The same host and guard confined to `root`, a resolved directory inside this
     /// sandbox's root (the tree a sync copies, where its symlinks must stay).
     pub fn below(&self, root: &str) -> Result<Sandbox> {
-        if !within(&self.root, root) {
+        // A root not known to be a real directory (one a dry run has yet to make) is
+        // allowed: the confined view acts on nothing below it until it is one.
+        if !within(&self.view.root, root) {
             return Err(outside(root, "it is not inside the root"));
         }
-        Ok(Sandbox::new(
-            Arc::clone(&self.files),
-            root.to_owned(),
-            root.to_owned(),
-            Arc::clone(&self.guard),
-        ))
+        let view = Confined {
+            raw: Arc::clone(&self.view.raw),
+            root: root.to_owned(),
+            guard: Arc::clone(&self.view.guard),
+            known: Arc::clone(&self.view.known),
+        };
+        Ok(Sandbox::over(view, root.to_owned()))
     }
 
     pub fn root(&self) -> &str {
-        &self.root
+        &self.view.root
     }
 
     /// The same root and guard, resolving relative paths from `cwd` (a resolved
@@ -131,13 +173,25 @@ impl Sandbox {
         }
     }
 
+    /// The host's file primitives, confined to what this sandbox has resolved (see
+    /// the module doc): never the raw port.
     pub fn files(&self) -> &Arc<dyn HostFiles> {
         &self.files
     }
 
+    /// Up to `max` bytes of the host's account database (`fs_chown` resolves names):
+    /// a fixed system file, read whatever the root, never returned to the caller.
+    pub async fn read_accounts(&self, db: AccountDb, max: u64) -> Result<Vec<u8>> {
+        let path = match db {
+            AccountDb::Passwd => "/etc/passwd",
+            AccountDb::Group => "/etc/group",
+        };
+        self.view.raw.read(path, 0, max).await
+    }
+
     /// Policy's check alone, for entries met during a walk below a resolved path.
     pub fn check(&self, path: &str) -> Result<()> {
-        (self.guard)(path)
+        (self.view.guard)(path)
     }
 
     /// Resolves a symlink's `text` as the kernel will from `directory`, the link's own
@@ -157,7 +211,7 @@ impl Sandbox {
     pub async fn resolve(&self, input: &str, last: Last) -> Result<Resolved> {
         check_syntax(input)?;
         let (mut current, mut pending) = self.start(input);
-        let mut inside = within(&self.root, &join(&current));
+        let mut inside = within(&self.view.root, &join(&current));
         let mut links = 0;
         let mut meta = None;
         let mut missing = false;
@@ -181,7 +235,7 @@ impl Sandbox {
                     current.push(name);
                     let path = join(&current);
                     let is_last = pending.iter().all(|rest| rest.is_empty() || rest == ".");
-                    match self.files.lstat(&path).await? {
+                    match self.view.raw.lstat(&path).await? {
                         None => {
                             missing = true;
                             meta = None;
@@ -194,7 +248,7 @@ impl Sandbox {
                             if links > MAX_LINKS {
                                 return Err(outside(input, "too many symlinks (a loop?)"));
                             }
-                            let target = self.files.read_link(&path).await?;
+                            let target = self.view.raw.read_link(&path).await?;
                             check_syntax(&target)?;
                             current.pop();
                             if target.starts_with('/') {
@@ -208,31 +262,37 @@ impl Sandbox {
                             }
                             continue;
                         }
-                        Some(found) => meta = Some(found),
+                        Some(found) => {
+                            self.view.learn(&path, found.kind);
+                            meta = Some(found);
+                        }
                     }
                 }
             }
             let path = join(&current);
-            if within(&self.root, &path) {
+            if within(&self.view.root, &path) {
                 inside = true;
-            } else if inside || !within(&path, &self.root) {
+            } else if inside || !within(&path, &self.view.root) {
                 // Left the root, or wandered off the way down to it.
                 return Err(outside(input, "it leaves the root"));
             }
         }
         let path = join(&current);
-        if !within(&self.root, &path) {
+        if !within(&self.view.root, &path) {
             return Err(outside(input, "it is not inside the root"));
         }
         if meta.is_none() && !missing && path != "/" {
             // The last step was `..`: look at where it landed.
-            meta = self.files.lstat(&path).await?;
+            meta = self.view.raw.lstat(&path).await?;
             missing = meta.is_none();
+            if let Some(found) = &meta {
+                self.view.learn(&path, found.kind);
+            }
         }
-        (self.guard)(&path)?;
+        (self.view.guard)(&path)?;
         let parent_missing = missing && meta.is_none() && {
             let parent = parent_of(&path);
-            self.files.lstat(parent).await?.is_none()
+            self.view.raw.lstat(parent).await?.is_none()
         };
         Ok(Resolved {
             path,
@@ -251,16 +311,289 @@ impl Sandbox {
                 .collect()
         };
         if let Some(rest) = input
-            .strip_prefix(&self.root)
-            .filter(|rest| self.root == "/" || rest.is_empty() || rest.starts_with('/'))
+            .strip_prefix(&self.view.root)
+            .filter(|rest| self.view.root == "/" || rest.is_empty() || rest.starts_with('/'))
             && input.starts_with('/')
         {
-            return (parts(&self.root), parts(rest).into());
+            return (parts(&self.view.root), parts(rest).into());
         }
         if input.starts_with('/') {
             return (Vec::new(), parts(input).into());
         }
         (parts(&self.cwd), parts(input).into())
+    }
+}
+
+/// The host's file primitives as a sandbox's tools see them. `known` holds the
+/// entries seen to be real directories and regular files inside the root (shared by
+/// the sandboxes made from one another: `with_cwd`, `below`).
+struct Confined {
+    raw: Arc<dyn HostFiles>,
+    root: String,
+    guard: PathGuard,
+    known: Known,
+}
+
+/// Entries of one host seen to be real directories and regular files, by path.
+pub(crate) type Known = Arc<Mutex<BTreeMap<String, FileKind>>>;
+
+fn lock(known: &Known) -> std::sync::MutexGuard<'_, BTreeMap<String, FileKind>> {
+    // A panic while holding the lock cannot leave the map half-updated in a way that
+    // widens access: every update is one insert or one removal.
+    known
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Confined {
+    fn known(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, FileKind>> {
+        lock(&self.known)
+    }
+
+    fn kind_of(&self, path: &str) -> Option<FileKind> {
+        self.known().get(path).copied()
+    }
+
+    /// Records what `path` is now: real directories and files inside the root are
+    /// remembered, anything else (a symlink, a device, nothing) is forgotten with what
+    /// was known below it.
+    fn learn(&self, path: &str, kind: FileKind) {
+        if !within(&self.root, path) {
+            return;
+        }
+        let mut known = self.known();
+        forget_below(&mut known, path);
+        match kind {
+            FileKind::Dir | FileKind::File => {
+                known.insert(path.to_owned(), kind);
+            }
+            FileKind::Symlink | FileKind::Special => {
+                known.remove(path);
+            }
+        }
+    }
+
+    fn forget(&self, path: &str) {
+        let mut known = self.known();
+        forget_below(&mut known, path);
+        known.remove(path);
+    }
+
+    /// A primitive that opens or changes `path` itself: it must be a real directory or
+    /// file inside the root (never a symlink that would be followed). An entry not
+    /// yet known is looked at once (`lstat`) inside its real directory.
+    async fn require_entry(&self, path: &str) -> Result<FileKind> {
+        check_syntax(path)?;
+        if let Some(kind) = self.kind_of(path).filter(|_| within(&self.root, path)) {
+            (self.guard)(path)?;
+            return Ok(kind);
+        }
+        self.require_name(path).await?;
+        match self.raw.lstat(path).await? {
+            Some(meta) if matches!(meta.kind, FileKind::Dir | FileKind::File) => {
+                self.learn(path, meta.kind);
+                Ok(meta.kind)
+            }
+            Some(_) => Err(outside(
+                path,
+                "it is a symlink or special file; resolve the path it stands for",
+            )),
+            None => Err(Error::new(
+                ErrorCode::FileNotFound,
+                format!("{path}: no such file or directory"),
+            )
+            .with_path(path)),
+        }
+    }
+
+    /// A primitive on the name `path` itself (look, make, rename, remove, link): it
+    /// must be a plain name inside a real directory of the root.
+    async fn require_name(&self, path: &str) -> Result<()> {
+        check_syntax(path)?;
+        let name = path.rsplit('/').next().unwrap_or_default();
+        if !is_plain_name(name) || !within(&self.root, path) || path == self.root {
+            return Err(unconfined(path));
+        }
+        self.require_real_dir(parent_of(path)).await?;
+        (self.guard)(path)
+    }
+
+    /// `directory` and every directory between it and the root are real directories
+    /// (no symlink on the way): known ones are trusted, the rest looked at once each.
+    async fn require_real_dir(&self, directory: &str) -> Result<()> {
+        let mut unknown = Vec::new();
+        let mut current = directory.to_owned();
+        while self.kind_of(&current) != Some(FileKind::Dir) {
+            if !within(&self.root, &current) || current == self.root {
+                return Err(unconfined(directory));
+            }
+            let parent = parent_of(&current).to_owned();
+            unknown.push(current);
+            current = parent;
+        }
+        for path in unknown.iter().rev() {
+            match self.raw.lstat(path).await? {
+                Some(meta) if meta.kind == FileKind::Dir => self.learn(path, FileKind::Dir),
+                Some(_) => return Err(unconfined(directory)),
+                None => {
+                    return Err(Error::new(
+                        ErrorCode::FileNotFound,
+                        format!("{path}: no such directory"),
+                    )
+                    .with_path(path));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn require_dir(&self, path: &str) -> Result<()> {
+        match self.require_entry(path).await? {
+            FileKind::Dir => Ok(()),
+            _ => Err(Error::invalid_input(format!("{path} is not a directory")).with_path(path)),
+        }
+    }
+}
+
+/// A name is one component; anything else is not trusted.
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0'])
+}
+
+/// Drops what was known strictly below `path` (it was removed, renamed or replaced).
+fn forget_below(known: &mut BTreeMap<String, FileKind>, path: &str) {
+    let prefix = format!("{}/", path.trim_end_matches('/'));
+    let below: Vec<String> = known
+        .range(prefix.clone()..)
+        .take_while(|(key, _)| key.starts_with(&prefix))
+        .map(|(key, _)| key.clone())
+        .collect();
+    for key in below {
+        known.remove(&key);
+    }
+}
+
+/// A path the sandbox has not resolved: a tool bug or an attempt to get around it.
+fn unconfined(path: &str) -> Error {
+    outside(
+        path,
+        "it does not lie inside the root through real directories (resolve it first)",
+    )
+}
+
+#[async_trait]
+impl HostFiles for Confined {
+    async fn lstat(&self, path: &str) -> Result<Option<FileMeta>> {
+        if self.kind_of(path).is_some() && within(&self.root, path) {
+            (self.guard)(path)?;
+        } else {
+            match self.require_name(path).await {
+                // A directory on the way is missing: nothing is there.
+                Err(error) if error.code == ErrorCode::FileNotFound => return Ok(None),
+                checked => checked?,
+            }
+        }
+        let meta = self.raw.lstat(path).await?;
+        match &meta {
+            Some(meta) => self.learn(path, meta.kind),
+            None => self.forget(path),
+        }
+        Ok(meta)
+    }
+
+    async fn read_link(&self, path: &str) -> Result<String> {
+        self.require_name(path).await?;
+        self.raw.read_link(path).await
+    }
+
+    async fn read(&self, path: &str, offset: u64, length: u64) -> Result<Vec<u8>> {
+        self.require_entry(path).await?;
+        self.raw.read(path, offset, length).await
+    }
+
+    async fn create_new(&self, path: &str, data: &[u8], mode: u32) -> Result<()> {
+        self.require_name(path).await?;
+        self.raw.create_new(path, data, mode).await?;
+        self.learn(path, FileKind::File);
+        Ok(())
+    }
+
+    async fn rename(&self, from: &str, to: &str) -> Result<()> {
+        self.require_name(from).await?;
+        self.require_name(to).await?;
+        let kind = self.kind_of(from);
+        self.raw.rename(from, to).await?;
+        self.forget(from);
+        match kind {
+            Some(kind) => self.learn(to, kind),
+            None => self.forget(to),
+        }
+        Ok(())
+    }
+
+    async fn read_dir(&self, path: &str) -> Result<Vec<DirEntry>> {
+        self.require_dir(path).await?;
+        let entries = self.raw.read_dir(path).await?;
+        for entry in &entries {
+            if is_plain_name(&entry.name) {
+                let child = format!("{}/{}", path.trim_end_matches('/'), entry.name);
+                self.learn(&child, entry.meta.kind);
+            }
+        }
+        Ok(entries)
+    }
+
+    async fn mkdir(&self, path: &str, mode: u32) -> Result<()> {
+        self.require_name(path).await?;
+        self.raw.mkdir(path, mode).await?;
+        self.learn(path, FileKind::Dir);
+        Ok(())
+    }
+
+    async fn remove_file(&self, path: &str) -> Result<()> {
+        self.require_name(path).await?;
+        self.raw.remove_file(path).await?;
+        self.forget(path);
+        Ok(())
+    }
+
+    async fn remove_dir(&self, path: &str) -> Result<()> {
+        self.require_name(path).await?;
+        self.raw.remove_dir(path).await?;
+        self.forget(path);
+        Ok(())
+    }
+
+    async fn symlink(&self, target: &str, link_path: &str) -> Result<()> {
+        self.require_name(link_path).await?;
+        self.raw.symlink(target, link_path).await?;
+        self.forget(link_path);
+        Ok(())
+    }
+
+    async fn set_mode(&self, path: &str, mode: u32) -> Result<()> {
+        self.require_entry(path).await?;
+        self.raw.set_mode(path, mode).await
+    }
+
+    async fn set_owner(&self, path: &str, uid: u32, gid: u32) -> Result<()> {
+        self.require_entry(path).await?;
+        self.raw.set_owner(path, uid, gid).await
+    }
+
+    async fn write_at(&self, path: &str, offset: u64, data: &[u8]) -> Result<()> {
+        self.require_entry(path).await?;
+        self.raw.write_at(path, offset, data).await
+    }
+
+    async fn truncate(&self, path: &str, length: u64) -> Result<()> {
+        self.require_entry(path).await?;
+        self.raw.truncate(path, length).await
+    }
+
+    async fn sync(&self, path: &str) -> Result<()> {
+        self.require_entry(path).await?;
+        self.raw.sync(path).await
     }
 }
 

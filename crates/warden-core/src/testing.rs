@@ -14,5 +14,11 @@ pub fn local_files() -> Arc<dyn HostFiles> {
 
 /// A sandbox over `files` confined to `root` (resolved), guarded by `guard`.
 pub fn sandbox(files: Arc<dyn HostFiles>, root: &str, guard: PathGuard) -> Sandbox {
-    Sandbox::new(files, root.to_owned(), root.to_owned(), guard)
+    Sandbox::new(
+        files,
+        root.to_owned(),
+        root.to_owned(),
+        guard,
+        Default::default(),
+    )
 }

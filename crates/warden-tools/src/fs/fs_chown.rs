@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::fs::file_args::{self, FileScope};
 use warden_core::error::{Error, Result};
-use warden_core::files::HostFiles;
+use warden_core::sandbox::{AccountDb, Sandbox};
 use warden_core::sessions::Event;
 use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
@@ -71,10 +71,9 @@ impl Tool for FsChown {
         async move {
             let owner = Owner::parse(&params.owner)?;
             let (host, sandbox) = file_args::open(&context, &params.path).await?;
-            let files = sandbox.files().as_ref();
             let host_id = host.id.as_str();
-            let uid = lookup(files, owner.user.as_deref(), Account::User, host_id).await?;
-            let gid = lookup(files, owner.group.as_deref(), Account::Group, host_id).await?;
+            let uid = lookup(&sandbox, owner.user.as_deref(), AccountDb::Passwd, host_id).await?;
+            let gid = lookup(&sandbox, owner.group.as_deref(), AccountDb::Group, host_id).await?;
             let targets =
                 file_args::change_targets(&sandbox, &params.path, params.recursive, "fs_chown")
                     .await?;
@@ -137,18 +136,12 @@ impl Owner {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Account {
-    User,
-    Group,
-}
-
 /// A numeric id as given, or a name's id from the host's /etc/passwd or /etc/group;
 /// none for no name.
 async fn lookup(
-    files: &dyn HostFiles,
+    sandbox: &Sandbox,
     name: Option<&str>,
-    account: Account,
+    db: AccountDb,
     host: &str,
 ) -> Result<Option<u32>> {
     let Some(name) = name else {
@@ -157,11 +150,11 @@ async fn lookup(
     if let Ok(id) = name.parse::<u32>() {
         return Ok(Some(id));
     }
-    let (file, what) = match account {
-        Account::User => ("/etc/passwd", "user"),
-        Account::Group => ("/etc/group", "group"),
+    let (file, what) = match db {
+        AccountDb::Passwd => ("/etc/passwd", "user"),
+        AccountDb::Group => ("/etc/group", "group"),
     };
-    let text = files.read(file, 0, MAX_ACCOUNT_FILE_BYTES).await?;
+    let text = sandbox.read_accounts(db, MAX_ACCOUNT_FILE_BYTES).await?;
     let found = String::from_utf8_lossy(&text).lines().find_map(|line| {
         let mut fields = line.split(':');
         (fields.next() == Some(name))
