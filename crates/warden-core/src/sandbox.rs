@@ -101,9 +101,24 @@ impl Sandbox {
                 root,
                 guard,
                 known,
+                scope: Arc::default(),
             },
             cwd,
         )
+    }
+
+    /// The same sandbox, acting only on `scope` (the resolved paths the plan names
+    /// on this host), what lies below them, the hidden temp and upload files beside
+    /// them, and for looking or making directories, what lies above them.
+    pub(crate) fn scoped(self, scope: Vec<String>) -> Sandbox {
+        let view = Confined {
+            raw: Arc::clone(&self.view.raw),
+            root: self.view.root.clone(),
+            guard: Arc::clone(&self.view.guard),
+            known: Arc::clone(&self.view.known),
+            scope: Arc::new(scope),
+        };
+        Sandbox::over(view, self.cwd)
     }
 
     fn over(view: Confined, cwd: String) -> Sandbox {
@@ -156,6 +171,7 @@ impl Sandbox {
             root: root.to_owned(),
             guard: Arc::clone(&self.view.guard),
             known: Arc::clone(&self.view.known),
+            scope: Arc::clone(&self.view.scope),
         };
         Ok(Sandbox::over(view, root.to_owned()))
     }
@@ -332,6 +348,17 @@ struct Confined {
     root: String,
     guard: PathGuard,
     known: Known,
+    /// The planned paths this view may act on; empty: the whole root.
+    scope: Arc<Vec<String>>,
+}
+
+/// How far a primitive reaches: looking at or making a directory above a planned
+/// path is part of working on it (`create_dirs`); anything else stays at or below it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    Look,
+    Make,
+    Change,
 }
 
 /// Entries of one host seen to be real directories and regular files, by path.
@@ -379,16 +406,34 @@ impl Confined {
         known.remove(path);
     }
 
+    /// Invariant: a primitive acts only on what the plan named (see [`Sandbox::scoped`]).
+    fn in_scope(&self, path: &str, reach: Reach) -> Result<()> {
+        let planned = |planned: &String| {
+            within(planned, path)
+                || (reach != Reach::Change && within(path, planned))
+                || (parent_of(path) == parent_of(planned)
+                    && path
+                        .rsplit('/')
+                        .next()
+                        .is_some_and(|name| name.starts_with(&hidden_prefix(planned))))
+        };
+        if self.scope.is_empty() || self.scope.iter().any(planned) {
+            return Ok(());
+        }
+        Err(outside(path, "it is not a path this call planned"))
+    }
+
     /// A primitive that opens or changes `path` itself: it must be a real directory or
     /// file inside the root (never a symlink that would be followed). An entry not
     /// yet known is looked at once (`lstat`) inside its real directory.
-    async fn require_entry(&self, path: &str) -> Result<FileKind> {
+    async fn require_entry(&self, path: &str, reach: Reach) -> Result<FileKind> {
         check_syntax(path)?;
+        self.in_scope(path, reach)?;
         if let Some(kind) = self.kind_of(path).filter(|_| within(&self.root, path)) {
             (self.guard)(path)?;
             return Ok(kind);
         }
-        self.require_name(path).await?;
+        self.require_name(path, reach).await?;
         match self.raw.lstat(path).await? {
             Some(meta) if matches!(meta.kind, FileKind::Dir | FileKind::File) => {
                 self.learn(path, meta.kind);
@@ -408,8 +453,9 @@ impl Confined {
 
     /// A primitive on the name `path` itself (look, make, rename, remove, link): it
     /// must be a plain name inside a real directory of the root.
-    async fn require_name(&self, path: &str) -> Result<()> {
+    async fn require_name(&self, path: &str, reach: Reach) -> Result<()> {
         check_syntax(path)?;
+        self.in_scope(path, reach)?;
         let name = path.rsplit('/').next().unwrap_or_default();
         if !is_plain_name(name) || !within(&self.root, path) || path == self.root {
             return Err(unconfined(path));
@@ -448,7 +494,7 @@ impl Confined {
     }
 
     async fn require_dir(&self, path: &str) -> Result<()> {
-        match self.require_entry(path).await? {
+        match self.require_entry(path, Reach::Look).await? {
             FileKind::Dir => Ok(()),
             _ => Err(Error::invalid_input(format!("{path} is not a directory")).with_path(path)),
         }
@@ -487,7 +533,7 @@ impl HostFiles for Confined {
         if self.kind_of(path).is_some() && within(&self.root, path) {
             (self.guard)(path)?;
         } else {
-            match self.require_name(path).await {
+            match self.require_name(path, Reach::Look).await {
                 // A directory on the way is missing: nothing is there.
                 Err(error) if error.code == ErrorCode::FileNotFound => return Ok(None),
                 checked => checked?,
@@ -502,25 +548,25 @@ impl HostFiles for Confined {
     }
 
     async fn read_link(&self, path: &str) -> Result<String> {
-        self.require_name(path).await?;
+        self.require_name(path, Reach::Look).await?;
         self.raw.read_link(path).await
     }
 
     async fn read(&self, path: &str, offset: u64, length: u64) -> Result<Vec<u8>> {
-        self.require_entry(path).await?;
+        self.require_entry(path, Reach::Change).await?;
         self.raw.read(path, offset, length).await
     }
 
     async fn create_new(&self, path: &str, data: &[u8], mode: u32) -> Result<()> {
-        self.require_name(path).await?;
+        self.require_name(path, Reach::Change).await?;
         self.raw.create_new(path, data, mode).await?;
         self.learn(path, FileKind::File);
         Ok(())
     }
 
     async fn rename(&self, from: &str, to: &str) -> Result<()> {
-        self.require_name(from).await?;
-        self.require_name(to).await?;
+        self.require_name(from, Reach::Change).await?;
+        self.require_name(to, Reach::Change).await?;
         let kind = self.kind_of(from);
         self.raw.rename(from, to).await?;
         self.forget(from);
@@ -544,55 +590,55 @@ impl HostFiles for Confined {
     }
 
     async fn mkdir(&self, path: &str, mode: u32) -> Result<()> {
-        self.require_name(path).await?;
+        self.require_name(path, Reach::Make).await?;
         self.raw.mkdir(path, mode).await?;
         self.learn(path, FileKind::Dir);
         Ok(())
     }
 
     async fn remove_file(&self, path: &str) -> Result<()> {
-        self.require_name(path).await?;
+        self.require_name(path, Reach::Change).await?;
         self.raw.remove_file(path).await?;
         self.forget(path);
         Ok(())
     }
 
     async fn remove_dir(&self, path: &str) -> Result<()> {
-        self.require_name(path).await?;
+        self.require_name(path, Reach::Change).await?;
         self.raw.remove_dir(path).await?;
         self.forget(path);
         Ok(())
     }
 
     async fn symlink(&self, target: &str, link_path: &str) -> Result<()> {
-        self.require_name(link_path).await?;
+        self.require_name(link_path, Reach::Change).await?;
         self.raw.symlink(target, link_path).await?;
         self.forget(link_path);
         Ok(())
     }
 
     async fn set_mode(&self, path: &str, mode: u32) -> Result<()> {
-        self.require_entry(path).await?;
+        self.require_entry(path, Reach::Change).await?;
         self.raw.set_mode(path, mode).await
     }
 
     async fn set_owner(&self, path: &str, uid: u32, gid: u32) -> Result<()> {
-        self.require_entry(path).await?;
+        self.require_entry(path, Reach::Change).await?;
         self.raw.set_owner(path, uid, gid).await
     }
 
     async fn write_at(&self, path: &str, offset: u64, data: &[u8]) -> Result<()> {
-        self.require_entry(path).await?;
+        self.require_entry(path, Reach::Change).await?;
         self.raw.write_at(path, offset, data).await
     }
 
     async fn truncate(&self, path: &str, length: u64) -> Result<()> {
-        self.require_entry(path).await?;
+        self.require_entry(path, Reach::Change).await?;
         self.raw.truncate(path, length).await
     }
 
     async fn sync(&self, path: &str) -> Result<()> {
-        self.require_entry(path).await?;
+        self.require_entry(path, Reach::Change).await?;
         self.raw.sync(path).await
     }
 }
@@ -624,6 +670,35 @@ fn outside(path: &str, why: &str) -> Error {
         format!("{shown:?} is refused: {why}"),
     )
     .with_path(shown)
+}
+
+/// A fresh hidden name in `path`'s directory, for a file renamed over `path` later
+/// (an atomic write): `.<name>.warden-<random>.tmp`.
+pub fn temp_beside(path: &str) -> String {
+    // `parent_of` is "/" for files at the top: no doubled slash.
+    format!(
+        "{}/{}{}.tmp",
+        parent_of(path).trim_end_matches('/'),
+        hidden_prefix(path),
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+/// How hidden files warden keeps beside `path` begin (temp files, upload parts): a
+/// scoped sandbox lets a call work on these beside the paths it planned.
+pub fn hidden_prefix(path: &str) -> String {
+    format!(".{}.warden-", short_name(path))
+}
+
+/// The last component of `path`, cut to 128 bytes (on a character boundary): names of
+/// temp and partial files add to it and must stay under the 255-byte limit.
+pub fn short_name(path: &str) -> &str {
+    let name = path.rsplit('/').next().unwrap_or("file");
+    let mut end = name.len().min(128);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    &name[..end]
 }
 
 /// `path` is `root` or below it, by whole components.

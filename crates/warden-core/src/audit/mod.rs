@@ -55,12 +55,34 @@ pub struct AuditEntry {
     pub tool: String,
     pub args: Value,
     pub hosts: Vec<String>,
-    pub decision: String,
+    /// The planned paths and where each resolved (file tools).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<crate::engine::PathRecord>,
+    pub decision: CallDecision,
+    /// The policy rule that decided a denial, and where it is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// Why a call was refused or failed, as the caller was told.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub phase: Phase,
     pub outcome: Option<String>,
     pub error_code: Option<String>,
     pub duration_ms: Option<u64>,
     pub job_id: String,
+}
+
+/// What the pipeline decided about a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallDecision {
+    /// Refused before policy: unknown tool, bad arguments, a foreign session.
+    Rejected,
+    /// Refused by the local gate, policy or path checks.
+    Denied,
+    /// Policy in warn mode would have denied it; it ran.
+    Warned,
+    Allowed,
 }
 
 pub struct AuditLog {

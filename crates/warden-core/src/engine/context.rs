@@ -9,14 +9,15 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use super::grant::Grants;
 use super::{Engine, ProgressSink};
 use crate::config::LoadedConfig;
 use crate::error::{Error, ErrorCode, Result};
 use crate::file_locks::FileLock;
 use crate::files::{HostFiles, ReadOnlyFiles};
-use crate::inventory::{Host, HostKind, Inventory, LOCAL_HOST_ID};
-use crate::policy::{Decision, Verdict};
-use crate::sandbox::{Known, PathGuard, Sandbox, within};
+use crate::inventory::{Host, Inventory};
+use crate::policy::Decision;
+use crate::sandbox::{Known, Sandbox};
 use crate::sessions::{Event, SessionView, Sessions};
 use crate::tool::{Effect, Probe, Registry};
 use crate::transport::{Command, ExecOutput, ExecRequest, Permit, Transport, TransportStats};
@@ -35,8 +36,8 @@ pub struct RunContext {
     pub(super) commands: Arc<Vec<Command>>,
     /// warden's probes policy allowed: the only ones `probe` runs.
     pub(super) probes: Arc<Vec<Probe>>,
-    /// The plan reads sources on `local` (see [`Plan::reads_local`]).
-    pub(super) reads_local: bool,
+    /// The engine's decision on every planned path (see `grant`).
+    pub(super) grants: Arc<Grants>,
     pub(super) effect: Effect,
     /// Per host: entries this call's sandboxes have seen to be real (see `sandbox`).
     pub(super) known: Arc<std::sync::Mutex<std::collections::HashMap<String, Known>>>,
@@ -129,14 +130,15 @@ impl RunContext {
                 host.id
             )));
         }
-        Ok(Permit::new(host.id.clone(), self.job_id.clone()))
+        Ok(self.permit_for(host))
+    }
+
+    fn permit_for(&self, host: &Host) -> Permit {
+        Permit::new(host.id.clone(), self.job_id.clone())
     }
 
     fn transport(&self, host: &Host) -> &Arc<dyn Transport> {
-        match host.kind {
-            HostKind::Ssh => &self.engine.inner.ssh,
-            HostKind::Local => &self.engine.inner.local,
-        }
+        self.engine.transport(host)
     }
 
     /// The calling client (sessions belong to it).
@@ -174,79 +176,62 @@ impl RunContext {
             .await
     }
 
-    /// The file sandbox for a planned host: the call's session root, or outside a
-    /// session the `allowed_roots` entry that holds `path` (absolute). `deny_paths`
-    /// guards every path it resolves.
+    /// The sandbox of a planned `path` on a planned host: rooted where the engine
+    /// resolved it before the `requested` record (the session root, or the
+    /// `allowed_roots` entry holding it), confined to the paths granted on that host.
+    /// A path the plan did not name is refused.
     pub async fn sandbox(&self, host: &Arc<Host>, path: &str) -> Result<Sandbox> {
+        let grant = self.grants.get(host.id.as_str(), path, false)?.clone();
         let files = self.files(host).await?;
-        let guard = self.path_guard(host);
-        if let Some(session) = &self.session {
-            return Ok(Sandbox::new(
-                files,
-                session.root.clone(),
-                session.cwd.clone(),
-                guard,
-                self.known(host),
-            ));
-        }
-        if !path.starts_with('/') {
-            return Err(Error::invalid_input(format!(
-                "{path:?}: outside a session, give an absolute path (or open a session with session_open)"
-            ))
-            .with_path(path));
-        }
-        let root = self.allowed_root_for(host, &files, path).await?;
-        Ok(Sandbox::new(
-            files,
-            root.clone(),
-            root,
-            guard,
-            self.known(host),
-        ))
+        Ok(self.sandbox_over(host, files, grant.root, grant.cwd))
     }
 
-    /// A read-only sandbox on the built-in `local` host for a call whose plan reads
-    /// sources there: `path` (absolute) must be under local's `allowed_roots`, and
-    /// `deny_paths` guard every path it resolves. Writes through it are refused, so it
-    /// needs no `local.allow_write`.
+    /// A read-only sandbox on the built-in `local` host for a source the plan reads
+    /// there (`Plan::with_local_source`): under local's `allowed_roots`, guarded by its
+    /// `deny_paths`. Writes through it are refused, so it needs no `local.allow_write`.
     pub async fn local_source(&self, path: &str) -> Result<Sandbox> {
-        if !self.reads_local {
-            return Err(Error::internal("this call's plan does not read on local"));
-        }
-        let host = self.engine.inner.inventory.get(LOCAL_HOST_ID).cloned().ok_or_else(|| {
-            Error::new(
-                ErrorCode::LocalDisabled,
-                "the built-in host `local` is disabled (local.enabled: false), and the source is read there",
-            )
-            .with_host(LOCAL_HOST_ID)
-        })?;
-        if !path.starts_with('/') {
-            return Err(Error::invalid_input(format!(
-                "source {path:?} must be an absolute path on warden's machine"
-            ))
-            .with_path(path));
-        }
-        let permit = Permit::new(host.id.clone(), self.job_id.clone());
+        let host = self.engine.local_host()?;
+        let grant = self.grants.get(host.id.as_str(), path, true)?.clone();
+        let permit = self.permit_for(&host);
         let files: Arc<dyn HostFiles> = Arc::new(ReadOnlyFiles(
             self.engine.inner.local.files(&permit, &host).await?,
         ));
-        let root = self.allowed_root_for(&host, &files, path).await?;
-        Ok(Sandbox::new(
-            files,
-            root.clone(),
-            root,
-            self.path_guard(&host),
-            self.known(&host),
-        ))
+        Ok(self.sandbox_over(&host, files, grant.root, grant.cwd))
     }
 
-    /// Resolves a session root on `host` and checks it against policy.
-    pub async fn session_root(&self, host: &Arc<Host>, root: &str) -> Result<String> {
-        let files = self.files(host).await?;
-        let resolved =
-            Sandbox::resolve_root(Arc::clone(&files), root, self.path_guard(host)).await?;
-        self.allowed_root_for(host, &files, &resolved).await?;
-        Ok(resolved)
+    /// The resolved directory of a planned session root (`session_open`).
+    pub fn session_root(&self, host: &Arc<Host>, root: &str) -> Result<String> {
+        let grant = self.grants.get(host.id.as_str(), root, false)?;
+        match &grant.resolved.meta {
+            Some(meta) if meta.kind == crate::files::FileKind::Dir => {
+                Ok(grant.resolved.path.clone())
+            }
+            Some(_) => Err(
+                Error::invalid_input(format!("root {root:?} is not a directory")).with_path(root),
+            ),
+            None => Err(Error::new(
+                ErrorCode::FileNotFound,
+                format!("root {root:?} does not exist"),
+            )
+            .with_path(root)),
+        }
+    }
+
+    fn sandbox_over(
+        &self,
+        host: &Arc<Host>,
+        files: Arc<dyn HostFiles>,
+        root: String,
+        cwd: String,
+    ) -> Sandbox {
+        Sandbox::new(
+            files,
+            root,
+            cwd,
+            self.engine.path_guard(host),
+            self.known(host),
+        )
+        .scoped(self.grants.scope(host.id.as_str()))
     }
 
     /// The host's file port for this call. A read-only plan gets a view whose every
@@ -268,61 +253,6 @@ impl RunContext {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         Arc::clone(known.entry(host.id.to_string()).or_default())
-    }
-
-    fn path_guard(&self, host: &Arc<Host>) -> PathGuard {
-        let engine = self.engine.clone();
-        let host = Arc::clone(host);
-        Arc::new(move |path: &str| {
-            let decision = engine.inner.policy.evaluate_path(&host, path);
-            if decision.decision == Verdict::Denied {
-                return Err(Error::new(
-                    ErrorCode::PolicyDenied,
-                    format!("denied on {}: {}", host.id, decision.reason),
-                )
-                .with_host(host.id.as_str())
-                .with_path(path)
-                .with_recovery_tool("policy_test"));
-            }
-            Ok(())
-        })
-    }
-
-    /// The resolved `allowed_roots` entry holding `path`; with policy off, `/`.
-    async fn allowed_root_for(
-        &self,
-        host: &Arc<Host>,
-        files: &Arc<dyn HostFiles>,
-        path: &str,
-    ) -> Result<String> {
-        let policy = &self.engine.inner.policy;
-        if policy.mode() == crate::config::PolicyMode::Off {
-            return Ok("/".into());
-        }
-        let roots = policy.allowed_roots(host);
-        for root in &roots {
-            // A root missing on this host allows nothing there.
-            let Ok(resolved) =
-                Sandbox::resolve_root(Arc::clone(files), root, self.path_guard(host)).await
-            else {
-                continue;
-            };
-            if within(&resolved, path) {
-                return Ok(resolved);
-            }
-        }
-        let configured = if roots.is_empty() {
-            String::from("none are configured")
-        } else {
-            roots.join(", ")
-        };
-        Err(Error::new(
-            ErrorCode::PathOutsideRoot,
-            format!("{path:?} is not under policy.allowed_roots on {} ({configured})", host.id),
-        )
-        .with_host(host.id.as_str())
-        .with_path(path)
-        .with_hint("Use a path under an allowed root, or ask the operator to add one to policy.allowed_roots."))
     }
 
     /// Runs `work` on every host concurrently, at most `ssh.max_parallel` at once;

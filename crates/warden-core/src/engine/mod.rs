@@ -6,8 +6,10 @@
 //! [`RunContext`] the engine hands them.
 
 mod context;
+mod grant;
 
 pub use context::RunContext;
+pub use grant::PathRecord;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,16 +17,15 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::audit::{self, AuditEntry, AuditLog, Durability, Phase};
+use crate::audit::{self, AuditEntry, AuditLog, CallDecision, Durability, Phase};
 use crate::config::LoadedConfig;
 use crate::error::{Error, ErrorCode, Result};
 use crate::file_locks::FileLocks;
-use crate::files::HostFiles;
-use crate::inventory::{Host, Inventory};
+use crate::inventory::{Host, HostKind, Inventory};
 use crate::local::LocalTransport;
 use crate::policy::{CommandOrigin, Decision, Policy, Verdict};
 use crate::sessions::{Event, SessionLimits, SessionView, Sessions};
-use crate::tool::{Effect, Plan, Registry};
+use crate::tool::{Effect, Plan, Prepared, Registry};
 use crate::transport::{Command, Transport};
 use crate::uploads::Uploads;
 
@@ -153,7 +154,10 @@ impl Engine {
         }
     }
 
-    /// Runs one tool call through the whole pipeline.
+    /// Runs one tool call through the whole pipeline, one step each:
+    /// validate → plan → session → local gate → policy → paths → audit `requested` →
+    /// run (or preview) → audit `completed` → answer. Every step that refuses the call
+    /// records why before the answer.
     pub async fn invoke(
         &self,
         caller: &Caller,
@@ -162,65 +166,59 @@ impl Engine {
         cancel: CancellationToken,
         progress: Option<ProgressSink>,
     ) -> Result<Value> {
-        let tool = self.inner.registry.find(tool_name).ok_or_else(|| {
-            Error::invalid_arguments(format!("unknown tool {tool_name:?}"))
-                .with_suggestions(self.inner.registry.closest_names(tool_name))
-                .with_recovery_tool("tools_search")
-        })?;
-        let job_id = new_job_id();
-        let started = Instant::now();
-        let masked_args = audit::mask_secrets(&args);
-        let mut record = AuditEntry {
-            client: caller.client.clone(),
-            identity: caller.identity.clone(),
-            tool: tool_name.to_owned(),
-            args: masked_args,
-            hosts: Vec::new(),
-            decision: String::from("rejected"),
-            phase: Phase::Completed,
-            outcome: None,
-            error_code: None,
-            duration_ms: None,
-            job_id: job_id.clone(),
-        };
-        let info = tool.info();
-        let prepared = match tool.prepare(args, &self.planning()) {
+        let mut call = Call::new(caller, tool_name, &args);
+        let prepared = match self.validate(tool_name, args) {
             Ok(prepared) => prepared,
-            Err(error) => return Err(self.reject(record, error, info.effect)),
+            Err(error) => return Err(self.refuse(call, error)),
         };
-        let mut plan = prepared.plan.clone();
+        let mut plan = prepared.plan;
+        call.effect = plan.effect;
+        call.session = plan.session.clone();
         let session = match self.enter_session(caller, &mut plan) {
             Ok(session) => session,
-            Err(error) => return Err(self.reject(record, error, info.effect)),
+            Err(error) => return Err(self.refuse(call, error)),
         };
-        record.hosts = plan.hosts.iter().map(|host| host.id.to_string()).collect();
-
+        call.record.hosts = plan.hosts.iter().map(|host| host.id.to_string()).collect();
         if let Err(error) = self.check_local(&plan) {
-            record.decision = "denied".into();
-            return Err(self.reject(record, error, plan.effect));
+            call.record.decision = CallDecision::Denied;
+            return Err(self.refuse(call, error));
         }
         let decisions = self.check_policy(&plan);
         if let Some((host, decision)) = decisions
             .iter()
             .find(|(_, decision)| decision.decision == Verdict::Denied)
         {
-            record.decision = "denied".into();
-            record.phase = Phase::Requested;
-            self.write(&record, plan.effect)?;
-            let error = policy_error(host, decision);
-            record.phase = Phase::Completed;
-            return Err(self.reject(record, error, plan.effect));
+            call.record.rule = decision.rule.clone();
+            return Err(self.deny(call, policy_error(host, decision)));
         }
+        let grants = match self
+            .grant_paths(&plan, session.as_ref(), &call.record.job_id)
+            .await
+        {
+            Ok(grants) => grants,
+            Err(error) if error.code == ErrorCode::InvalidInput => {
+                return Err(self.refuse(call, error));
+            }
+            Err(error) => return Err(self.deny(call, error)),
+        };
+        call.record.paths = grants.records();
         let warned = decisions
             .iter()
             .any(|(_, decision)| decision.decision == Verdict::Warned);
-        record.decision = if warned { "warned" } else { "allowed" }.into();
-        record.phase = Phase::Requested;
+        call.record.decision = if warned {
+            CallDecision::Warned
+        } else {
+            CallDecision::Allowed
+        };
+        call.record.phase = Phase::Requested;
         // Invariant: the requested record is durable before any side effect.
-        self.write(&record, plan.effect)?;
+        self.write(&call.record, call.effect)?;
 
+        let job_id = call.record.job_id.clone();
         let result = if plan.dry_run {
-            Ok(dry_run_preview(tool_name, &plan, &decisions, &job_id))
+            Ok(dry_run_preview(
+                tool_name, &plan, &decisions, &grants, &job_id,
+            ))
         } else {
             let context = RunContext {
                 engine: self.clone(),
@@ -229,58 +227,94 @@ impl Engine {
                 hosts: Arc::new(plan.hosts.clone()),
                 commands: Arc::new(plan.commands.clone()),
                 probes: Arc::new(plan.probes.clone()),
-                reads_local: plan.reads_local,
+                grants: Arc::new(grants),
                 effect: plan.effect,
                 known: Arc::default(),
-                job_id: job_id.clone(),
+                job_id,
                 cancel,
                 progress,
             };
             (prepared.run)(context).await
         };
+        if let Err(error) = &result {
+            self.note_denial(&call, error);
+        }
+        self.complete(call, &plan, result)
+    }
 
-        if let (Some(session), Err(error)) = (&plan.session, &result)
+    /// Finds the tool and checks the arguments against its schema; the tool plans.
+    fn validate(&self, tool_name: &str, args: Value) -> Result<Prepared> {
+        let tool = self.inner.registry.find(tool_name).ok_or_else(|| {
+            Error::invalid_arguments(format!("unknown tool {tool_name:?}"))
+                .with_suggestions(self.inner.registry.closest_names(tool_name))
+                .with_recovery_tool("tools_search")
+        })?;
+        tool.prepare(args, &self.planning())
+    }
+
+    /// Records a refusal before policy (`rejected`, or `denied` by the local gate) as
+    /// one completed record, and returns the error.
+    fn refuse(&self, mut call: Call, error: Error) -> Error {
+        self.note_denial(&call, &error);
+        call.record.outcome = Some("rejected".into());
+        call.record.error_code = Some(error.code.to_string());
+        call.record.reason = Some(error.message.clone());
+        match self.write(&call.record, call.effect) {
+            Ok(()) => error,
+            Err(audit_error) => audit_error,
+        }
+    }
+
+    /// Records a policy or path denial as a `requested` and a `completed` record (what
+    /// was asked, and that it was refused), and returns the error.
+    fn deny(&self, mut call: Call, error: Error) -> Error {
+        call.record.decision = CallDecision::Denied;
+        call.record.reason = Some(error.message.clone());
+        call.record.phase = Phase::Requested;
+        if let Err(audit_error) = self.write(&call.record, call.effect) {
+            return audit_error;
+        }
+        call.record.phase = Phase::Completed;
+        self.refuse(call, error)
+    }
+
+    /// Writes the outcome record and answers.
+    fn complete(&self, mut call: Call, plan: &Plan, result: Result<Value>) -> Result<Value> {
+        call.record.phase = Phase::Completed;
+        call.record.duration_ms = Some(call.started.elapsed().as_millis() as u64);
+        match &result {
+            Ok(value) => {
+                let failed = value.pointer("/summary/ok") == Some(&Value::Bool(false));
+                let outcome = if plan.dry_run {
+                    "dry_run"
+                } else if failed {
+                    "failed"
+                } else {
+                    "ok"
+                };
+                call.record.outcome = Some(outcome.into());
+            }
+            Err(error) => {
+                call.record.outcome = Some("error".into());
+                call.record.error_code = Some(error.code.to_string());
+                call.record.reason = Some(error.message.clone());
+            }
+        }
+        // Invariant: the outcome record is durable before the answer.
+        self.write(&call.record, call.effect)?;
+        result
+    }
+
+    /// A refusal inside a session shows in its `session_summary`.
+    fn note_denial(&self, call: &Call, error: &Error) {
+        if let Some(session) = &call.session
             && matches!(
                 error.code,
                 ErrorCode::PolicyDenied | ErrorCode::PathOutsideRoot
             )
         {
-            let what = format!("{tool_name}: {}", error.message);
+            let what = format!("{}: {}", call.record.tool, error.message);
             self.inner.sessions.record(session, Event::Denied, &what);
-        }
-        record.phase = Phase::Completed;
-        record.duration_ms = Some(started.elapsed().as_millis() as u64);
-        match &result {
-            Ok(value) => {
-                let failed = value.pointer("/summary/ok") == Some(&Value::Bool(false));
-                record.outcome = Some(
-                    if plan.dry_run {
-                        "dry_run"
-                    } else if failed {
-                        "failed"
-                    } else {
-                        "ok"
-                    }
-                    .into(),
-                );
-            }
-            Err(error) => {
-                record.outcome = Some("error".into());
-                record.error_code = Some(error.code.to_string());
-            }
-        }
-        // Invariant: the outcome record is durable before the answer.
-        self.write(&record, plan.effect)?;
-        result
-    }
-
-    /// Audits a call that never reached a host and returns its error.
-    fn reject(&self, mut record: AuditEntry, error: Error, effect: Effect) -> Error {
-        record.outcome = Some("rejected".into());
-        record.error_code = Some(error.code.to_string());
-        match self.write(&record, effect) {
-            Ok(()) => error,
-            Err(audit_error) => audit_error,
         }
     }
 
@@ -333,7 +367,7 @@ impl Engine {
             .with_host("local")
             .with_hint("Use a remote host, or ask the operator to set local.allow_exec: true (or WARDEN_UNSAFE_LOCAL=1)."));
         }
-        if plan.files && plan.effect != Effect::ReadOnly && !local.allow_write {
+        if plan.files() && plan.effect != Effect::ReadOnly && !local.allow_write {
             return Err(Error::new(
                 ErrorCode::LocalDisabled,
                 "the built-in host `local` is read-only: file writes on it are off",
@@ -364,11 +398,55 @@ impl Engine {
         decisions
     }
 
+    fn transport(&self, host: &Host) -> &Arc<dyn Transport> {
+        match host.kind {
+            HostKind::Ssh => &self.inner.ssh,
+            HostKind::Local => &self.inner.local,
+        }
+    }
+
     /// Shuts transports down and flushes the audit log.
     pub async fn shutdown(&self) {
         self.inner.ssh.shutdown().await;
         if let Ok(log) = &self.inner.audit {
             log.flush();
+        }
+    }
+}
+
+/// One tool call as it moves through the pipeline: its audit record, filled in step
+/// by step, and the effect that sets the record's durability.
+struct Call {
+    record: AuditEntry,
+    effect: Effect,
+    /// The file session the call works in, once the plan names it.
+    session: Option<String>,
+    started: Instant,
+}
+
+impl Call {
+    fn new(caller: &Caller, tool_name: &str, args: &Value) -> Call {
+        Call {
+            record: AuditEntry {
+                client: caller.client.clone(),
+                identity: caller.identity.clone(),
+                tool: tool_name.to_owned(),
+                args: audit::mask_secrets(args),
+                hosts: Vec::new(),
+                paths: Vec::new(),
+                decision: CallDecision::Rejected,
+                rule: None,
+                reason: None,
+                phase: Phase::Completed,
+                outcome: None,
+                error_code: None,
+                duration_ms: None,
+                job_id: new_job_id(),
+            },
+            // Until the tool is known, a refusal is recorded like a read.
+            effect: Effect::ReadOnly,
+            session: None,
+            started: Instant::now(),
         }
     }
 }
@@ -397,12 +475,14 @@ fn dry_run_preview(
     tool: &str,
     plan: &Plan,
     decisions: &[(Arc<Host>, Decision)],
+    grants: &grant::Grants,
     job_id: &str,
 ) -> Value {
     json!({
         "dry_run": true,
         "tool": tool,
         "hosts": plan.hosts.iter().map(|host| host.id.to_string()).collect::<Vec<_>>(),
+        "paths": grants.records(),
         "commands": plan.commands.iter().map(Command::to_shell).collect::<Vec<_>>(),
         "probes": plan.probes,
         "policy": decisions.iter().map(|(host, decision)| json!({
@@ -419,4 +499,3 @@ fn new_job_id() -> String {
     let id = uuid::Uuid::new_v4().simple().to_string();
     format!("job_{}", &id[..12])
 }
-

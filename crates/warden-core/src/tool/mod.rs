@@ -46,7 +46,7 @@ pub struct ToolInfo {
     pub open_world: bool,
 }
 
-pub use plan::{Plan, Probe};
+pub use plan::{Plan, PlannedPath, Probe};
 
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 

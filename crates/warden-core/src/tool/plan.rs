@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::Effect;
 use crate::inventory::Host;
+use crate::sandbox::Last;
 use crate::transport::Command;
 
 /// What a call will touch.
@@ -23,12 +24,23 @@ pub struct Plan {
     /// A file session the call works in: the engine checks that it belongs to the
     /// caller and puts its host in `hosts` (tools cannot name hosts of other sessions).
     pub session: Option<String>,
-    /// Works on files (the `local` gate is `allow_write`).
-    pub files: bool,
-    /// Also reads sources on the built-in `local` host (`push`, `sync`): the engine
-    /// grants a read-only view there under local's `allowed_roots` and `deny_paths`,
-    /// which needs no `local.allow_write`.
-    pub reads_local: bool,
+    /// The file paths the call works on, as the caller gave them. The engine checks
+    /// each against `deny_paths` before any host call, resolves it on every planned
+    /// host inside the session root or an `allowed_roots` entry before the `requested`
+    /// record (which names them), and at run time opens sandboxes for these alone.
+    pub paths: Vec<PlannedPath>,
+}
+
+/// One path a call works on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedPath {
+    pub path: String,
+    /// Whether a symlink in the last component is followed when it is resolved.
+    pub last: Last,
+    /// A source read on warden's own machine (`push`, `sync`): resolved on `local`
+    /// through a read-only view under local's `allowed_roots` and `deny_paths`, which
+    /// needs no `local.allow_write`.
+    pub local_source: bool,
 }
 
 /// A script warden itself wrote, run to read a host's state. Both fields are
@@ -53,9 +65,33 @@ impl Plan {
             effect: Effect::ReadOnly,
             dry_run: false,
             session: None,
-            files: false,
-            reads_local: false,
+            paths: Vec::new(),
         }
+    }
+
+    /// Works on files on its hosts (the `local` gate is then `allow_write`).
+    pub fn files(&self) -> bool {
+        self.paths.iter().any(|path| !path.local_source)
+    }
+
+    /// Also works on `path` on every planned host.
+    pub fn with_path(mut self, path: &str, last: Last) -> Plan {
+        self.paths.push(PlannedPath {
+            path: path.to_owned(),
+            last,
+            local_source: false,
+        });
+        self
+    }
+
+    /// Also reads the source `path` on warden's own machine.
+    pub fn with_local_source(mut self, path: &str) -> Plan {
+        self.paths.push(PlannedPath {
+            path: path.to_owned(),
+            last: Last::Follow,
+            local_source: true,
+        });
+        self
     }
 
     /// The caller's `command` on every host of `hosts`.

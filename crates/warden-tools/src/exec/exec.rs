@@ -115,6 +115,18 @@ impl CommandOptions {
         Ok(request)
     }
 
+    /// The plan of `exec` and `run`: the caller's command on `hosts`; in a session,
+    /// its `working_directory` is a path the engine resolves inside the root.
+    pub fn plan(&self, hosts: Vec<Arc<Host>>, command: Command) -> Plan {
+        let plan = Plan::command(hosts, command, Effect::Destructive)
+            .dry_run(self.dry_run)
+            .in_session(self.session_id.clone());
+        match (&self.session_id, &self.working_directory) {
+            (Some(_), Some(directory)) => plan.with_path(directory, Last::Follow),
+            _ => plan,
+        }
+    }
+
     pub fn request(&self, max_output_bytes: usize) -> Result<ExecRequest> {
         for name in self.env.keys() {
             let valid = name
@@ -182,9 +194,7 @@ impl Tool for Exec {
             .hosts(params.target.as_deref(), "target", |target| {
                 planning.inventory().resolve(target)
             })?;
-        Ok(Plan::command(hosts, command, Effect::Destructive)
-            .dry_run(params.options.dry_run)
-            .in_session(params.options.session_id.clone()))
+        Ok(params.options.plan(hosts, command))
     }
 
     fn run(

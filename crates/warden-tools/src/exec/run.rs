@@ -47,9 +47,7 @@ impl Tool for Run {
             .hosts(params.host_id.as_deref(), "host_id", |host_id| {
                 Ok(vec![planning.inventory().require(host_id)?])
             })?;
-        Ok(Plan::command(hosts, command, Effect::Destructive)
-            .dry_run(params.options.dry_run)
-            .in_session(params.options.session_id.clone()))
+        Ok(params.options.plan(hosts, command))
     }
 
     fn run(

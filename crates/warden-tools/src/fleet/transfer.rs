@@ -5,10 +5,11 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::fs::file_args::CHUNK_BYTES;
-use crate::fs::fs_write::{keep_owner, temp_beside};
+use crate::fs::fs_write::keep_owner;
 use warden_core::PlanContext;
 use warden_core::error::{Error, ErrorCode, Result};
 use warden_core::files::HostFiles;
+use warden_core::sandbox::{Last, temp_beside};
 use warden_core::tool::{Effect, Plan};
 
 /// Copies the `size` bytes of `source_path` (on warden's machine) to `dest_path` on a
@@ -130,8 +131,8 @@ pub fn fleet_file_plan(
     Ok(Plan {
         hosts: planning.inventory().resolve(target)?,
         effect: Effect::Destructive,
-        files: true,
-        reads_local: true,
         ..Plan::local_state()
-    })
+    }
+    .with_local_source(source)
+    .with_path(path, Last::Follow))
 }

@@ -26,24 +26,38 @@ pub struct FileScope {
 }
 
 impl FileScope {
-    pub fn plan(&self, planning: &PlanContext, effect: Effect, dry_run: bool) -> Result<Plan> {
+    /// The plan of a file call working on `paths` (each with how its last symlink is
+    /// treated): the engine checks and resolves them before anything runs.
+    pub fn plan(
+        &self,
+        planning: &PlanContext,
+        effect: Effect,
+        paths: &[(&str, Last)],
+    ) -> Result<Plan> {
         let hosts = match (&self.session_id, &self.host_id) {
             (Some(_), None) => Vec::new(),
             (None, Some(host_id)) => vec![planning.inventory().require(host_id)?],
-            _ => {
+            (Some(_), Some(_)) => {
                 return Err(Error::invalid_input(
                     "give session_id (from session_open) or host_id, not both",
                 ));
             }
+            (None, None) => {
+                return Err(Error::invalid_input(
+                    "name where the file is: session_id (from session_open) or host_id with an absolute path",
+                ));
+            }
         };
-        Ok(Plan {
+        let mut plan = Plan {
             hosts,
             effect,
-            dry_run,
             session: self.session_id.clone(),
-            files: true,
             ..Plan::local_state()
-        })
+        };
+        for (path, last) in paths {
+            plan = plan.with_path(path, *last);
+        }
+        Ok(plan)
     }
 }
 

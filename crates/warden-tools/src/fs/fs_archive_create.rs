@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::fs::archive::{self, Bridge, Caps, Format, HostReader, HostWriter};
 use crate::fs::file_args::{self, FileScope};
-use crate::fs::fs_write::temp_beside;
 use warden_core::error::{Error, ErrorCode, Result};
 use warden_core::files::{FileKind, FileMeta, HostFiles};
+use warden_core::sandbox::temp_beside;
 use warden_core::sandbox::{Last, Sandbox};
 use warden_core::sessions::Event;
 use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
@@ -89,7 +89,15 @@ impl Tool for FsArchiveCreate {
         } else {
             Effect::Mutating
         };
-        params.scope.plan(planning, effect, false)
+        {
+            let mut paths: Vec<(&str, Last)> = params
+                .paths
+                .iter()
+                .map(|path| (path.as_str(), Last::NoFollow))
+                .collect();
+            paths.push((&params.dest, Last::Follow));
+            params.scope.plan(planning, effect, &paths)
+        }
     }
 
     fn run(

@@ -19,9 +19,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::fs::archive::{self, Bridge, Caps, Format, HostReader, HostWriter};
 use crate::fs::file_args::{self, FileScope};
-use crate::fs::fs_write::{keep_owner, make_dirs, symlink_atomic, temp_beside};
+use crate::fs::fs_write::{keep_owner, make_dirs, symlink_atomic};
 use warden_core::error::{Error, ErrorCode, Result};
 use warden_core::files::{FileKind, HostFiles};
+use warden_core::sandbox::temp_beside;
 use warden_core::sandbox::{Last, MAX_PATH_BYTES, Resolved, Sandbox, parent_of};
 use warden_core::sessions::Event;
 use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
@@ -90,7 +91,11 @@ impl Tool for FsArchiveExtract {
     };
 
     fn plan(&self, params: &FsArchiveExtractParams, planning: &PlanContext) -> Result<Plan> {
-        params.scope.plan(planning, Effect::Destructive, false)
+        params.scope.plan(
+            planning,
+            Effect::Destructive,
+            &[(&params.path, Last::Follow), (&params.dest, Last::Follow)],
+        )
     }
 
     fn run(

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::fs::file_args::{self, FileScope, parse_mode};
 use warden_core::error::{Error, Result};
 use warden_core::files::FileKind;
+use warden_core::sandbox::Last;
 use warden_core::sessions::Event;
 use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
@@ -56,7 +57,11 @@ impl Tool for FsChmod {
 
     fn plan(&self, params: &FsChmodParams, planning: &PlanContext) -> Result<Plan> {
         ModeChange::parse(&params.mode)?;
-        params.scope.plan(planning, Effect::Mutating, false)
+        params.scope.plan(
+            planning,
+            Effect::Mutating,
+            &[(&params.path, Last::NoFollow)],
+        )
     }
 
     fn run(

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::fs::file_args::{self, FileScope};
 use warden_core::error::{Error, Result};
-use warden_core::sandbox::{AccountDb, Sandbox};
+use warden_core::sandbox::{AccountDb, Last, Sandbox};
 use warden_core::sessions::Event;
 use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
@@ -60,7 +60,11 @@ impl Tool for FsChown {
 
     fn plan(&self, params: &FsChownParams, planning: &PlanContext) -> Result<Plan> {
         Owner::parse(&params.owner)?;
-        params.scope.plan(planning, Effect::Mutating, false)
+        params.scope.plan(
+            planning,
+            Effect::Mutating,
+            &[(&params.path, Last::NoFollow)],
+        )
     }
 
     fn run(

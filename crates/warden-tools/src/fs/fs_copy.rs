@@ -11,10 +11,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::fs::file_args::{self, CHUNK_BYTES, FileScope};
-use crate::fs::fs_write::{symlink_atomic, temp_beside, write_atomic};
+use crate::fs::fs_write::{symlink_atomic, write_atomic};
 use crate::fs::walk::{MAX_WALK_ENTRIES, too_many_entries};
 use warden_core::error::{Error, Result};
 use warden_core::files::FileKind;
+use warden_core::sandbox::temp_beside;
 use warden_core::sandbox::{Last, Sandbox, parent_of, within};
 use warden_core::sessions::Event;
 use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
@@ -80,7 +81,11 @@ impl Tool for FsCopy {
     };
 
     fn plan(&self, params: &FsCopyParams, planning: &PlanContext) -> Result<Plan> {
-        params.scope.plan(planning, Effect::Destructive, false)
+        params.scope.plan(
+            planning,
+            Effect::Destructive,
+            &[(&params.from, Last::Follow), (&params.to, Last::Follow)],
+        )
     }
 
     fn run(

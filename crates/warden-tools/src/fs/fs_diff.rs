@@ -61,7 +61,14 @@ impl Tool for FsDiff {
     };
 
     fn plan(&self, params: &FsDiffParams, planning: &PlanContext) -> Result<Plan> {
-        params.scope.plan(planning, Effect::ReadOnly, false)
+        params.scope.plan(
+            planning,
+            Effect::ReadOnly,
+            &[
+                (&params.path_a, Last::Follow),
+                (&params.path_b, Last::Follow),
+            ],
+        )
     }
 
     fn run(

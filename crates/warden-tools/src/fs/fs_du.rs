@@ -102,7 +102,11 @@ impl Tool for FsDu {
     };
 
     fn plan(&self, params: &FsDuParams, planning: &PlanContext) -> Result<Plan> {
-        params.scope.plan(planning, Effect::ReadOnly, false)
+        params.scope.plan(
+            planning,
+            Effect::ReadOnly,
+            &[(params.path.as_deref().unwrap_or("."), Last::Follow)],
+        )
     }
 
     fn run(

@@ -84,7 +84,11 @@ impl Tool for FsFind {
     };
 
     fn plan(&self, params: &FsFindParams, planning: &PlanContext) -> Result<Plan> {
-        params.scope.plan(planning, Effect::ReadOnly, false)
+        params.scope.plan(
+            planning,
+            Effect::ReadOnly,
+            &[(params.path.as_deref().unwrap_or("."), Last::Follow)],
+        )
     }
 
     fn run(

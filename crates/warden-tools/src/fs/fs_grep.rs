@@ -110,7 +110,9 @@ impl Tool for FsGrep {
     };
 
     fn plan(&self, params: &FsGrepParams, planning: &PlanContext) -> Result<Plan> {
-        params.scope.plan(planning, Effect::ReadOnly, false)
+        params
+            .scope
+            .plan(planning, Effect::ReadOnly, &[(&params.path, Last::Follow)])
     }
 
     fn run(

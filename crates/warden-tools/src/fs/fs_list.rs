@@ -64,7 +64,11 @@ impl Tool for FsList {
     };
 
     fn plan(&self, params: &FsListParams, planning: &PlanContext) -> Result<Plan> {
-        params.scope.plan(planning, Effect::ReadOnly, false)
+        params.scope.plan(
+            planning,
+            Effect::ReadOnly,
+            &[(params.path.as_deref().unwrap_or("."), Last::Follow)],
+        )
     }
 
     fn run(

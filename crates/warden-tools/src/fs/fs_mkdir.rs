@@ -48,7 +48,9 @@ impl Tool for FsMkdir {
     };
 
     fn plan(&self, params: &FsMkdirParams, planning: &PlanContext) -> Result<Plan> {
-        params.scope.plan(planning, Effect::Mutating, false)
+        params
+            .scope
+            .plan(planning, Effect::Mutating, &[(&params.path, Last::Follow)])
     }
 
     fn run(

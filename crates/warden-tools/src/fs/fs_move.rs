@@ -56,7 +56,21 @@ impl Tool for FsMove {
     };
 
     fn plan(&self, params: &FsMoveParams, planning: &PlanContext) -> Result<Plan> {
-        params.scope.plan(planning, Effect::Destructive, false)
+        // A session root named relatively is known before anything is resolved; an
+        // absolute root is caught in `run`, once resolved.
+        let names_the_root = !params.from.starts_with('/')
+            && params
+                .from
+                .split('/')
+                .all(|name| name.is_empty() || name == ".");
+        if names_the_root {
+            return Err(Error::invalid_input("the root itself cannot be moved"));
+        }
+        params.scope.plan(
+            planning,
+            Effect::Destructive,
+            &[(&params.from, Last::NoFollow), (&params.to, Last::NoFollow)],
+        )
     }
 
     fn run(

@@ -62,7 +62,9 @@ impl Tool for FsPatch {
 
     fn plan(&self, params: &FsPatchParams, planning: &PlanContext) -> Result<Plan> {
         parse(&params.unified_diff)?;
-        params.scope.plan(planning, Effect::Mutating, false)
+        params
+            .scope
+            .plan(planning, Effect::Mutating, &[(&params.path, Last::Follow)])
     }
 
     fn run(

@@ -71,7 +71,9 @@ impl Tool for FsRead {
     };
 
     fn plan(&self, params: &FsReadParams, planning: &PlanContext) -> Result<Plan> {
-        params.scope.plan(planning, Effect::ReadOnly, false)
+        params
+            .scope
+            .plan(planning, Effect::ReadOnly, &[(&params.path, Last::Follow)])
     }
 
     fn run(

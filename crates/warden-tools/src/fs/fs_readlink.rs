@@ -50,7 +50,11 @@ impl Tool for FsReadlink {
     };
 
     fn plan(&self, params: &FsReadlinkParams, planning: &PlanContext) -> Result<Plan> {
-        params.scope.plan(planning, Effect::ReadOnly, false)
+        params.scope.plan(
+            planning,
+            Effect::ReadOnly,
+            &[(&params.path, Last::NoFollow)],
+        )
     }
 
     fn run(

@@ -58,7 +58,11 @@ impl Tool for FsRemove {
     };
 
     fn plan(&self, params: &FsRemoveParams, planning: &PlanContext) -> Result<Plan> {
-        params.scope.plan(planning, Effect::Destructive, false)
+        params.scope.plan(
+            planning,
+            Effect::Destructive,
+            &[(&params.path, Last::NoFollow)],
+        )
     }
 
     fn run(

@@ -36,7 +36,18 @@ impl Tool for FsStat {
     };
 
     fn plan(&self, params: &FsStatParams, planning: &PlanContext) -> Result<Plan> {
-        params.scope.plan(planning, Effect::ReadOnly, false)
+        params.scope.plan(
+            planning,
+            Effect::ReadOnly,
+            &[(
+                &params.path,
+                if params.follow {
+                    Last::Follow
+                } else {
+                    Last::NoFollow
+                },
+            )],
+        )
     }
 
     fn run(

@@ -65,7 +65,9 @@ impl Tool for FsStreamRead {
     };
 
     fn plan(&self, params: &FsStreamReadParams, planning: &PlanContext) -> Result<Plan> {
-        params.scope.plan(planning, Effect::ReadOnly, false)
+        params
+            .scope
+            .plan(planning, Effect::ReadOnly, &[(&params.path, Last::Follow)])
     }
 
     fn run(

@@ -11,9 +11,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::fs::file_args::{self, FileScope, parse_mode};
-use crate::fs::fs_write::{keep_owner, make_dirs, short_name};
+use crate::fs::fs_write::{keep_owner, make_dirs};
 use warden_core::error::{Error, ErrorCode, Result};
 use warden_core::files::{FileKind, HostFiles};
+use warden_core::sandbox::hidden_prefix;
 use warden_core::sandbox::{Last, Sandbox, parent_of};
 use warden_core::sessions::Event;
 use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
@@ -91,7 +92,11 @@ impl Tool for FsStreamWrite {
     };
 
     fn plan(&self, params: &FsStreamWriteParams, planning: &PlanContext) -> Result<Plan> {
-        params.scope.plan(planning, Effect::Destructive, false)
+        params.scope.plan(
+            planning,
+            Effect::Destructive,
+            &[(&params.path, Last::Follow)],
+        )
     }
 
     fn run(
@@ -287,10 +292,10 @@ fn part_path(destination: &str, id: &str) -> Result<String> {
             "upload_id {id:?} is not one warden gave"
         )));
     }
-    let name = short_name(destination);
     Ok(format!(
-        "{}/.{name}.warden-upload-{id}.part",
-        parent_of(destination).trim_end_matches('/')
+        "{}/{}upload-{id}.part",
+        parent_of(destination).trim_end_matches('/'),
+        hidden_prefix(destination)
     ))
 }
 

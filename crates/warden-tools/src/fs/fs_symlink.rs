@@ -49,7 +49,11 @@ impl Tool for FsSymlink {
     };
 
     fn plan(&self, params: &FsSymlinkParams, planning: &PlanContext) -> Result<Plan> {
-        params.scope.plan(planning, Effect::Mutating, false)
+        params.scope.plan(
+            planning,
+            Effect::Mutating,
+            &[(&params.link_path, Last::NoFollow)],
+        )
     }
 
     fn run(

@@ -67,7 +67,9 @@ impl Tool for FsTail {
     };
 
     fn plan(&self, params: &FsTailParams, planning: &PlanContext) -> Result<Plan> {
-        params.scope.plan(planning, Effect::ReadOnly, false)
+        params
+            .scope
+            .plan(planning, Effect::ReadOnly, &[(&params.path, Last::Follow)])
     }
 
     fn run(

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::fs::file_args::{self, FileScope, parse_mode, sha256_hex};
 use warden_core::error::{Error, ErrorCode, Result};
 use warden_core::files::{FileKind, HostFiles};
-use warden_core::sandbox::{Last, Sandbox, parent_of};
+use warden_core::sandbox::{Last, Sandbox, parent_of, temp_beside};
 use warden_core::sessions::Event;
 use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
@@ -72,7 +72,11 @@ impl Tool for FsWrite {
     };
 
     fn plan(&self, params: &FsWriteParams, planning: &PlanContext) -> Result<Plan> {
-        params.scope.plan(planning, Effect::Destructive, false)
+        params.scope.plan(
+            planning,
+            Effect::Destructive,
+            &[(&params.path, Last::Follow)],
+        )
     }
 
     fn run(
@@ -203,28 +207,6 @@ pub async fn write_atomic_as(
         return Err(error);
     }
     Ok(())
-}
-
-/// A fresh hidden name in `path`'s directory, for a file renamed over `path` later.
-pub fn temp_beside(path: &str) -> String {
-    let name = short_name(path);
-    // `parent_of` is "/" for files at the top: no doubled slash.
-    format!(
-        "{}/.{name}.warden-{}.tmp",
-        parent_of(path).trim_end_matches('/'),
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    )
-}
-
-/// The last component of `path`, cut to 128 bytes (on a character boundary): names of
-/// temp and partial files add to it and must stay under the 255-byte limit.
-pub fn short_name(path: &str) -> &str {
-    let name = path.rsplit('/').next().unwrap_or("file");
-    let mut end = name.len().min(128);
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
-    &name[..end]
 }
 
 /// Puts a symlink to `target` at `path` atomically, replacing the link or file there:

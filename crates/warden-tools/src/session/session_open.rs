@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use crate::fs::file_args::FileScope;
 use warden_core::error::Result;
+use warden_core::sandbox::Last;
 use warden_core::sessions::SessionInfo;
 use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
@@ -37,7 +38,7 @@ impl Tool for SessionOpen {
             session_id: None,
             host_id: Some(params.host_id.clone()),
         };
-        scope.plan(planning, Effect::ReadOnly, false)
+        scope.plan(planning, Effect::ReadOnly, &[(&params.root, Last::Follow)])
     }
 
     fn run(
@@ -47,7 +48,7 @@ impl Tool for SessionOpen {
     ) -> impl Future<Output = Result<SessionInfo>> + Send + 'static {
         async move {
             let host = context.inventory().require(&params.host_id)?;
-            let root = context.session_root(&host, &params.root).await?;
+            let root = context.session_root(&host, &params.root)?;
             context
                 .sessions()
                 .open(context.client(), host.id.clone(), root)

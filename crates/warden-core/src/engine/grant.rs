@@ -1,0 +1,349 @@
+//! The engine's decision on every path a plan names, made before the `requested`
+//! record: first against `deny_paths` as written (no host call, so a deny-all policy
+//! touches nothing), then resolved on each host inside the session root or the
+//! `allowed_roots` entry that holds it, through a read-only file port. A path that
+//! leaves the root or is denied (as written or once resolved) on every planned host
+//! denies the call; on some hosts of a fan-out, it is those hosts' error, as is any
+//! other failure (a host that cannot be reached), for the tool to report per host.
+//!
+//! At run time [`super::RunContext::sandbox`] opens sandboxes for granted paths only,
+//! each confined to the resolved paths granted on its host (see `sandbox::Confined`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+use tokio::sync::Semaphore;
+
+use super::Engine;
+use crate::error::{Error, ErrorCode, Result};
+use crate::files::{HostFiles, ReadOnlyFiles};
+use crate::inventory::{Host, LOCAL_HOST_ID};
+use crate::policy::Verdict;
+use crate::sandbox::{Known, PathGuard, Resolved, Sandbox, within};
+use crate::sessions::SessionView;
+use crate::tool::{Plan, PlannedPath};
+use crate::transport::Permit;
+
+/// Where one planned path lies on one host.
+#[derive(Debug, Clone)]
+pub(crate) struct Grant {
+    pub root: String,
+    pub cwd: String,
+    pub resolved: Resolved,
+}
+
+/// (host id, path as planned, read on `local` as a source).
+type GrantKey = (String, String, bool);
+
+/// Every planned path's grant (or the error that host gave), by host.
+#[derive(Debug, Default)]
+pub(crate) struct Grants {
+    entries: HashMap<GrantKey, Result<Grant>>,
+    /// Planned order, for the audit record.
+    order: Vec<GrantKey>,
+}
+
+/// A planned path as the `requested` audit record names it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PathRecord {
+    pub host_id: String,
+    pub path: String,
+    /// Where it resolved (absent when that host could not be asked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<String>,
+}
+
+impl Grants {
+    /// The grant of `path` on `host`. Invariant: a path the plan did not name is
+    /// refused.
+    pub fn get(&self, host: &str, path: &str, local_source: bool) -> Result<&Grant> {
+        let key = (host.to_owned(), path.to_owned(), local_source);
+        match self.entries.get(&key) {
+            Some(Ok(grant)) => Ok(grant),
+            Some(Err(error)) => Err(error.clone()),
+            None => Err(Error::internal(format!(
+                "the path {path:?} on {host} is not in this call's plan"
+            ))),
+        }
+    }
+
+    /// The resolved paths granted on `host`: what its sandboxes may act on.
+    pub fn scope(&self, host: &str) -> Vec<String> {
+        self.entries
+            .iter()
+            .filter(|((on, _, _), _)| on == host)
+            .filter_map(|(_, grant)| grant.as_ref().ok())
+            .map(|grant| grant.resolved.path.clone())
+            .collect()
+    }
+
+    pub fn records(&self) -> Vec<PathRecord> {
+        self.order
+            .iter()
+            .map(|key| PathRecord {
+                host_id: key.0.clone(),
+                path: key.1.clone(),
+                resolved: self
+                    .entries
+                    .get(key)
+                    .and_then(|grant| grant.as_ref().ok())
+                    .map(|grant| grant.resolved.path.clone()),
+            })
+            .collect()
+    }
+}
+
+impl Engine {
+    /// Decides every planned path (see the module doc).
+    pub(super) async fn grant_paths(
+        &self,
+        plan: &Plan,
+        session: Option<&SessionView>,
+        job_id: &str,
+    ) -> Result<Grants> {
+        let mut work = Vec::new();
+        let mut refused = Vec::new();
+        for planned in &plan.paths {
+            let hosts = if planned.local_source {
+                vec![self.local_host()?]
+            } else {
+                plan.hosts.clone()
+            };
+            let cwd = session
+                .filter(|_| !planned.local_source)
+                .map(|s| s.cwd.as_str());
+            let written = as_written(&planned.path, cwd, planned.local_source)?;
+            for host in hosts {
+                // Invariant: a path denied as written is refused before any host call.
+                match self.path_guard(&host)(&written) {
+                    Ok(()) => work.push((host, planned.clone())),
+                    Err(error) => refused.push((host, planned.clone(), error)),
+                }
+            }
+        }
+        let limit = Arc::new(Semaphore::new(self.inner.loaded.config.ssh.max_parallel));
+        let mut set = tokio::task::JoinSet::new();
+        for (index, (host, planned)) in work.iter().cloned().enumerate() {
+            let engine = self.clone();
+            let session = session.filter(|_| !planned.local_source).cloned();
+            let job_id = job_id.to_owned();
+            let limit = Arc::clone(&limit);
+            set.spawn(async move {
+                let _slot = limit.acquire_owned().await;
+                let grant = engine
+                    .grant(&host, &planned, session.as_ref(), &job_id)
+                    .await;
+                (index, grant)
+            });
+        }
+        let mut outcomes: Vec<Option<Result<Grant>>> = work.iter().map(|_| None).collect();
+        while let Some(joined) = set.join_next().await {
+            let (index, grant) =
+                joined.map_err(|error| Error::internal(format!("path check failed: {error}")))?;
+            outcomes[index] = Some(grant);
+        }
+        let decided = work
+            .into_iter()
+            .zip(outcomes)
+            .map(|((host, planned), outcome)| {
+                let outcome = outcome.unwrap_or_else(|| Err(Error::internal("path check lost")));
+                (host, planned, outcome)
+            })
+            .chain(
+                refused
+                    .into_iter()
+                    .map(|(host, planned, error)| (host, planned, Err(error))),
+            );
+        let mut grants = Grants::default();
+        for (host, planned, outcome) in decided {
+            let key = (host.id.to_string(), planned.path, planned.local_source);
+            grants.order.push(key.clone());
+            let outcome = outcome.map_err(|error| error.with_host(host.id.as_str()));
+            grants.entries.insert(key, outcome);
+        }
+        grants.order.sort_by_key(|key| {
+            let path = plan.paths.iter().position(|planned| planned.path == key.1);
+            let host = plan.hosts.iter().position(|host| host.id.as_str() == key.0);
+            (path, host)
+        });
+        // A path refused on every host it was planned on refuses the call.
+        for planned in &plan.paths {
+            let mut outcomes = grants
+                .entries
+                .iter()
+                .filter(|((_, path, local), _)| {
+                    *path == planned.path && *local == planned.local_source
+                })
+                .map(|(_, outcome)| outcome);
+            let all_refused = outcomes
+                .clone()
+                .all(|outcome| outcome.as_ref().is_err_and(refuses_the_call));
+            if all_refused && let Some(Err(error)) = outcomes.next() {
+                return Err(error.clone());
+            }
+        }
+        Ok(grants)
+    }
+
+    async fn grant(
+        &self,
+        host: &Arc<Host>,
+        planned: &PlannedPath,
+        session: Option<&SessionView>,
+        job_id: &str,
+    ) -> Result<Grant> {
+        // Resolution only looks (lstat, readlink): it may run before the `requested`
+        // record, through a port that refuses every write.
+        let permit = Permit::new(host.id.clone(), job_id.to_owned());
+        let files: Arc<dyn HostFiles> = Arc::new(ReadOnlyFiles(
+            self.transport(host).files(&permit, host).await?,
+        ));
+        let (root, cwd) = match session {
+            Some(session) => (session.root.clone(), session.cwd.clone()),
+            None => {
+                let root = self.allowed_root_for(host, &files, &planned.path).await?;
+                (root.clone(), root)
+            }
+        };
+        let sandbox = Sandbox::new(
+            files,
+            root.clone(),
+            cwd.clone(),
+            self.path_guard(host),
+            Known::default(),
+        );
+        let resolved = sandbox.resolve(&planned.path, planned.last).await?;
+        Ok(Grant {
+            root,
+            cwd,
+            resolved,
+        })
+    }
+
+    pub(super) fn local_host(&self) -> Result<Arc<Host>> {
+        self.inner.inventory.get(LOCAL_HOST_ID).cloned().ok_or_else(|| {
+            Error::new(
+                ErrorCode::LocalDisabled,
+                "the built-in host `local` is disabled (local.enabled: false), and the source is read there",
+            )
+            .with_host(LOCAL_HOST_ID)
+        })
+    }
+
+    /// `deny_paths` as the sandboxes of `host` apply them.
+    pub(super) fn path_guard(&self, host: &Arc<Host>) -> PathGuard {
+        let engine = self.clone();
+        let host = Arc::clone(host);
+        Arc::new(move |path: &str| {
+            let decision = engine.inner.policy.evaluate_path(&host, path);
+            if decision.decision == Verdict::Denied {
+                return Err(Error::new(
+                    ErrorCode::PolicyDenied,
+                    format!("denied on {}: {}", host.id, decision.reason),
+                )
+                .with_host(host.id.as_str())
+                .with_path(path)
+                .with_recovery_tool("policy_test"));
+            }
+            Ok(())
+        })
+    }
+
+    /// The resolved `allowed_roots` entry holding `path`; with policy off, `/`.
+    pub(super) async fn allowed_root_for(
+        &self,
+        host: &Arc<Host>,
+        files: &Arc<dyn HostFiles>,
+        path: &str,
+    ) -> Result<String> {
+        let policy = &self.inner.policy;
+        if policy.mode() == crate::config::PolicyMode::Off {
+            return Ok("/".into());
+        }
+        let roots = policy.allowed_roots(host);
+        for root in &roots {
+            // A root missing on this host allows nothing there.
+            let Ok(resolved) =
+                Sandbox::resolve_root(Arc::clone(files), root, self.path_guard(host)).await
+            else {
+                continue;
+            };
+            if within(&resolved, path) {
+                return Ok(resolved);
+            }
+        }
+        let configured = if roots.is_empty() {
+            String::from("none are configured")
+        } else {
+            roots.join(", ")
+        };
+        Err(Error::new(
+            ErrorCode::PathOutsideRoot,
+            format!("{path:?} is not under policy.allowed_roots on {} ({configured})", host.id),
+        )
+        .with_host(host.id.as_str())
+        .with_path(path)
+        .with_hint("Use a path under an allowed root, or ask the operator to add one to policy.allowed_roots."))
+    }
+}
+
+/// Errors that are the path's own fault, whatever host: the call is refused.
+fn refuses_the_call(error: &Error) -> bool {
+    matches!(
+        error.code,
+        ErrorCode::PathOutsideRoot | ErrorCode::PolicyDenied | ErrorCode::InvalidInput
+    )
+}
+
+/// `path` as written, made absolute against the session's working directory: what
+/// `deny_paths` sees before anything is resolved (`.` and empty names dropped; `..`
+/// kept, so this check can only refuse more, never less, than the resolved one).
+fn as_written(path: &str, cwd: Option<&str>, local_source: bool) -> Result<String> {
+    let absolute = match (path.starts_with('/'), cwd) {
+        (true, _) => path.to_owned(),
+        (false, Some(cwd)) => format!("{}/{path}", cwd.trim_end_matches('/')),
+        (false, None) if local_source => {
+            return Err(Error::invalid_input(format!(
+                "source {path:?} must be an absolute path on warden's machine"
+            ))
+            .with_path(path));
+        }
+        (false, None) => {
+            return Err(Error::invalid_input(format!(
+                "{path:?}: outside a session, give an absolute path (or open a session with session_open)"
+            ))
+            .with_path(path));
+        }
+    };
+    let names: Vec<&str> = absolute
+        .split('/')
+        .filter(|name| !name.is_empty() && *name != ".")
+        .collect();
+    Ok(format!("/{}", names.join("/")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::as_written;
+
+    #[test]
+    fn paths_as_written_are_absolute_and_keep_their_climbs() {
+        assert_eq!(
+            as_written("/srv//app/./x", None, false).ok().as_deref(),
+            Some("/srv/app/x")
+        );
+        assert_eq!(
+            as_written("x/../y", Some("/srv/app"), false)
+                .ok()
+                .as_deref(),
+            Some("/srv/app/x/../y")
+        );
+        assert_eq!(
+            as_written(".", Some("/srv/app/"), false).ok().as_deref(),
+            Some("/srv/app")
+        );
+        assert!(as_written("x", None, false).is_err());
+        assert!(as_written("x", None, true).is_err());
+    }
+}
