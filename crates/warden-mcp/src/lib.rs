@@ -18,6 +18,7 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, ServerHandler, ServiceExt};
 use serde_json::Value;
+use warden_core::tool::{Domain, Registry};
 use warden_core::{Caller, Engine, Error};
 
 pub use listing::{ListingMode, tool_list};
@@ -29,6 +30,7 @@ pub struct WardenServer {
     listing: ListingMode,
     tools_compact: Arc<Vec<rmcp::model::Tool>>,
     tools_full: Arc<Vec<rmcp::model::Tool>>,
+    instructions: Arc<String>,
 }
 
 impl WardenServer {
@@ -36,6 +38,7 @@ impl WardenServer {
         WardenServer {
             tools_compact: Arc::new(tool_list(engine.registry(), ListingMode::Compact)),
             tools_full: Arc::new(tool_list(engine.registry(), ListingMode::Full)),
+            instructions: Arc::new(instructions(engine.registry())),
             engine,
             listing,
         }
@@ -55,6 +58,32 @@ impl WardenServer {
         }
         Ok(())
     }
+}
+
+/// The server `instructions`: with deferred tool loading they are all a model sees up
+/// front (PRODUCT.md §12), so they carry the tool index by domain and how to get a
+/// tool's arguments, in under 1 KB.
+pub fn instructions(registry: &Registry) -> String {
+    let mut text = String::from(
+        "warden: policy-checked, audited access to SSH hosts. Targets: host:ID, group:G, \
+         tag:K=V, all. File tools take session_id (session_open) or host_id plus an \
+         absolute path. tools_schema {tool} gives a tool's arguments; tools_search finds \
+         tools by words; explain {error_code} says what an error means and what to do. \
+         Destructive calls preview unless confirm: true.\nTools by domain:",
+    );
+    for domain in Domain::ALL {
+        let names: Vec<&str> = registry
+            .tools()
+            .iter()
+            .map(|tool| tool.info())
+            .filter(|info| info.domain == domain)
+            .map(|info| info.name)
+            .collect();
+        if !names.is_empty() {
+            text.push_str(&format!("\n{}: {}", domain.name(), names.join(" ")));
+        }
+    }
+    text
 }
 
 /// stdin as an async reader. A pipe (what MCP clients give) is read through epoll:
@@ -105,11 +134,7 @@ impl ServerHandler for WardenServer {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("warden", env!("CARGO_PKG_VERSION")))
-            .with_instructions(
-                "warden runs commands and reads facts on SSH hosts under policy and audit. \
-                 Start with hosts_list; exec takes a target like group:web; errors carry a \
-                 code that `explain` describes.",
-            )
+            .with_instructions(self.instructions.as_str())
     }
 
     async fn list_tools(

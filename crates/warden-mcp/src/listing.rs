@@ -25,7 +25,7 @@ pub fn tool_list(registry: &Registry, mode: ListingMode) -> Vec<Tool> {
                 ListingMode::Full => (info.description, tool.input_schema()),
             };
             let mut listed = Tool::new(info.name, description, Arc::new(object(input_schema)));
-            listed.annotations = annotations(mode, &info);
+            listed.annotations = annotations(&info);
             if mode == ListingMode::Full {
                 listed =
                     listed.with_raw_output_schema(Arc::new(object(outline(tool.output_schema()))));
@@ -59,30 +59,19 @@ fn outline(full: Value) -> Value {
     Value::Object(full)
 }
 
-/// Annotations, leaving out hints that equal MCP's defaults (readOnly false,
-/// destructive true, idempotent false, openWorld true) to save tokens. The compact
-/// listing keeps only the hints clients base approvals on (read-only, not destructive).
-fn annotations(mode: ListingMode, info: &ToolInfo) -> Option<ToolAnnotations> {
+/// All four hints on every tool, in both listings (PRODUCT.md §12): clients decide
+/// from them whether to ask the user, and a missing hint means MCP's default
+/// (destructive, open world). Read tools say read-only, not destructive and closed
+/// world, so clients run them without asking; warden's policy and audit govern them
+/// all the same.
+fn annotations(info: &ToolInfo) -> Option<ToolAnnotations> {
+    let read_only = info.effect == Effect::ReadOnly;
     let mut annotations = ToolAnnotations::new();
-    match info.effect {
-        Effect::ReadOnly => annotations.read_only_hint = Some(true),
-        Effect::Mutating => annotations.destructive_hint = Some(false),
-        // The default, so the compact listing leaves it out; the full listing states it
-        // so every tool there carries annotations.
-        Effect::Destructive if mode == ListingMode::Full => {
-            annotations.destructive_hint = Some(true)
-        }
-        Effect::Destructive => {}
-    }
-    if mode == ListingMode::Full {
-        if info.idempotent && info.effect != Effect::ReadOnly {
-            annotations.idempotent_hint = Some(true);
-        }
-        if !info.open_world {
-            annotations.open_world_hint = Some(false);
-        }
-    }
-    (annotations != ToolAnnotations::new()).then_some(annotations)
+    annotations.read_only_hint = Some(read_only);
+    annotations.destructive_hint = Some(info.effect == Effect::Destructive);
+    annotations.idempotent_hint = Some(info.idempotent);
+    annotations.open_world_hint = Some(info.open_world && !read_only);
+    Some(annotations)
 }
 
 fn object(value: Value) -> JsonObject {

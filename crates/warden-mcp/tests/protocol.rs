@@ -16,7 +16,7 @@ use warden_core::config::{Config, LoadedConfig};
 use warden_core::inventory::Host;
 use warden_core::transport::{ExecOutput, ExecRequest, Permit, Transport};
 use warden_core::{Engine, Error, ErrorCode as WardenCode};
-use warden_mcp::{ListingMode, WardenServer};
+use warden_mcp::{ListingMode, WardenServer, tool_list};
 
 /// These tests never reach a remote host; a remote call would be a bug.
 struct NoRemoteHosts;
@@ -136,6 +136,45 @@ async fn tools_list_is_compact_by_default_and_full_on_request() {
         exec.annotations.as_ref().unwrap().destructive_hint,
         Some(true)
     );
+}
+
+#[test]
+fn instructions_index_every_tool_by_domain_in_under_a_kilobyte() {
+    let text = warden_mcp::instructions(warden_tools::registry());
+    assert!(text.len() < 1024, "{} bytes: {text}", text.len());
+    assert!(text.contains("tools_schema"));
+    for tool in warden_tools::TOOLS {
+        let name = tool.info().name;
+        assert!(
+            text.split([' ', '\n']).any(|word| word == name),
+            "{name} missing from: {text}"
+        );
+    }
+}
+
+#[test]
+fn every_tool_states_all_four_hints_in_both_listings() {
+    use warden_core::tool::Effect;
+    for mode in [ListingMode::Compact, ListingMode::Full] {
+        for tool in tool_list(warden_tools::registry(), mode) {
+            let hints = tool.annotations.as_ref().unwrap();
+            let info = warden_tools::registry().find(&tool.name).unwrap().info();
+            let all = [
+                hints.read_only_hint,
+                hints.destructive_hint,
+                hints.idempotent_hint,
+                hints.open_world_hint,
+            ];
+            assert!(all.iter().all(Option::is_some), "{}: {hints:?}", tool.name);
+            if info.effect == Effect::ReadOnly {
+                assert_eq!(hints.read_only_hint, Some(true), "{}", tool.name);
+                assert_eq!(hints.destructive_hint, Some(false), "{}", tool.name);
+                assert_eq!(hints.open_world_hint, Some(false), "{}", tool.name);
+            } else {
+                assert_eq!(hints.read_only_hint, Some(false), "{}", tool.name);
+            }
+        }
+    }
 }
 
 #[tokio::test]

@@ -1,5 +1,7 @@
 //! warden-testkit: real OpenSSH `sshd` processes on loopback for warden's tests
-//! ([`Sshd`], [`Fleet`]), plus the ordinary login user they need ([`non_root_user`]).
+//! ([`Sshd`], [`Fleet`]), plus the ordinary login user they need ([`non_root_user`]),
+//! the tree the tool examples work on ([`tree`]) and a JSON Schema checker for
+//! answers ([`schema_check`]).
 //!
 //! Test-only code: it panics freely and shells out to `ssh-keygen`, `kill`, `id` and
 //! `useradd`. Each sshd lives in its own temp dir with its own host key; `Drop` kills it
@@ -9,6 +11,8 @@
 mod fleet;
 pub mod schema_check;
 mod sshd;
+
+pub mod tree;
 
 pub use fleet::Fleet;
 pub use sshd::{KeyType, Sshd, SshdOptions, generate_key, non_root_user, require_sshd};

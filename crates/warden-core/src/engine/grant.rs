@@ -45,7 +45,7 @@ pub(crate) struct Grants {
 }
 
 /// A planned path as the `requested` audit record names it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct PathRecord {
     pub host_id: String,
     pub path: String,

@@ -7,6 +7,8 @@
 
 mod context;
 mod grant;
+#[cfg(test)]
+mod tests;
 
 pub use context::RunContext;
 pub use grant::PathRecord;
@@ -14,7 +16,7 @@ pub use grant::PathRecord;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::audit::{self, AuditEntry, AuditLog, CallDecision, Durability, Phase};
@@ -25,7 +27,8 @@ use crate::inventory::{Host, HostKind, Inventory};
 use crate::local::LocalTransport;
 use crate::policy::{CommandOrigin, Decision, Policy, Verdict};
 use crate::sessions::{Event, SessionLimits, SessionView, Sessions};
-use crate::tool::{Effect, Plan, Prepared, Registry};
+use crate::tool::preview::{HostVerdict, PreviewSummary, ProbePreview};
+use crate::tool::{Effect, Plan, Prepared, Preview, Registry};
 use crate::transport::{Command, Transport};
 use crate::uploads::Uploads;
 
@@ -216,9 +219,7 @@ impl Engine {
 
         let job_id = call.record.job_id.clone();
         let result = if plan.dry_run {
-            Ok(dry_run_preview(
-                tool_name, &plan, &decisions, &grants, &job_id,
-            ))
+            dry_run_preview(tool_name, &plan, &decisions, &grants, &job_id)
         } else {
             let context = RunContext {
                 engine: self.clone(),
@@ -477,22 +478,37 @@ fn dry_run_preview(
     decisions: &[(Arc<Host>, Decision)],
     grants: &grant::Grants,
     job_id: &str,
-) -> Value {
-    json!({
-        "dry_run": true,
-        "tool": tool,
-        "hosts": plan.hosts.iter().map(|host| host.id.to_string()).collect::<Vec<_>>(),
-        "paths": grants.records(),
-        "commands": plan.commands.iter().map(Command::to_shell).collect::<Vec<_>>(),
-        "probes": plan.probes,
-        "policy": decisions.iter().map(|(host, decision)| json!({
-            "host_id": host.id.to_string(),
-            "decision": decision.decision,
-            "rule": decision.rule,
-            "reason": decision.reason,
-        })).collect::<Vec<_>>(),
-        "summary": {"ok": true, "job_id": job_id},
-    })
+) -> Result<Value> {
+    let preview = Preview {
+        dry_run: true,
+        tool: tool.to_owned(),
+        hosts: plan.hosts.iter().map(|host| host.id.to_string()).collect(),
+        commands: plan.commands.iter().map(Command::to_shell).collect(),
+        probes: plan
+            .probes
+            .iter()
+            .map(|probe| ProbePreview {
+                label: probe.label.to_owned(),
+                script: probe.script.to_owned(),
+            })
+            .collect(),
+        paths: grants.records(),
+        policy: decisions
+            .iter()
+            .map(|(host, decision)| HostVerdict {
+                host_id: host.id.to_string(),
+                decision: decision.decision.clone(),
+                rule: decision.rule.clone(),
+                reason: decision.reason.clone(),
+            })
+            .collect(),
+        summary: PreviewSummary {
+            ok: true,
+            job_id: job_id.to_owned(),
+        },
+    };
+    serde_json::to_value(preview)
+        .map_err(|error| Error::internal(format!("unserializable preview: {error}")))
 }
 
 fn new_job_id() -> String {

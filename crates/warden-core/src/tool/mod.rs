@@ -4,6 +4,7 @@
 //! audit log, because those stay private to this crate.
 
 mod plan;
+pub mod preview;
 pub mod result;
 pub mod schema;
 
@@ -36,6 +37,8 @@ pub enum Effect {
 #[derive(Debug, Clone, Copy)]
 pub struct ToolInfo {
     pub name: &'static str,
+    /// The folder of the catalogue it lives in; a `<domain>_` name prefix must match.
+    pub domain: Domain,
     /// A few words for the compact `tools/list`.
     pub summary: &'static str,
     /// For the model: what it does, constraints, error codes it may return.
@@ -44,9 +47,55 @@ pub struct ToolInfo {
     pub idempotent: bool,
     /// Reaches hosts (an open world) rather than warden's own state.
     pub open_world: bool,
+    /// Arguments of a typical call (JSON), on host `web-1` (group `web`) and paths under
+    /// `/srv/app`: shown by `tools_schema`, and run by the registry tests under deny-all
+    /// and allow-all policies.
+    pub example: &'static str,
+}
+
+/// The domains of the catalogue, as `tools_search`, the server instructions and the
+/// docs group tools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Domain {
+    Core,
+    Hosts,
+    Exec,
+    Sys,
+    Governance,
+    Session,
+    Fs,
+    Fleet,
+}
+
+impl Domain {
+    pub const ALL: [Domain; 8] = [
+        Domain::Core,
+        Domain::Hosts,
+        Domain::Exec,
+        Domain::Sys,
+        Domain::Governance,
+        Domain::Session,
+        Domain::Fs,
+        Domain::Fleet,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Domain::Core => "core",
+            Domain::Hosts => "hosts",
+            Domain::Exec => "exec",
+            Domain::Sys => "sys",
+            Domain::Governance => "governance",
+            Domain::Session => "session",
+            Domain::Fs => "fs",
+            Domain::Fleet => "fleet",
+        }
+    }
 }
 
 pub use plan::{Plan, PlannedPath, Probe};
+pub use preview::Preview;
 
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -89,8 +138,14 @@ impl<T: Tool> DynTool for T {
         schema::input_schema_of::<T::Params>()
     }
 
+    /// A tool that takes `dry_run` may answer with the engine's [`Preview`] instead.
     fn output_schema(&self) -> Value {
-        schema::output_schema_of::<T::Output>()
+        let previews = self.input_schema()["properties"].get("dry_run").is_some();
+        if previews {
+            schema::output_schema_of::<preview::Answer<T::Output>>()
+        } else {
+            schema::output_schema_of::<T::Output>()
+        }
     }
 
     fn prepare(&'static self, args: Value, planning: &PlanContext) -> Result<Prepared> {

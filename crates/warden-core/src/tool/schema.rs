@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 /// What a caller may send. Optional fields are simply left out of `required`; a
 /// `null` alternative in their type would only add tokens (serde accepts both).
 pub fn input_schema_of<T: JsonSchema>() -> Value {
-    let mut schema = generate::<T>();
+    let mut schema = generate::<T>(false);
     slim(&mut schema, true);
     schema
 }
@@ -15,16 +15,23 @@ pub fn input_schema_of<T: JsonSchema>() -> Value {
 /// What a result holds. Nullable types stay: a strict client validates
 /// `structuredContent` against this schema.
 pub fn output_schema_of<T: JsonSchema>() -> Value {
-    let mut schema = generate::<T>();
+    let mut schema = generate::<T>(true);
     slim(&mut schema, false);
     schema
 }
 
 /// Subschemas inlined and no `$schema`/`title`/type docs, so every MCP client can read it.
-fn generate<T: JsonSchema>() -> Value {
-    let generator = schemars::generate::SchemaSettings::draft2020_12()
-        .with(|settings| settings.inline_subschemas = true)
-        .into_generator();
+/// An output schema describes what is serialized (a field skipped when empty is not
+/// required), an input schema what is accepted.
+fn generate<T: JsonSchema>(serialized: bool) -> Value {
+    let settings = schemars::generate::SchemaSettings::draft2020_12()
+        .with(|settings| settings.inline_subschemas = true);
+    let settings = if serialized {
+        settings.for_serialize()
+    } else {
+        settings
+    };
+    let generator = settings.into_generator();
     let mut schema = generator.into_root_schema_for::<T>().to_value();
     if let Value::Object(map) = &mut schema {
         map.remove("$schema");
@@ -44,7 +51,11 @@ fn generate<T: JsonSchema>() -> Value {
 fn slim(schema: &mut Value, collapse_optional: bool) {
     match schema {
         Value::Object(map) => {
-            let format = map.remove("format");
+            // `format` the keyword (a string), not a property named `format`.
+            let format = match map.get("format") {
+                Some(Value::String(_)) => map.remove("format"),
+                _ => None,
+            };
             let unsigned = format
                 .as_ref()
                 .and_then(Value::as_str)

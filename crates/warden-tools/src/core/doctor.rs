@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use warden_core::config::{HostKeyChecking, expand_home};
 use warden_core::error::Result;
-use warden_core::tool::{Effect, Plan, Probe, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, Plan, Probe, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct Doctor;
@@ -46,11 +46,13 @@ impl Tool for Doctor {
 
     const INFO: ToolInfo = ToolInfo {
         name: "doctor",
+        domain: Domain::Core,
         summary: "Check setup, host logins",
         description: "Check config, audit log, known_hosts, identity files, ssh-agent; with a target, log into each host and name the failure (SSH_*, HOST_KEY_*).",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: true,
+        example: r#"{"target": "group:web"}"#,
     };
 
     fn plan(&self, params: &DoctorParams, planning: &PlanContext) -> Result<Plan> {

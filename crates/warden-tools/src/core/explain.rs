@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use warden_core::error::{Error, ErrorCode, Result};
-use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct Explain;
@@ -33,11 +33,13 @@ impl Tool for Explain {
 
     const INFO: ToolInfo = ToolInfo {
         name: "explain",
+        domain: Domain::Core,
         summary: "Explain error_code",
         description: "Explain an error code: meaning, hint, suggested actions, transient or not, diagnostic tools, an example call.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: false,
+        example: r#"{"error_code": "POLICY_DENIED"}"#,
     };
 
     fn plan(&self, params: &ExplainParams, _planning: &PlanContext) -> Result<Plan> {

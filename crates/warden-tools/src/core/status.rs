@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use warden_core::config::PolicyMode;
 use warden_core::error::Result;
-use warden_core::tool::{Effect, NoParams, Plan, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, NoParams, Plan, Tool, ToolInfo};
 use warden_core::transport::TransportStats;
 use warden_core::{PlanContext, RunContext};
 
@@ -33,11 +33,13 @@ impl Tool for Status {
 
     const INFO: ToolInfo = ToolInfo {
         name: "status",
+        domain: Domain::Core,
         summary: "Server health",
         description: "warden's version, config file, host count, policy mode, audit health, pooled connections. Touches no host.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: false,
+        example: r#"{}"#,
     };
 
     fn plan(&self, _params: &NoParams, _planning: &PlanContext) -> Result<Plan> {

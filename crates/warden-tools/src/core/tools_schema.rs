@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use warden_core::error::{Error, Result};
-use warden_core::tool::{DynTool, Effect, Plan, Registry, Tool, ToolInfo};
+use warden_core::tool::{Domain, DynTool, Effect, Plan, Registry, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct ToolsSchema;
@@ -33,11 +33,13 @@ impl Tool for ToolsSchema {
 
     const INFO: ToolInfo = ToolInfo {
         name: "tools_schema",
+        domain: Domain::Core,
         summary: "Tool's full schema",
         description: "A tool's full description, input and output schema. Errors: INVALID_INPUT.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: false,
+        example: r#"{"tool": "exec"}"#,
     };
 
     fn plan(&self, params: &ToolsSchemaParams, planning: &PlanContext) -> Result<Plan> {

@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use warden_core::error::Result;
-use warden_core::tool::{Effect, Plan, Registry, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, Plan, Registry, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct ToolsSearch;
@@ -33,11 +33,13 @@ impl Tool for ToolsSearch {
 
     const INFO: ToolInfo = ToolInfo {
         name: "tools_search",
+        domain: Domain::Core,
         summary: "Search tools",
         description: "Find tools whose name or description contains the query's words, best match first.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: false,
+        example: r#"{"query": "read a file"}"#,
     };
 
     fn plan(&self, _params: &ToolsSearchParams, _planning: &PlanContext) -> Result<Plan> {

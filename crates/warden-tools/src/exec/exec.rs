@@ -12,7 +12,7 @@ use warden_core::files::FileKind;
 use warden_core::inventory::Host;
 use warden_core::sandbox::Last;
 use warden_core::sessions::Event;
-use warden_core::tool::{Effect, FleetResult, HostResult, Plan, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, FleetResult, HostResult, Plan, Tool, ToolInfo};
 use warden_core::transport::{Command, ExecRequest};
 use warden_core::{PlanContext, RunContext};
 
@@ -180,11 +180,13 @@ impl Tool for Exec {
 
     const INFO: ToolInfo = ToolInfo {
         name: "exec",
+        domain: Domain::Exec,
         summary: "Run command on target",
         description: "Run a command on every host of a target, concurrently, over SSH: `command` (sh) or `argv`. Per host: stdout, stderr, exit_code (non-zero is a result), duration; cut output: truncated: true; identical outputs fold into same_as. Errors: TARGET_EMPTY, HOST_NOT_FOUND, POLICY_DENIED, LOCAL_DISABLED; per host: SSH_*, HOST_KEY_*, CMD_TIMEOUT.",
         effect: Effect::Destructive,
         idempotent: false,
         open_world: true,
+        example: r#"{"target": "group:web", "command": "uptime"}"#,
     };
 
     fn plan(&self, params: &ExecParams, planning: &PlanContext) -> Result<Plan> {

@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use crate::exec::exec::CommandOptions;
 use warden_core::error::{Error, ErrorCode, Result};
-use warden_core::tool::{Effect, HostResult, Plan, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, HostResult, Plan, Tool, ToolInfo};
 use warden_core::transport::ExitStatus;
 use warden_core::{PlanContext, RunContext};
 
@@ -33,11 +33,13 @@ impl Tool for Run {
 
     const INFO: ToolInfo = ToolInfo {
         name: "run",
+        domain: Domain::Exec,
         summary: "Run command on host_id",
         description: "Run a command on one host: stdout, stderr, exit_code (non-zero is a result), duration. Options as in exec. Errors: HOST_NOT_FOUND, POLICY_DENIED, LOCAL_DISABLED, SSH_*, HOST_KEY_*, CMD_TIMEOUT, CANCELLED.",
         effect: Effect::Destructive,
         idempotent: false,
         open_world: true,
+        example: r#"{"host_id": "web-1", "argv": ["df", "-h", "/"]}"#,
     };
 
     fn plan(&self, params: &RunParams, planning: &PlanContext) -> Result<Plan> {

@@ -17,7 +17,7 @@ use warden_core::error::{Error, ErrorCode, Result};
 use warden_core::files::{FileKind, HostFiles};
 use warden_core::inventory::Host;
 use warden_core::sandbox::Last;
-use warden_core::tool::{Effect, Plan, Summary, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, Plan, Summary, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct Push;
@@ -100,11 +100,13 @@ impl Tool for Push {
 
     const INFO: ToolInfo = ToolInfo {
         name: "push",
+        domain: Domain::Fleet,
         summary: "Push file to target",
         description: "Copy one local file (source) to path on every host of a target, atomically, sha256 verified per host; identical files are left alone. Replacing a different file needs confirm: true (else a preview); dry_run changes nothing. Errors: PATH_OUTSIDE_ROOT, POLICY_DENIED, FILE_NOT_FOUND, TARGET_EMPTY; per host: SSH_*, PERMISSION_DENIED, CONFLICT.",
         effect: Effect::Destructive,
         idempotent: true,
         open_world: true,
+        example: r#"{"target": "group:web", "source": "/srv/app/release/app.conf", "path": "/srv/app/app.conf", "confirm": true}"#,
     };
 
     fn plan(&self, params: &PushParams, planning: &PlanContext) -> Result<Plan> {

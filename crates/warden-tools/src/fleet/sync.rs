@@ -22,7 +22,7 @@ use warden_core::error::{Error, ErrorCode, Result};
 use warden_core::files::{FileKind, FileMeta, HostFiles};
 use warden_core::inventory::Host;
 use warden_core::sandbox::{Last, Sandbox, parent_of};
-use warden_core::tool::{Effect, Plan, Summary, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, Plan, Summary, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct SyncDir;
@@ -111,11 +111,13 @@ impl Tool for SyncDir {
 
     const INFO: ToolInfo = ToolInfo {
         name: "sync",
+        domain: Domain::Fleet,
         summary: "Sync directory to target",
         description: "Mirror a local directory (source) into path on every host of a target: only changed files are copied, modes kept, symlinks only if they stay inside. delete: true also removes host entries not in source and needs confirm: true (else a preview); dry_run changes nothing. Errors: PATH_OUTSIDE_ROOT, POLICY_DENIED, FILE_NOT_FOUND, TARGET_EMPTY; per host: SSH_*, PERMISSION_DENIED, CONFLICT.",
         effect: Effect::Destructive,
         idempotent: true,
         open_world: true,
+        example: r#"{"target": "group:web", "source": "/srv/app/release", "path": "/srv/app/current"}"#,
     };
 
     fn plan(&self, params: &SyncParams, planning: &PlanContext) -> Result<Plan> {

@@ -20,7 +20,7 @@ use warden_core::files::{FileKind, FileMeta, HostFiles};
 use warden_core::sandbox::temp_beside;
 use warden_core::sandbox::{Last, Sandbox};
 use warden_core::sessions::Event;
-use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct FsArchiveCreate;
@@ -75,12 +75,14 @@ impl Tool for FsArchiveCreate {
 
     const INFO: ToolInfo = ToolInfo {
         name: "fs_archive_create",
+        domain: Domain::Fs,
         summary: "Pack paths into archive dest",
         description: "Pack files and directories into a tar.gz or zip at dest (atomic; names relative to the root; symlinks leaving the root and denied paths are skipped and listed). Replacing dest needs confirm: true, else a preview. Errors: INVALID_INPUT, PATH_OUTSIDE_ROOT, POLICY_DENIED, FILE_NOT_FOUND, CONFLICT, LOCAL_DISABLED.",
         // It may replace dest (with confirm).
         effect: Effect::Destructive,
         idempotent: false,
         open_world: true,
+        example: r#"{"host_id": "web-1", "paths": ["/srv/app/data"], "dest": "/srv/app/data.tar.gz"}"#,
     };
 
     fn plan(&self, params: &FsArchiveCreateParams, planning: &PlanContext) -> Result<Plan> {

@@ -25,7 +25,7 @@ use warden_core::files::{FileKind, HostFiles};
 use warden_core::sandbox::temp_beside;
 use warden_core::sandbox::{Last, MAX_PATH_BYTES, Resolved, Sandbox, parent_of};
 use warden_core::sessions::Event;
-use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct FsArchiveExtract;
@@ -83,11 +83,13 @@ impl Tool for FsArchiveExtract {
 
     const INFO: ToolInfo = ToolInfo {
         name: "fs_archive_extract",
+        domain: Domain::Fs,
         summary: "Unpack archive path into dest",
         description: "Unpack a tar.gz or zip into dest. Every entry is checked before anything is written: one landing or linking outside the root, a hardlink or a device refuses the whole archive. Overwriting files needs confirm: true, else a preview. Errors: PATH_OUTSIDE_ROOT, INVALID_INPUT, POLICY_DENIED, FILE_NOT_FOUND, CONFLICT, LOCAL_DISABLED.",
         effect: Effect::Destructive,
         idempotent: false,
         open_world: true,
+        example: r#"{"host_id": "web-1", "path": "/srv/app/bundle.tar.gz", "dest": "/srv/app/unpacked"}"#,
     };
 
     fn plan(&self, params: &FsArchiveExtractParams, planning: &PlanContext) -> Result<Plan> {

@@ -11,7 +11,7 @@ use warden_core::error::{Error, Result};
 use warden_core::files::FileKind;
 use warden_core::sandbox::Last;
 use warden_core::sessions::Event;
-use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct FsChmod;
@@ -48,11 +48,13 @@ impl Tool for FsChmod {
 
     const INFO: ToolInfo = ToolInfo {
         name: "fs_chmod",
+        domain: Domain::Fs,
         summary: "Chmod path",
         description: "Set permission bits, octal (\"0644\") or symbolic (\"u+x\", \"go-w\", \"a=r\"); recursive: true for a tree. Never follows symlinks. Errors: INVALID_INPUT, FILE_NOT_FOUND, PATH_OUTSIDE_ROOT, PERMISSION_DENIED.",
         effect: Effect::Mutating,
         idempotent: true,
         open_world: true,
+        example: r#"{"host_id": "web-1", "path": "/srv/app/app.conf", "mode": "0640"}"#,
     };
 
     fn plan(&self, params: &FsChmodParams, planning: &PlanContext) -> Result<Plan> {

@@ -11,7 +11,7 @@ use crate::fs::file_args::{self, FileScope};
 use warden_core::error::{Error, Result};
 use warden_core::sandbox::{AccountDb, Last, Sandbox};
 use warden_core::sessions::Event;
-use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct FsChown;
@@ -51,11 +51,13 @@ impl Tool for FsChown {
 
     const INFO: ToolInfo = ToolInfo {
         name: "fs_chown",
+        domain: Domain::Fs,
         summary: "Chown path to owner",
         description: "Set owner and/or group (\"user\", \"user:group\", \":group\", \"1000:1000\"); names come from the host's /etc/passwd and /etc/group. Never follows symlinks. Errors: INVALID_INPUT, PERMISSION_DENIED, FILE_NOT_FOUND, PATH_OUTSIDE_ROOT.",
         effect: Effect::Mutating,
         idempotent: true,
         open_world: true,
+        example: r#"{"host_id": "web-1", "path": "/srv/app/app.conf", "owner": "0:0"}"#,
     };
 
     fn plan(&self, params: &FsChownParams, planning: &PlanContext) -> Result<Plan> {

@@ -18,7 +18,7 @@ use warden_core::files::FileKind;
 use warden_core::sandbox::temp_beside;
 use warden_core::sandbox::{Last, Sandbox, parent_of, within};
 use warden_core::sessions::Event;
-use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct FsCopy;
@@ -73,11 +73,13 @@ impl Tool for FsCopy {
 
     const INFO: ToolInfo = ToolInfo {
         name: "fs_copy",
+        domain: Domain::Fs,
         summary: "Copy from to to",
         description: "Copy a file, or a tree with recursive: true, atomically per file, keeping modes (not set-id bits). Replacing existing files needs confirm: true (else a preview). Errors: PATH_OUTSIDE_ROOT, FILE_NOT_FOUND, INVALID_INPUT, POLICY_DENIED.",
         effect: Effect::Destructive,
         idempotent: true,
         open_world: true,
+        example: r#"{"host_id": "web-1", "from": "/srv/app/app.conf", "to": "/srv/app/app.conf.bak"}"#,
     };
 
     fn plan(&self, params: &FsCopyParams, planning: &PlanContext) -> Result<Plan> {

@@ -8,7 +8,7 @@ use warden_core::error::{Error, Result};
 use warden_core::files::FileKind;
 use warden_core::sandbox::{Last, Sandbox};
 use warden_core::sessions::Event;
-use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct FsDiff;
@@ -53,11 +53,13 @@ impl Tool for FsDiff {
 
     const INFO: ToolInfo = ToolInfo {
         name: "fs_diff",
+        domain: Domain::Fs,
         summary: "Diff path_a and path_b",
         description: "Compare two text files (up to 4 MiB, changes within 10000 lines) as a unified diff, usable by fs_patch. Errors: FILE_NOT_FOUND, PATH_OUTSIDE_ROOT, INVALID_INPUT.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: true,
+        example: r#"{"host_id": "web-1", "path_a": "/srv/app/app.conf", "path_b": "/srv/app/release/app.conf"}"#,
     };
 
     fn plan(&self, params: &FsDiffParams, planning: &PlanContext) -> Result<Plan> {

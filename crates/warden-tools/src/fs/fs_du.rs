@@ -13,7 +13,7 @@ use warden_core::error::Result;
 use warden_core::files::{FileKind, FileMeta};
 use warden_core::sandbox::Last;
 use warden_core::sessions::Event;
-use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct FsDu;
@@ -94,11 +94,13 @@ impl Tool for FsDu {
 
     const INFO: ToolInfo = ToolInfo {
         name: "fs_du",
+        domain: Domain::Fs,
         summary: "Disk usage of path",
         description: "Apparent bytes, file and directory counts below a path, and its largest children with their totals; symlinks are counted, never followed. Errors: FILE_NOT_FOUND, PATH_OUTSIDE_ROOT, POLICY_DENIED.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: true,
+        example: r#"{"host_id": "web-1", "path": "/srv/app"}"#,
     };
 
     fn plan(&self, params: &FsDuParams, planning: &PlanContext) -> Result<Plan> {

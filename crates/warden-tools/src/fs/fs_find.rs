@@ -13,7 +13,7 @@ use warden_core::error::{Error, Result};
 use warden_core::files::FileKind;
 use warden_core::sandbox::Last;
 use warden_core::sessions::Event;
-use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct FsFind;
@@ -76,11 +76,13 @@ impl Tool for FsFind {
 
     const INFO: ToolInfo = ToolInfo {
         name: "fs_find",
+        domain: Domain::Fs,
         summary: "Find entries below path",
         description: "Find entries below a directory by name glob, type, size (bytes) and age (seconds); never follows symlinks. Errors: FILE_NOT_FOUND, PATH_OUTSIDE_ROOT, POLICY_DENIED, INVALID_INPUT.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: true,
+        example: r#"{"host_id": "web-1", "path": "/srv/app", "name": "*.txt"}"#,
     };
 
     fn plan(&self, params: &FsFindParams, planning: &PlanContext) -> Result<Plan> {

@@ -16,7 +16,7 @@ use warden_core::error::{Error, ErrorCode, Result};
 use warden_core::files::FileKind;
 use warden_core::sandbox::{Last, Sandbox};
 use warden_core::sessions::Event;
-use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct FsGrep;
@@ -102,11 +102,13 @@ impl Tool for FsGrep {
 
     const INFO: ToolInfo = ToolInfo {
         name: "fs_grep",
+        domain: Domain::Fs,
         summary: "Search pattern in files at path",
         description: "Regex search in a file or the files below a directory (name glob, context lines); results are path, line number, text. Skips binary and >16 MiB files; never follows symlinks. Errors: FILE_NOT_FOUND, PATH_OUTSIDE_ROOT, POLICY_DENIED, INVALID_INPUT.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: true,
+        example: r#"{"host_id": "web-1", "path": "/srv/app", "pattern": "port"}"#,
     };
 
     fn plan(&self, params: &FsGrepParams, planning: &PlanContext) -> Result<Plan> {

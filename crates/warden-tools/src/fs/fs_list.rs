@@ -10,7 +10,7 @@ use warden_core::error::{Error, Result};
 use warden_core::files::FileKind;
 use warden_core::sandbox::Last;
 use warden_core::sessions::Event;
-use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct FsList;
@@ -56,11 +56,13 @@ impl Tool for FsList {
 
     const INFO: ToolInfo = ToolInfo {
         name: "fs_list",
+        domain: Domain::Fs,
         summary: "List directory path",
         description: "List a directory (type, size, mode, owner, mtime, link target); depth recurses without following symlinks; limit/offset pages. Errors: FILE_NOT_FOUND, PATH_OUTSIDE_ROOT.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: true,
+        example: r#"{"host_id": "web-1", "path": "/srv/app"}"#,
     };
 
     fn plan(&self, params: &FsListParams, planning: &PlanContext) -> Result<Plan> {

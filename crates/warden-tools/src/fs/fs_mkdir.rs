@@ -9,7 +9,7 @@ use warden_core::error::{Error, ErrorCode, Result};
 use warden_core::files::FileKind;
 use warden_core::sandbox::Last;
 use warden_core::sessions::Event;
-use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct FsMkdir;
@@ -40,11 +40,13 @@ impl Tool for FsMkdir {
 
     const INFO: ToolInfo = ToolInfo {
         name: "fs_mkdir",
+        domain: Domain::Fs,
         summary: "Make directory path",
         description: "Create a directory; parents: true makes missing parents and accepts an existing one. Errors: CONFLICT, FILE_NOT_FOUND, PATH_OUTSIDE_ROOT, LOCAL_DISABLED.",
         effect: Effect::Mutating,
         idempotent: true,
         open_world: true,
+        example: r#"{"host_id": "web-1", "path": "/srv/app/logs"}"#,
     };
 
     fn plan(&self, params: &FsMkdirParams, planning: &PlanContext) -> Result<Plan> {

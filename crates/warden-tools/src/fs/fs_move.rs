@@ -11,7 +11,7 @@ use warden_core::error::{Error, ErrorCode, Result};
 use warden_core::files::FileKind;
 use warden_core::sandbox::{Last, Sandbox, parent_of, within};
 use warden_core::sessions::Event;
-use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct FsMove;
@@ -48,11 +48,13 @@ impl Tool for FsMove {
 
     const INFO: ToolInfo = ToolInfo {
         name: "fs_move",
+        domain: Domain::Fs,
         summary: "Move from to to",
         description: "Rename a file, directory or symlink on one file system. Replacing an existing destination needs confirm: true (else a preview). Errors: PATH_OUTSIDE_ROOT, POLICY_DENIED, FILE_NOT_FOUND, INVALID_INPUT, SFTP_FAILED (e.g. across file systems).",
         effect: Effect::Destructive,
         idempotent: false,
         open_world: true,
+        example: r#"{"host_id": "web-1", "from": "/srv/app/notes.txt", "to": "/srv/app/data/notes.txt"}"#,
     };
 
     fn plan(&self, params: &FsMoveParams, planning: &PlanContext) -> Result<Plan> {

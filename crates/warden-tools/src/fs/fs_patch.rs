@@ -14,7 +14,7 @@ use warden_core::error::{Error, ErrorCode, Result};
 use warden_core::files::FileKind;
 use warden_core::sandbox::Last;
 use warden_core::sessions::Event;
-use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct FsPatch;
@@ -53,11 +53,13 @@ impl Tool for FsPatch {
 
     const INFO: ToolInfo = ToolInfo {
         name: "fs_patch",
+        domain: Domain::Fs,
         summary: "Patch file at path",
         description: "Apply a unified diff to a file atomically: all hunks match exactly or nothing changes. Errors: PATCH_FAILED (names the hunk), CONFLICT, FILE_NOT_FOUND, PATH_OUTSIDE_ROOT, INVALID_INPUT.",
         effect: Effect::Mutating,
         idempotent: false,
         open_world: true,
+        example: r#"{"host_id": "web-1", "path": "/srv/app/app.conf", "unified_diff": "--- a/app.conf\n+++ b/app.conf\n@@ -1 +1 @@\n-port = 80\n+port = 8080\n"}"#,
     };
 
     fn plan(&self, params: &FsPatchParams, planning: &PlanContext) -> Result<Plan> {

@@ -8,7 +8,7 @@ use warden_core::error::{Error, Result};
 use warden_core::files::FileKind;
 use warden_core::sandbox::Last;
 use warden_core::sessions::Event;
-use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct FsRead;
@@ -63,11 +63,13 @@ impl Tool for FsRead {
 
     const INFO: ToolInfo = ToolInfo {
         name: "fs_read",
+        domain: Domain::Fs,
         summary: "Read file at path",
         description: "Read a regular file (offset/length, text or base64) with its sha256; truncated: true when more follows. Errors: FILE_NOT_FOUND, PATH_OUTSIDE_ROOT, POLICY_DENIED, INVALID_INPUT.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: true,
+        example: r#"{"host_id": "web-1", "path": "/srv/app/app.conf"}"#,
     };
 
     fn plan(&self, params: &FsReadParams, planning: &PlanContext) -> Result<Plan> {

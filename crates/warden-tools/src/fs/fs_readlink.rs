@@ -9,7 +9,7 @@ use warden_core::error::{Error, ErrorCode, Result};
 use warden_core::files::FileKind;
 use warden_core::sandbox::Last;
 use warden_core::sessions::Event;
-use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct FsReadlink;
@@ -42,11 +42,13 @@ impl Tool for FsReadlink {
 
     const INFO: ToolInfo = ToolInfo {
         name: "fs_readlink",
+        domain: Domain::Fs,
         summary: "Read symlink at path",
         description: "A symlink's text, and its resolved target when that stays inside the root. Errors: INVALID_INPUT (not a symlink), FILE_NOT_FOUND, PATH_OUTSIDE_ROOT.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: true,
+        example: r#"{"host_id": "web-1", "path": "/srv/app/link"}"#,
     };
 
     fn plan(&self, params: &FsReadlinkParams, planning: &PlanContext) -> Result<Plan> {

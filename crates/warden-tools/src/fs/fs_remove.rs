@@ -11,7 +11,7 @@ use warden_core::error::{Error, Result};
 use warden_core::files::FileKind;
 use warden_core::sandbox::{Last, Sandbox};
 use warden_core::sessions::Event;
-use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct FsRemove;
@@ -50,11 +50,13 @@ impl Tool for FsRemove {
 
     const INFO: ToolInfo = ToolInfo {
         name: "fs_remove",
+        domain: Domain::Fs,
         summary: "Remove path",
         description: "Remove a file, a symlink (not its target) or, with recursive: true, a tree. Needs confirm: true, else a preview. Errors: FILE_NOT_FOUND, PATH_OUTSIDE_ROOT, POLICY_DENIED, INVALID_INPUT.",
         effect: Effect::Destructive,
         idempotent: false,
         open_world: true,
+        example: r#"{"host_id": "web-1", "path": "/srv/app/notes.txt", "confirm": true}"#,
     };
 
     fn plan(&self, params: &FsRemoveParams, planning: &PlanContext) -> Result<Plan> {

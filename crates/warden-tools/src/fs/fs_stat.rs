@@ -6,7 +6,7 @@ use serde::Deserialize;
 use crate::fs::file_args::{self, Entry, FileScope};
 use warden_core::error::Result;
 use warden_core::sandbox::Last;
-use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct FsStat;
@@ -28,11 +28,13 @@ impl Tool for FsStat {
 
     const INFO: ToolInfo = ToolInfo {
         name: "fs_stat",
+        domain: Domain::Fs,
         summary: "Stat path",
         description: "Type, size, mode, owner, mtime of a path; a symlink describes itself unless follow: true. Errors: FILE_NOT_FOUND, PATH_OUTSIDE_ROOT.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: true,
+        example: r#"{"host_id": "web-1", "path": "/srv/app/app.conf"}"#,
     };
 
     fn plan(&self, params: &FsStatParams, planning: &PlanContext) -> Result<Plan> {

@@ -10,7 +10,7 @@ use warden_core::error::{Error, Result};
 use warden_core::files::FileKind;
 use warden_core::sandbox::Last;
 use warden_core::sessions::Event;
-use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct FsStreamRead;
@@ -57,11 +57,13 @@ impl Tool for FsStreamRead {
 
     const INFO: ToolInfo = ToolInfo {
         name: "fs_stream_read",
+        domain: Domain::Fs,
         summary: "Download large file at path",
         description: "Read a file in base64 chunks (offset, length up to 4 MiB); the last chunk (eof: true) carries file_sha256. Errors: FILE_NOT_FOUND, PATH_OUTSIDE_ROOT, INVALID_INPUT.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: true,
+        example: r#"{"host_id": "web-1", "path": "/srv/app/app.conf"}"#,
     };
 
     fn plan(&self, params: &FsStreamReadParams, planning: &PlanContext) -> Result<Plan> {

@@ -17,7 +17,7 @@ use warden_core::files::{FileKind, HostFiles};
 use warden_core::sandbox::hidden_prefix;
 use warden_core::sandbox::{Last, Sandbox, parent_of};
 use warden_core::sessions::Event;
-use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, Plan, Tool, ToolInfo};
 use warden_core::uploads::Received;
 use warden_core::{PlanContext, RunContext};
 
@@ -84,11 +84,13 @@ impl Tool for FsStreamWrite {
 
     const INFO: ToolInfo = ToolInfo {
         name: "fs_stream_write",
+        domain: Domain::Fs,
         summary: "Upload large file at path",
         description: "Upload a file in base64 chunks: first call without upload_id, then chunks at next_offset, finish: true with sha256. Resumable (call with upload_id only to learn next_offset); nothing appears at path until finish. Replacing a file: confirm: true on the first and the finishing call. Errors: CONFLICT (offset or sha256), CONFIRM_REQUIRED, PATH_OUTSIDE_ROOT, FILE_NOT_FOUND, LOCAL_DISABLED.",
         effect: Effect::Destructive,
         idempotent: false,
         open_world: true,
+        example: r#"{"host_id": "web-1", "path": "/srv/app/upload.bin", "content_base64": "aGVsbG8K"}"#,
     };
 
     fn plan(&self, params: &FsStreamWriteParams, planning: &PlanContext) -> Result<Plan> {

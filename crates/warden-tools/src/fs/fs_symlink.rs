@@ -9,7 +9,7 @@ use crate::fs::file_args::{self, FileScope};
 use warden_core::error::{Error, ErrorCode, Result};
 use warden_core::sandbox::Last;
 use warden_core::sessions::Event;
-use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct FsSymlink;
@@ -41,11 +41,13 @@ impl Tool for FsSymlink {
 
     const INFO: ToolInfo = ToolInfo {
         name: "fs_symlink",
+        domain: Domain::Fs,
         summary: "Symlink link_path to target",
         description: "Create a symlink at link_path (must not exist) to target, which must resolve inside the root. Errors: PATH_OUTSIDE_ROOT, CONFLICT (link_path exists), FILE_NOT_FOUND, POLICY_DENIED.",
         effect: Effect::Mutating,
         idempotent: false,
         open_world: true,
+        example: r#"{"host_id": "web-1", "link_path": "/srv/app/current.conf", "target": "app.conf"}"#,
     };
 
     fn plan(&self, params: &FsSymlinkParams, planning: &PlanContext) -> Result<Plan> {

@@ -12,7 +12,7 @@ use warden_core::error::{Error, ErrorCode, Result};
 use warden_core::files::{FileKind, HostFiles};
 use warden_core::sandbox::Last;
 use warden_core::sessions::Event;
-use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct FsTail;
@@ -59,11 +59,13 @@ impl Tool for FsTail {
 
     const INFO: ToolInfo = ToolInfo {
         name: "fs_tail",
+        domain: Domain::Fs,
         summary: "Last lines of file path",
         description: "Last lines of a regular file, read backwards from its end; filter (regex) returns the last matching lines. bound_hit: the read bound stopped it. Errors: FILE_NOT_FOUND, PATH_OUTSIDE_ROOT, POLICY_DENIED, INVALID_INPUT.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: true,
+        example: r#"{"host_id": "web-1", "path": "/srv/app/notes.txt", "lines": 10}"#,
     };
 
     fn plan(&self, params: &FsTailParams, planning: &PlanContext) -> Result<Plan> {

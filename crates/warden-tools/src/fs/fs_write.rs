@@ -10,7 +10,7 @@ use warden_core::error::{Error, ErrorCode, Result};
 use warden_core::files::{FileKind, HostFiles};
 use warden_core::sandbox::{Last, Sandbox, parent_of, temp_beside};
 use warden_core::sessions::Event;
-use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct FsWrite;
@@ -64,11 +64,13 @@ impl Tool for FsWrite {
 
     const INFO: ToolInfo = ToolInfo {
         name: "fs_write",
+        domain: Domain::Fs,
         summary: "Write file at path",
         description: "Write a file atomically (temp, fsync, rename). Replacing one needs confirm: true (else a preview); expected_sha256 guards lost updates. Errors: CONFLICT, PATH_OUTSIDE_ROOT, POLICY_DENIED, FILE_NOT_FOUND, LOCAL_DISABLED.",
         effect: Effect::Destructive,
         idempotent: true,
         open_world: true,
+        example: r#"{"host_id": "web-1", "path": "/srv/app/new.conf", "content": "port = 8080\n"}"#,
     };
 
     fn plan(&self, params: &FsWriteParams, planning: &PlanContext) -> Result<Plan> {

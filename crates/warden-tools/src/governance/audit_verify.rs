@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use warden_core::audit::{self, BadRecord};
 use warden_core::error::{Error, ErrorCode, Result};
-use warden_core::tool::{Effect, NoParams, Plan, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, NoParams, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct AuditVerify;
@@ -29,11 +29,13 @@ impl Tool for AuditVerify {
 
     const INFO: ToolInfo = ToolInfo {
         name: "audit_verify",
+        domain: Domain::Governance,
         summary: "Verify audit chain",
         description: "Check the audit log's SHA-256 chain and head; names the first edited, deleted, reordered, inserted or cut record.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: false,
+        example: r#"{}"#,
     };
 
     fn plan(&self, _params: &NoParams, _planning: &PlanContext) -> Result<Plan> {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use warden_core::error::{Error, Result};
 use warden_core::inventory::Host;
 use warden_core::policy::Decision;
-use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct PolicyTest;
@@ -44,11 +44,13 @@ impl Tool for PolicyTest {
 
     const INFO: ToolInfo = ToolInfo {
         name: "policy_test",
+        domain: Domain::Governance,
         summary: "Test command vs policy",
         description: "Would a command be allowed on a host or target, and by which rule? Runs nothing.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: false,
+        example: r#"{"host_id": "web-1", "command": "rm -rf /"}"#,
     };
 
     fn plan(&self, params: &PolicyTestParams, planning: &PlanContext) -> Result<Plan> {

@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use warden_core::error::Result;
-use warden_core::tool::{Effect, NoParams, Plan, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, NoParams, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct HostsGroups;
@@ -26,11 +26,13 @@ impl Tool for HostsGroups {
 
     const INFO: ToolInfo = ToolInfo {
         name: "hosts_groups",
+        domain: Domain::Hosts,
         summary: "Groups and tags",
         description: "Groups with their members and tag keys with their values, for targets like group:web or tag:env=prod.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: false,
+        example: r#"{}"#,
     };
 
     fn plan(&self, _params: &NoParams, _planning: &PlanContext) -> Result<Plan> {

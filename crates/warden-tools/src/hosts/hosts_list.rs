@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use warden_core::error::Result;
-use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct HostsList;
@@ -37,11 +37,13 @@ impl Tool for HostsList {
 
     const INFO: ToolInfo = ToolInfo {
         name: "hosts_list",
+        domain: Domain::Hosts,
         summary: "List hosts",
         description: "List hosts (id, address, groups, tags), optionally narrowed by a target. `local` is this machine.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: false,
+        example: r#"{"target": "all"}"#,
     };
 
     fn plan(&self, params: &HostsListParams, planning: &PlanContext) -> Result<Plan> {

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use warden_core::error::Result;
-use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct HostsShow;
@@ -28,11 +28,13 @@ impl Tool for HostsShow {
 
     const INFO: ToolInfo = ToolInfo {
         name: "hosts_show",
+        domain: Domain::Hosts,
         summary: "One host's settings",
         description: "One host's settings: address, port, user, identity file, groups, tags, role, proxy jump. Errors: HOST_NOT_FOUND.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: false,
+        example: r#"{"host_id": "web-1"}"#,
     };
 
     fn plan(&self, params: &HostsShowParams, planning: &PlanContext) -> Result<Plan> {

@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use warden_core::error::Result;
-use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct SessionClose;
@@ -26,11 +26,13 @@ impl Tool for SessionClose {
 
     const INFO: ToolInfo = ToolInfo {
         name: "session_close",
+        domain: Domain::Session,
         summary: "Close a session_id",
         description: "Close one of your file sessions. Errors: SESSION_NOT_FOUND.",
         effect: Effect::Mutating,
         idempotent: false,
         open_world: false,
+        example: r#"{"session_id": "SESSION_ID"}"#,
     };
 
     fn plan(&self, _params: &SessionCloseParams, _planning: &PlanContext) -> Result<Plan> {

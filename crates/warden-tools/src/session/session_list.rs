@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use warden_core::error::Result;
 use warden_core::sessions::SessionInfo;
-use warden_core::tool::{Effect, NoParams, Plan, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, NoParams, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct SessionList;
@@ -21,11 +21,13 @@ impl Tool for SessionList {
 
     const INFO: ToolInfo = ToolInfo {
         name: "session_list",
+        domain: Domain::Session,
         summary: "Your open sessions",
         description: "List the file sessions this client holds: id, host, root, cwd, seconds until expiry.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: false,
+        example: r#"{}"#,
     };
 
     fn plan(&self, _params: &NoParams, _planning: &PlanContext) -> Result<Plan> {

@@ -7,7 +7,7 @@ use crate::fs::file_args::FileScope;
 use warden_core::error::Result;
 use warden_core::sandbox::Last;
 use warden_core::sessions::SessionInfo;
-use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct SessionOpen;
@@ -26,11 +26,13 @@ impl Tool for SessionOpen {
 
     const INFO: ToolInfo = ToolInfo {
         name: "session_open",
+        domain: Domain::Session,
         summary: "Open file session at root",
         description: "Open a file session on host_id confined to root (under policy.allowed_roots); file tools then take session_id and relative paths. Errors: PATH_OUTSIDE_ROOT, FILE_NOT_FOUND, SESSION_LIMIT.",
         effect: Effect::ReadOnly,
         idempotent: false,
         open_world: true,
+        example: r#"{"host_id": "web-1", "root": "/srv/app"}"#,
     };
 
     fn plan(&self, params: &SessionOpenParams, planning: &PlanContext) -> Result<Plan> {

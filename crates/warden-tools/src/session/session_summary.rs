@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use warden_core::error::Result;
 use warden_core::sessions::{Activity, SessionInfo};
-use warden_core::tool::{Effect, Plan, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct SessionSummary;
@@ -31,11 +31,13 @@ impl Tool for SessionSummary {
 
     const INFO: ToolInfo = ToolInfo {
         name: "session_summary",
+        domain: Domain::Session,
         summary: "What a session_id did",
         description: "What one of your sessions read, wrote, ran and was refused, with a one-line summary. Errors: SESSION_NOT_FOUND.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: false,
+        example: r#"{"session_id": "SESSION_ID"}"#,
     };
 
     fn plan(&self, _params: &SessionSummaryParams, _planning: &PlanContext) -> Result<Plan> {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use warden_core::error::{Error, ErrorCode, Result};
-use warden_core::tool::{Effect, Plan, Probe, Summary, Tool, ToolInfo};
+use warden_core::tool::{Domain, Effect, Plan, Probe, Summary, Tool, ToolInfo};
 use warden_core::transport::ExitStatus;
 use warden_core::{PlanContext, RunContext};
 
@@ -100,11 +100,13 @@ impl Tool for Facts {
 
     const INFO: ToolInfo = ToolInfo {
         name: "facts",
+        domain: Domain::Sys,
         summary: "Host system facts",
         description: "System facts per host, parsed: OS, kernel, arch, hostname, uptime, CPUs, memory, disks, load, addresses. One round trip per host. Per-host errors: SSH_*, HOST_KEY_*, CMD_TIMEOUT.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: true,
+        example: r#"{"target": "group:web"}"#,
     };
 
     fn plan(&self, params: &FactsParams, planning: &PlanContext) -> Result<Plan> {

@@ -1,112 +1,226 @@
-//! Registry invariants, looped over every tool: names, schemas, and the engine's
-//! guarantees under deny-all and allow-all policies.
+//! Registry invariants, looped over every tool with no skip list: everything a loop
+//! needs (the domain, an example call) is on the tool itself, so a new tool that
+//! forgets any of it fails here.
+//!
+//! Each tool's example runs on the tree of `warden_testkit::tree` (paths under
+//! `/srv/app` are rewritten to it) through the real local transport standing in for
+//! host `web-1`, wrapped to count every transport and file call.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
+use warden_core::config::{Config, LoadedConfig};
+use warden_core::files::{DirEntry, FileMeta, HostFiles};
+use warden_core::inventory::Host;
+use warden_core::tool::{Domain, DynTool};
+use warden_core::transport::{ExecOutput, ExecRequest, Permit, Transport};
+use warden_core::{Caller, Engine, ErrorCode, Result};
+use warden_testkit::schema_check::violations;
 
 use crate::TOOLS;
-use warden_core::config::{Config, ConfigSources};
-use warden_core::inventory::Host;
-use warden_core::transport::{
-    CapturedStream, ExecOutput, ExecRequest, ExitStatus, Permit, Transport,
-};
-use warden_core::{Caller, Engine};
 
-/// Counts calls and answers `ok`; unit tests only (real SSH is tested against sshd).
-#[derive(Default)]
-struct CountingTransport {
-    calls: AtomicUsize,
+/// The local transport, counting every call that reaches it (exec, the file port, and
+/// each file primitive).
+struct Counting {
+    inner: Arc<dyn Transport>,
+    calls: Arc<AtomicUsize>,
 }
 
 #[async_trait]
-impl Transport for CountingTransport {
+impl Transport for Counting {
     async fn exec(
         &self,
         permit: &Permit,
         host: &Host,
-        _request: &ExecRequest,
-        _cancel: &CancellationToken,
-    ) -> warden_core::Result<ExecOutput> {
-        assert_eq!(permit.host(), &host.id);
+        request: &ExecRequest,
+        cancel: &CancellationToken,
+    ) -> Result<ExecOutput> {
+        assert_eq!(permit.host(), &host.id, "a permit is for one host");
         self.calls.fetch_add(1, Ordering::SeqCst);
-        let mut stdout = CapturedStream::with_limit(100);
-        stdout.push(b"ok\n");
-        Ok(ExecOutput {
-            status: ExitStatus::Code(0),
-            stdout,
-            stderr: CapturedStream::with_limit(100),
-            duration: std::time::Duration::ZERO,
-        })
+        self.inner.exec(permit, host, request, cancel).await
     }
 
-    async fn files(
-        &self,
-        permit: &Permit,
-        host: &Host,
-    ) -> warden_core::Result<std::sync::Arc<dyn warden_core::files::HostFiles>> {
-        assert_eq!(permit.host(), &host.id);
+    async fn files(&self, permit: &Permit, host: &Host) -> Result<Arc<dyn HostFiles>> {
+        assert_eq!(permit.host(), &host.id, "a permit is for one host");
         self.calls.fetch_add(1, Ordering::SeqCst);
-        Err(warden_core::Error::new(
-            warden_core::ErrorCode::SftpFailed,
-            "no file system in unit tests",
-        ))
+        let inner = self.inner.files(permit, host).await?;
+        Ok(Arc::new(CountingFiles {
+            inner,
+            calls: Arc::clone(&self.calls),
+        }))
     }
 }
 
-/// An argument object for each tool that resolves to the remote host `web-1`; `None`
-/// for session and file tools, which need a real file system (see `file_tests`,
-/// `fleet_file_tests`).
-fn sample_args(tool: &str) -> Option<Value> {
-    if tool.starts_with("fs_") || tool.starts_with("session_") || ["push", "sync"].contains(&tool) {
-        return None;
+struct CountingFiles {
+    inner: Arc<dyn HostFiles>,
+    calls: Arc<AtomicUsize>,
+}
+
+impl CountingFiles {
+    fn count(&self) -> &dyn HostFiles {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.inner.as_ref()
     }
-    Some(match tool {
-        "status" | "hosts_groups" | "audit_verify" => json!({}),
-        "doctor" => json!({"target": "host:web-1"}),
-        "explain" => json!({"error_code": "POLICY_DENIED"}),
-        "tools_schema" => json!({"tool": "exec"}),
-        "tools_search" => json!({"query": "hosts"}),
-        "hosts_list" => json!({"target": "all"}),
-        "hosts_show" => json!({"host_id": "web-1"}),
-        "exec" => json!({"target": "host:web-1", "command": "uptime"}),
-        "run" => json!({"host_id": "web-1", "argv": ["uptime"]}),
-        "facts" => json!({"target": "all"}),
-        "policy_test" => json!({"host_id": "web-1", "command": "uptime"}),
-        other => panic!("add sample arguments for the new tool {other}"),
-    })
 }
 
-fn engine(policy: &str) -> (Engine, Arc<CountingTransport>, tempfile::TempDir) {
-    let state = tempfile::tempdir().unwrap();
-    let yaml = format!("hosts:\n  - {{id: web-1, address: 127.0.0.1}}\n{policy}");
-    let config = Config::parse(&yaml).unwrap();
-    let sources = ConfigSources {
-        config: None,
-        state_dir: Some(state.path().to_path_buf()),
-    };
-    let loaded = warden_core::config::LoadedConfig {
-        config,
-        source: None,
-        state_dir: sources.state_dir(),
-    };
-    let transport = Arc::new(CountingTransport::default());
-    let engine = Engine::new(loaded, transport.clone(), Arc::clone(crate::registry())).unwrap();
-    (engine, transport, state)
+#[async_trait]
+impl HostFiles for CountingFiles {
+    async fn lstat(&self, path: &str) -> Result<Option<FileMeta>> {
+        self.count().lstat(path).await
+    }
+    async fn read_link(&self, path: &str) -> Result<String> {
+        self.count().read_link(path).await
+    }
+    async fn read(&self, path: &str, offset: u64, length: u64) -> Result<Vec<u8>> {
+        self.count().read(path, offset, length).await
+    }
+    async fn create_new(&self, path: &str, data: &[u8], mode: u32) -> Result<()> {
+        self.count().create_new(path, data, mode).await
+    }
+    async fn rename(&self, from: &str, to: &str) -> Result<()> {
+        self.count().rename(from, to).await
+    }
+    async fn read_dir(&self, path: &str) -> Result<Vec<DirEntry>> {
+        self.count().read_dir(path).await
+    }
+    async fn mkdir(&self, path: &str, mode: u32) -> Result<()> {
+        self.count().mkdir(path, mode).await
+    }
+    async fn remove_file(&self, path: &str) -> Result<()> {
+        self.count().remove_file(path).await
+    }
+    async fn remove_dir(&self, path: &str) -> Result<()> {
+        self.count().remove_dir(path).await
+    }
+    async fn symlink(&self, target: &str, link_path: &str) -> Result<()> {
+        self.count().symlink(target, link_path).await
+    }
+    async fn set_mode(&self, path: &str, mode: u32) -> Result<()> {
+        self.count().set_mode(path, mode).await
+    }
+    async fn set_owner(&self, path: &str, uid: u32, gid: u32) -> Result<()> {
+        self.count().set_owner(path, uid, gid).await
+    }
+    async fn write_at(&self, path: &str, offset: u64, data: &[u8]) -> Result<()> {
+        self.count().write_at(path, offset, data).await
+    }
+    async fn truncate(&self, path: &str, length: u64) -> Result<()> {
+        self.count().truncate(path, length).await
+    }
+    async fn sync(&self, path: &str) -> Result<()> {
+        self.count().sync(path).await
+    }
 }
 
-fn audit_records(state: &tempfile::TempDir) -> Vec<Value> {
-    warden_core::audit::tail(&state.path().join("audit"), 1000).unwrap()
+/// One engine over a fresh example tree, for one tool's example.
+struct World {
+    engine: Engine,
+    calls: Arc<AtomicUsize>,
+    base: tempfile::TempDir,
+}
+
+impl World {
+    fn new(policy: &str) -> World {
+        let base = tempfile::tempdir().unwrap();
+        let srv = warden_testkit::tree::example_tree(base.path()).unwrap();
+        let yaml = format!(
+            "hosts:\n  - {{id: web-1, address: 127.0.0.1, groups: [web]}}\npolicy:\n  allowed_roots: ['{}']\n{policy}",
+            srv.display()
+        );
+        let loaded = LoadedConfig {
+            config: Config::parse(&yaml).unwrap(),
+            source: None,
+            state_dir: base.path().join("state"),
+        };
+        let calls = Arc::new(AtomicUsize::new(0));
+        let transport = Arc::new(Counting {
+            inner: warden_core::local_transport(),
+            calls: Arc::clone(&calls),
+        });
+        let engine = Engine::new(loaded, transport, Arc::clone(crate::registry())).unwrap();
+        World {
+            engine,
+            calls,
+            base,
+        }
+    }
+
+    /// The tool's example, on this world's tree.
+    fn example(&self, tool: &dyn DynTool) -> Value {
+        let text = tool.info().example.replace(
+            "/srv/app",
+            &self.base.path().join("srv/app").display().to_string(),
+        );
+        serde_json::from_str(&text)
+            .unwrap_or_else(|error| panic!("{}: example is not JSON: {error}", tool.info().name))
+    }
+
+    async fn call(&self, name: &str, args: Value) -> Result<Value> {
+        self.engine
+            .invoke(
+                &Caller::new("registry-test"),
+                name,
+                args,
+                CancellationToken::new(),
+                None,
+            )
+            .await
+    }
+
+    /// (phase, decision) of every audit record of `tool`, in order.
+    fn records(&self, tool: &str) -> Vec<(String, String, Value)> {
+        let dir = self.base.path().join("state/audit");
+        warden_core::audit::tail(&dir, 1000)
+            .unwrap()
+            .into_iter()
+            .filter(|record| record["tool"] == tool)
+            .map(|record| {
+                (
+                    record["phase"].as_str().unwrap().to_owned(),
+                    record["decision"].as_str().unwrap().to_owned(),
+                    record["hosts"].clone(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// An id for `SESSION_ID` in examples: a session on the example tree.
+async fn open_session(world: &World) -> String {
+    let root = world.base.path().join("srv/app");
+    let opened = world
+        .call(
+            "session_open",
+            json!({"host_id": "web-1", "root": root.display().to_string()}),
+        )
+        .await
+        .unwrap();
+    opened["session_id"].as_str().unwrap().to_owned()
+}
+
+fn with_session(args: Value, session: &str) -> Value {
+    serde_json::from_str(&args.to_string().replace("SESSION_ID", session)).unwrap()
+}
+
+fn assert_fits_its_schema(tool: &dyn DynTool, value: &Value, what: &str) {
+    let problems = violations(&tool.output_schema(), value);
+    assert!(
+        problems.is_empty(),
+        "{} {what} does not fit its output schema: {problems:#?}\n{value:#}",
+        tool.info().name
+    );
 }
 
 #[test]
-fn names_are_unique_and_valid() {
+fn names_are_unique_valid_and_match_their_domain() {
     let mut seen = std::collections::HashSet::new();
     for tool in TOOLS {
-        let name = tool.info().name;
+        let info = tool.info();
+        let name = info.name;
         assert!(seen.insert(name), "{name} twice");
         assert!(
             !name.is_empty()
@@ -117,136 +231,151 @@ fn names_are_unique_and_valid() {
             "{name}"
         );
         assert!(
-            !tool.info().summary.is_empty() && tool.info().summary.len() <= 40,
+            !info.summary.is_empty() && info.summary.len() <= 40,
             "{name}: summary must be a few words"
+        );
+        // `fs_read` lives in fs, `hosts_list` in hosts: a prefix names the domain.
+        let prefixes: &[(&str, Domain)] = &[
+            ("fs_", Domain::Fs),
+            ("hosts_", Domain::Hosts),
+            ("session_", Domain::Session),
+            ("tools_", Domain::Core),
+            ("audit_", Domain::Governance),
+            ("policy_", Domain::Governance),
+            ("sys_", Domain::Sys),
+        ];
+        for (prefix, domain) in prefixes {
+            if name.starts_with(prefix) {
+                assert_eq!(info.domain, *domain, "{name} belongs in {}", domain.name());
+            }
+        }
+        assert!(
+            !info.example.is_empty()
+                && serde_json::from_str::<Value>(info.example).is_ok_and(|v| v.is_object()),
+            "{name}: example must be a JSON object"
         );
     }
 }
 
 #[test]
-fn every_input_field_is_documented_and_schemas_are_objects() {
-    for tool in TOOLS {
-        let name = tool.info().name;
-        let schema = tool.input_schema();
-        assert_eq!(schema["type"], "object", "{name}");
-        assert_eq!(tool.output_schema()["type"], "object", "{name}");
+fn every_schema_field_is_documented_and_schemas_are_objects() {
+    fn documented(tool: &str, at: &str, schema: &Value) {
         for (field, property) in schema["properties"].as_object().into_iter().flatten() {
             assert!(
                 property.get("description").is_some(),
-                "{name}.{field} has no doc comment"
+                "{tool}: {at}.{field} has no doc comment"
             );
         }
+    }
+    for tool in TOOLS {
+        let name = tool.info().name;
+        let input = tool.input_schema();
+        assert_eq!(input["type"], "object", "{name}");
+        documented(name, "input", &input);
+        let output = tool.output_schema();
+        assert_eq!(output["type"], "object", "{name}");
     }
 }
 
 #[tokio::test]
-async fn deny_all_policy_stops_every_host_call_and_audits_it() {
-    let (engine, transport, state) = engine("policy:\n  deny_commands: ['.*']\n");
+async fn deny_all_refuses_every_host_call_before_any_transport_or_file_call() {
     for tool in TOOLS {
-        let name = tool.info().name;
-        let Some(args) = sample_args(name) else {
-            continue;
-        };
-        let result = engine
-            .invoke(
-                &Caller::new("test"),
-                name,
-                args.clone(),
-                CancellationToken::new(),
-                None,
-            )
-            .await;
-        let touched_hosts = audit_records(&state)
-            .iter()
-            .any(|record| record["tool"] == name && record["hosts"] != json!([]));
-        if !touched_hosts {
-            assert!(result.is_ok(), "{name}: {result:?}");
+        let info = tool.info();
+        let world = World::new("  deny_commands: ['.*']\n  deny_paths: ['.*']\n");
+        let result = world.call(info.name, world.example(*tool)).await;
+        assert_eq!(
+            world.calls.load(Ordering::SeqCst),
+            0,
+            "{}: reached a host under deny-all ({result:?})",
+            info.name
+        );
+        if !info.open_world {
             continue;
         }
         let error = result
             .err()
-            .unwrap_or_else(|| panic!("{name} ran under deny-all"));
-        assert_eq!(error.code, warden_core::ErrorCode::PolicyDenied, "{name}");
-        let records: Vec<Value> = audit_records(&state)
+            .unwrap_or_else(|| panic!("{} ran under deny-all", info.name));
+        assert_eq!(
+            error.code,
+            ErrorCode::PolicyDenied,
+            "{}: {error}",
+            info.name
+        );
+        let phases: Vec<(String, String)> = world
+            .records(info.name)
             .into_iter()
-            .filter(|record| record["tool"] == name)
+            .map(|(phase, decision, _)| (phase, decision))
             .collect();
-        let phases: Vec<(&str, &str)> = records
-            .iter()
-            .map(|record| {
-                (
-                    record["phase"].as_str().unwrap(),
-                    record["decision"].as_str().unwrap(),
-                )
-            })
-            .collect();
+        let denied = |phase: &str| (phase.to_owned(), String::from("denied"));
         assert_eq!(
             phases,
-            [("requested", "denied"), ("completed", "denied")],
-            "{name}"
+            [denied("requested"), denied("completed")],
+            "{}",
+            info.name
         );
     }
-    assert_eq!(transport.calls.load(Ordering::SeqCst), 0);
-    assert!(
-        warden_core::audit::verify(&state.path().join("audit"))
-            .unwrap()
-            .ok
-    );
 }
 
 #[tokio::test]
-async fn allow_all_policy_runs_every_tool_with_two_records_each() {
-    let (engine, transport, state) = engine("");
+async fn allow_all_runs_every_example_and_every_answer_fits_its_schema() {
     for tool in TOOLS {
-        let name = tool.info().name;
-        let Some(args) = sample_args(name) else {
-            continue;
-        };
-        let result = engine
-            .invoke(
-                &Caller::new("test"),
-                name,
-                args.clone(),
-                CancellationToken::new(),
-                None,
-            )
-            .await;
-        let value = result.unwrap_or_else(|error| panic!("{name}: {error}"));
-        assert!(value.is_object(), "{name}");
-        let phases: Vec<Value> = audit_records(&state)
-            .into_iter()
-            .filter(|record| record["tool"] == name)
-            .map(|record| record["phase"].clone())
-            .collect();
-        assert_eq!(phases, [json!("requested"), json!("completed")], "{name}");
+        let info = tool.info();
+        let world = World::new("");
+        let mut args = world.example(*tool);
+        if info.example.contains("SESSION_ID") {
+            args = with_session(args, &open_session(&world).await);
+        }
+        let value = world
+            .call(info.name, args.clone())
+            .await
+            .unwrap_or_else(|error| panic!("{}: {error:?}", info.name));
+        assert_fits_its_schema(*tool, &value, "answer");
+        let records = world.records(info.name);
+        let phases: Vec<&str> = records.iter().map(|(phase, _, _)| phase.as_str()).collect();
+        assert_eq!(phases, ["requested", "completed"], "{}", info.name);
+        // open_world says whether a tool reaches hosts: its example's records agree.
+        let touched = records.iter().any(|(_, _, hosts)| hosts != &json!([]));
+        assert_eq!(
+            touched, info.open_world,
+            "{}: open_world is {} but the example touched hosts: {touched}",
+            info.name, info.open_world
+        );
+        if tool.input_schema()["properties"].get("dry_run").is_some() {
+            let mut dry = args;
+            dry["dry_run"] = json!(true);
+            let preview = world
+                .call(info.name, dry)
+                .await
+                .unwrap_or_else(|error| panic!("{} dry run: {error:?}", info.name));
+            assert_fits_its_schema(*tool, &preview, "dry-run answer");
+        }
     }
-    assert!(transport.calls.load(Ordering::SeqCst) >= 3);
+}
+
+#[tokio::test]
+async fn a_file_call_that_names_no_place_says_what_to_give() {
+    let world = World::new("");
+    let error = world
+        .call("fs_read", json!({"path": "/srv/app/app.conf"}))
+        .await
+        .unwrap_err();
+    assert!(
+        error.message.contains("session_id") && error.message.contains("host_id"),
+        "{error}"
+    );
+    assert!(!error.message.contains("not both"), "{error}");
 }
 
 #[tokio::test]
 async fn exec_on_local_is_refused_by_default_but_facts_work() {
-    let (engine, _transport, _state) = engine("");
-    let caller = Caller::new("test");
-    let error = engine
-        .invoke(
-            &caller,
-            "exec",
-            json!({"target": "host:local", "command": "id"}),
-            CancellationToken::new(),
-            None,
-        )
+    let world = World::new("");
+    let error = world
+        .call("exec", json!({"target": "host:local", "command": "id"}))
         .await
-        .err()
-        .unwrap();
-    assert_eq!(error.code, warden_core::ErrorCode::LocalDisabled);
-    let facts = engine
-        .invoke(
-            &caller,
-            "facts",
-            json!({"target": "host:local"}),
-            CancellationToken::new(),
-            None,
-        )
+        .unwrap_err();
+    assert_eq!(error.code, ErrorCode::LocalDisabled);
+    let facts = world
+        .call("facts", json!({"target": "host:local"}))
         .await
         .unwrap();
     assert_eq!(facts["results"][0]["ok"], true, "{facts}");
@@ -258,48 +387,97 @@ async fn exec_on_local_is_refused_by_default_but_facts_work() {
 
 #[tokio::test]
 async fn wrong_argument_types_and_unknown_fields_are_schema_violations() {
-    let (engine, _transport, _state) = engine("");
-    let caller = Caller::new("test");
+    let world = World::new("");
     for args in [
         json!({"target": 5, "command": "x"}),
         json!({"target": "all", "comand": "x"}),
         json!("text"),
     ] {
-        let error = engine
-            .invoke(
-                &caller,
-                "exec",
-                args.clone(),
-                CancellationToken::new(),
-                None,
-            )
-            .await
-            .err()
-            .unwrap();
+        let error = world.call("exec", args.clone()).await.unwrap_err();
         assert!(error.schema_violation, "{args}: {error}");
     }
-    let error = engine
-        .invoke(&caller, "exce", json!({}), CancellationToken::new(), None)
-        .await
-        .err()
-        .unwrap();
+    let error = world.call("exce", json!({})).await.unwrap_err();
     assert!(error.suggestions.contains(&"exec".to_owned()));
+    // Refused calls are recorded too, an unknown tool among them.
+    assert_eq!(world.records("exce").len(), 1);
 }
 
 #[tokio::test]
 async fn dry_run_previews_without_touching_hosts() {
-    let (engine, transport, _state) = engine("");
-    let preview = engine
-        .invoke(
-            &Caller::new("test"),
+    let world = World::new("");
+    let preview = world
+        .call(
             "exec",
             json!({"target": "all", "command": "rm -rf /tmp/x", "dry_run": true}),
-            CancellationToken::new(),
-            None,
         )
         .await
         .unwrap();
     assert_eq!(preview["dry_run"], true);
     assert_eq!(preview["hosts"], json!(["web-1"]));
-    assert_eq!(transport.calls.load(Ordering::SeqCst), 0);
+    assert_eq!(world.calls.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn the_example_tree_is_what_examples_name() {
+    let base = tempfile::tempdir().unwrap();
+    let srv = warden_testkit::tree::example_tree(base.path()).unwrap();
+    for path in [
+        "app/app.conf",
+        "app/notes.txt",
+        "app/release/app.conf",
+        "app/bundle.tar.gz",
+    ] {
+        assert!(Path::new(&srv).join(path).exists(), "{path}");
+    }
+}
+
+#[test]
+fn the_schema_check_finds_a_wrong_answer() {
+    let tool = crate::registry().find("hosts_list").unwrap();
+    let wrong = json!({"hosts": [{"id": 1, "groups": []}], "count": "one"});
+    assert!(violations(&tool.output_schema(), &wrong).len() >= 3);
+}
+
+#[tokio::test]
+async fn hosts_list_with_local_fits_its_schema() {
+    let world = World::new("");
+    let tool = crate::registry().find("hosts_list").unwrap();
+    let listed = world.call("hosts_list", json!({})).await.unwrap();
+    assert!(
+        listed["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|host| host["id"] == "local")
+    );
+    assert_fits_its_schema(tool, &listed, "answer with local");
+}
+
+/// Every source file says what it owns in its first line (`//!`).
+#[test]
+fn every_source_file_opens_with_a_module_doc() {
+    fn visit(dir: &Path, missing: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                visit(&path, missing);
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                if !text.starts_with("//!") {
+                    missing.push(path.display().to_string());
+                }
+            }
+        }
+    }
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(&crates).unwrap() {
+        let path = entry.unwrap().path();
+        for sub in ["src", "tests"] {
+            if path.join(sub).is_dir() {
+                visit(&path.join(sub), &mut missing);
+            }
+        }
+    }
+    assert!(missing.is_empty(), "no //! line: {missing:#?}");
 }
