@@ -256,8 +256,14 @@ impl RunContext {
     }
 
     /// Runs `work` on every host concurrently, at most `ssh.max_parallel` at once;
-    /// results come back in the given order.
-    pub async fn for_each_host<T, F, Fut>(&self, hosts: &[Arc<Host>], work: F) -> Vec<T>
+    /// results come back in the given order, one per host. A host whose task panicked
+    /// gets `on_panic`'s result (an `INTERNAL` error): it never vanishes from the answer.
+    pub async fn for_each_host<T, F, Fut>(
+        &self,
+        hosts: &[Arc<Host>],
+        work: F,
+        on_panic: impl Fn(&Host, Error) -> T,
+    ) -> Vec<T>
     where
         T: Send + 'static,
         F: Fn(RunContext, Arc<Host>) -> Fut,
@@ -267,29 +273,49 @@ impl RunContext {
         let total = hosts.len();
         let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut set = tokio::task::JoinSet::new();
+        let mut index_of = std::collections::HashMap::new();
         for (index, host) in hosts.iter().enumerate() {
             let limit = Arc::clone(&limit);
             let future = work(self.clone(), Arc::clone(host));
             let progress = self.progress.clone();
             let done = Arc::clone(&done);
             let host_id = host.id.to_string();
-            set.spawn(async move {
+            let task = set.spawn(async move {
                 let _slot = limit.acquire_owned().await;
                 let value = future.await;
                 let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 if let Some(progress) = progress {
                     progress(finished, total, &host_id);
                 }
-                (index, value)
+                value
             });
+            index_of.insert(task.id(), index);
         }
         let mut slots: Vec<Option<T>> = (0..total).map(|_| None).collect();
-        while let Some(joined) = set.join_next().await {
-            if let Ok((index, value)) = joined {
-                slots[index] = Some(value);
+        while let Some(joined) = set.join_next_with_id().await {
+            let (id, value) = match joined {
+                Ok((id, value)) => (id, Some(value)),
+                Err(error) => (error.id(), None),
+            };
+            if let Some(&index) = index_of.get(&id) {
+                slots[index] = value;
             }
         }
-        slots.into_iter().flatten().collect()
+        slots
+            .into_iter()
+            .zip(hosts)
+            .map(|(slot, host)| {
+                slot.unwrap_or_else(|| {
+                    tracing::error!("the task for host {} panicked", host.id);
+                    let error = Error::internal(format!(
+                        "warden's work on {} stopped unexpectedly (a bug: see the server log); its outcome is unknown",
+                        host.id
+                    ))
+                    .with_host(host.id.as_str());
+                    on_panic(host, error)
+                })
+            })
+            .collect()
     }
 
     /// Health of the audit log: the last seq, or why it is unavailable.

@@ -74,27 +74,35 @@ impl Tool for Doctor {
             let mut checks = setup_checks(&context);
             let hosts = context.planned_hosts();
             let probes = context
-                .for_each_host(&hosts, move |context, host| async move {
-                    let started = Instant::now();
-                    let outcome = context
-                        .probe(&host, &LOGIN_PROBE, Duration::from_secs(15), 4096)
-                        .await;
-                    let (ok, detail) = match outcome {
-                        Ok(_) => (
-                            true,
-                            format!(
-                                "logged in and ran a command in {} ms",
-                                started.elapsed().as_millis()
+                .for_each_host(
+                    &hosts,
+                    move |context, host| async move {
+                        let started = Instant::now();
+                        let outcome = context
+                            .probe(&host, &LOGIN_PROBE, Duration::from_secs(15), 4096)
+                            .await;
+                        let (ok, detail) = match outcome {
+                            Ok(_) => (
+                                true,
+                                format!(
+                                    "logged in and ran a command in {} ms",
+                                    started.elapsed().as_millis()
+                                ),
                             ),
-                        ),
-                        Err(error) => (false, format!("{}: {}", error.code, error.message)),
-                    };
-                    Check {
+                            Err(error) => (false, format!("{}: {}", error.code, error.message)),
+                        };
+                        Check {
+                            name: format!("host {}", host.id),
+                            ok,
+                            detail,
+                        }
+                    },
+                    |host, error| Check {
                         name: format!("host {}", host.id),
-                        ok,
-                        detail,
-                    }
-                })
+                        ok: false,
+                        detail: format!("{}: {}", error.code, error.message),
+                    },
+                )
                 .await;
             checks.extend(probes);
             Ok(DoctorOutput {

@@ -209,10 +209,14 @@ impl Tool for Exec {
             let request = Arc::new(params.options.request_in(&context).await?);
             let hosts = context.planned_hosts();
             let results = context
-                .for_each_host(&hosts, move |context, host| {
-                    let request = Arc::clone(&request);
-                    async move { run_on_host(&context, &host, &request).await }
-                })
+                .for_each_host(
+                    &hosts,
+                    move |context, host| {
+                        let request = Arc::clone(&request);
+                        async move { run_on_host(&context, &host, &request).await }
+                    },
+                    |host, error| HostResult::from_error(host.id.as_str(), &error, 0),
+                )
                 .await;
             Ok(FleetResult::new(
                 results,

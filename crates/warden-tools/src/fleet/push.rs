@@ -148,10 +148,14 @@ impl Tool for Push {
             });
             let hosts = context.planned_hosts();
             let results = context
-                .for_each_host(&hosts, move |context, host| {
-                    let job = Arc::clone(&job);
-                    async move { push_to_host(&context, &host, &job).await }
-                })
+                .for_each_host(
+                    &hosts,
+                    move |context, host| {
+                        let job = Arc::clone(&job);
+                        async move { push_to_host(&context, &host, &job).await }
+                    },
+                    |host, error| HostPush::new(host).failed(&error),
+                )
                 .await;
             let confirm_needed = !params.confirm
                 && results
@@ -189,25 +193,36 @@ struct Job {
 
 async fn push_to_host(context: &RunContext, host: &Arc<Host>, job: &Job) -> HostPush {
     let started = Instant::now();
-    let mut result = HostPush {
-        host_id: host.id.to_string(),
-        ok: true,
-        path: None,
-        action: None,
-        changed: false,
-        verified: false,
-        sha256: None,
-        bytes: None,
-        preview: None,
-        error: None,
-        duration_ms: 0,
-    };
+    let mut result = HostPush::new(host);
     if let Err(error) = push_file(context, host, job, &mut result).await {
-        result.ok = false;
-        result.error = Some(transfer::error_json(host.id.as_str(), &error));
+        result = result.failed(&error);
     }
     result.duration_ms = started.elapsed().as_millis() as u64;
     result
+}
+
+impl HostPush {
+    fn new(host: &Host) -> HostPush {
+        HostPush {
+            host_id: host.id.to_string(),
+            ok: true,
+            path: None,
+            action: None,
+            changed: false,
+            verified: false,
+            sha256: None,
+            bytes: None,
+            preview: None,
+            error: None,
+            duration_ms: 0,
+        }
+    }
+
+    fn failed(mut self, error: &Error) -> HostPush {
+        self.ok = false;
+        self.error = Some(transfer::error_json(&self.host_id, error));
+        self
+    }
 }
 
 /// Fills `result` as it goes, so a failure still shows how far the host got.

@@ -169,11 +169,16 @@ impl Tool for SyncDir {
                 preview,
             });
             let hosts = context.planned_hosts();
+            let preview = job.preview.clone();
             let results = context
-                .for_each_host(&hosts, move |context, host| {
-                    let job = Arc::clone(&job);
-                    async move { sync_host(&context, &host, &job).await }
-                })
+                .for_each_host(
+                    &hosts,
+                    move |context, host| {
+                        let job = Arc::clone(&job);
+                        async move { sync_host(&context, &host, &job).await }
+                    },
+                    |host, error| HostSync::new(host, preview.clone()).failed(&error),
+                )
                 .await;
             let summary = Summary::count(
                 results.iter().map(|result| &result.ok),
@@ -324,25 +329,36 @@ struct Job {
 
 async fn sync_host(context: &RunContext, host: &Arc<Host>, job: &Job) -> HostSync {
     let started = Instant::now();
-    let mut result = HostSync {
-        host_id: host.id.to_string(),
-        ok: true,
-        path: None,
-        created: PathList::default(),
-        updated: PathList::default(),
-        deleted: PathList::default(),
-        unchanged: PathList::default(),
-        skipped: PathList::default(),
-        preview: job.preview.clone(),
-        error: None,
-        duration_ms: 0,
-    };
+    let mut result = HostSync::new(host, job.preview.clone());
     if let Err(error) = sync_into(context, host, job, &mut result).await {
-        result.ok = false;
-        result.error = Some(transfer::error_json(host.id.as_str(), &error));
+        result = result.failed(&error);
     }
     result.duration_ms = started.elapsed().as_millis() as u64;
     result
+}
+
+impl HostSync {
+    fn new(host: &Host, preview: Option<String>) -> HostSync {
+        HostSync {
+            host_id: host.id.to_string(),
+            ok: true,
+            path: None,
+            created: PathList::default(),
+            updated: PathList::default(),
+            deleted: PathList::default(),
+            unchanged: PathList::default(),
+            skipped: PathList::default(),
+            preview,
+            error: None,
+            duration_ms: 0,
+        }
+    }
+
+    fn failed(mut self, error: &Error) -> HostSync {
+        self.ok = false;
+        self.error = Some(transfer::error_json(&self.host_id, error));
+        self
+    }
 }
 
 /// Fills `result` as it goes, so a failure still shows how far the host got.

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use warden_core::error::{Error, ErrorCode, Result};
+use warden_core::inventory::Host;
 use warden_core::tool::{Domain, Effect, Plan, Probe, Summary, Tool, ToolInfo};
 use warden_core::transport::ExitStatus;
 use warden_core::{PlanContext, RunContext};
@@ -88,6 +89,17 @@ pub struct HostFactsResult {
     pub error: Option<Value>,
 }
 
+impl HostFactsResult {
+    fn failed(host: &Host, error: Error) -> HostFactsResult {
+        HostFactsResult {
+            host_id: host.id.to_string(),
+            ok: false,
+            facts: None,
+            error: Some(error.with_host(host.id.as_str()).to_json()["error"].clone()),
+        }
+    }
+}
+
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct FactsOutput {
     pub results: Vec<HostFactsResult>,
@@ -125,36 +137,33 @@ impl Tool for Facts {
             let started = Instant::now();
             let hosts = context.planned_hosts();
             let results = context
-                .for_each_host(&hosts, move |context, host| async move {
-                    let outcome = context
-                        .probe(&host, &PROBE, Duration::from_secs(30), 1024 * 1024)
-                        .await
-                        .and_then(|output| match output.status {
-                            ExitStatus::TimedOut => {
-                                Err(Error::new(ErrorCode::CmdTimeout, "facts probe timed out"))
-                            }
-                            ExitStatus::Cancelled => {
-                                Err(Error::new(ErrorCode::Cancelled, "cancelled"))
-                            }
-                            _ => Ok(parse(&output.stdout.text())),
-                        });
-                    match outcome {
-                        Ok(facts) => HostFactsResult {
-                            host_id: host.id.to_string(),
-                            ok: true,
-                            facts: Some(facts),
-                            error: None,
-                        },
-                        Err(error) => HostFactsResult {
-                            host_id: host.id.to_string(),
-                            ok: false,
-                            facts: None,
-                            error: Some(
-                                error.with_host(host.id.as_str()).to_json()["error"].clone(),
-                            ),
-                        },
-                    }
-                })
+                .for_each_host(
+                    &hosts,
+                    move |context, host| async move {
+                        let outcome = context
+                            .probe(&host, &PROBE, Duration::from_secs(30), 1024 * 1024)
+                            .await
+                            .and_then(|output| match output.status {
+                                ExitStatus::TimedOut => {
+                                    Err(Error::new(ErrorCode::CmdTimeout, "facts probe timed out"))
+                                }
+                                ExitStatus::Cancelled => {
+                                    Err(Error::new(ErrorCode::Cancelled, "cancelled"))
+                                }
+                                _ => Ok(parse(&output.stdout.text())),
+                            });
+                        match outcome {
+                            Ok(facts) => HostFactsResult {
+                                host_id: host.id.to_string(),
+                                ok: true,
+                                facts: Some(facts),
+                                error: None,
+                            },
+                            Err(error) => HostFactsResult::failed(&host, error),
+                        }
+                    },
+                    HostFactsResult::failed,
+                )
                 .await;
             let summary = Summary::count(
                 results.iter().map(|result| &result.ok),

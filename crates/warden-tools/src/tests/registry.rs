@@ -481,3 +481,53 @@ fn every_source_file_opens_with_a_module_doc() {
     }
     assert!(missing.is_empty(), "no //! line: {missing:#?}");
 }
+
+/// The local transport, except that a command on `web-2` panics.
+struct PanicsOnWeb2(Arc<dyn Transport>);
+
+#[async_trait]
+impl Transport for PanicsOnWeb2 {
+    async fn exec(
+        &self,
+        permit: &Permit,
+        host: &Host,
+        request: &ExecRequest,
+        cancel: &CancellationToken,
+    ) -> Result<ExecOutput> {
+        assert_ne!(host.id.as_str(), "web-2", "a bug in a transport");
+        self.0.exec(permit, host, request, cancel).await
+    }
+
+    async fn files(&self, permit: &Permit, host: &Host) -> Result<Arc<dyn HostFiles>> {
+        self.0.files(permit, host).await
+    }
+}
+
+#[tokio::test]
+async fn a_host_whose_task_panics_is_an_internal_result_not_a_missing_one() {
+    let state = tempfile::tempdir().unwrap();
+    let yaml = "hosts:\n  - {id: web-1, address: 127.0.0.1}\n  - {id: web-2, address: 127.0.0.2}\n";
+    let loaded = LoadedConfig {
+        config: Config::parse(yaml).unwrap(),
+        source: None,
+        state_dir: state.path().to_path_buf(),
+    };
+    let transport = Arc::new(PanicsOnWeb2(warden_core::local_transport()));
+    let engine = Engine::new(loaded, transport, Arc::clone(crate::registry())).unwrap();
+    let answer = engine
+        .invoke(
+            &Caller::new("test"),
+            "exec",
+            json!({"target": "all", "command": "true"}),
+            CancellationToken::new(),
+            None,
+        )
+        .await
+        .unwrap();
+    let results = answer["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "{answer}");
+    assert_eq!(results[0]["ok"], true, "{answer}");
+    assert_eq!(results[1]["host_id"], "web-2");
+    assert_eq!(results[1]["error"]["code"], "INTERNAL", "{answer}");
+    assert_eq!(answer["summary"]["ok"], false);
+}
