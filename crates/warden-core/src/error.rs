@@ -498,6 +498,11 @@ impl Error {
         self
     }
 
+    pub fn with_retry_after_ms(mut self, retry_after_ms: u64) -> Error {
+        self.retry_after_ms = Some(retry_after_ms);
+        self
+    }
+
     pub fn with_recovery_tool(mut self, tool: impl Into<String>) -> Error {
         self.recovery_tool = Some(tool.into());
         self

@@ -23,6 +23,6 @@ pub mod tool;
 pub mod transport;
 pub mod uploads;
 
-pub use engine::{Caller, Engine, PlanContext, ProgressSink, RunContext};
+pub use engine::{Caller, ClientId, Engine, PlanContext, ProgressSink, RunContext};
 pub use error::{Error, ErrorCode, Result};
 pub use local::local_transport;

@@ -31,6 +31,8 @@ pub struct WardenServer {
     tools_compact: Arc<Vec<rmcp::model::Tool>>,
     tools_full: Arc<Vec<rmcp::model::Tool>>,
     instructions: Arc<String>,
+    /// This connection (one per server: stdio serves one client).
+    caller: Caller,
 }
 
 impl WardenServer {
@@ -39,6 +41,7 @@ impl WardenServer {
             tools_compact: Arc::new(tool_list(engine.registry(), ListingMode::Compact)),
             tools_full: Arc::new(tool_list(engine.registry(), ListingMode::Full)),
             instructions: Arc::new(instructions(engine.registry())),
+            caller: Caller::connection("mcp"),
             engine,
             listing,
         }
@@ -47,10 +50,17 @@ impl WardenServer {
     /// Serves MCP over stdin/stdout until the client closes stdin.
     pub async fn serve_stdio(self) -> std::io::Result<()> {
         let engine = self.engine.clone();
-        let running = self
-            .serve((stdin_reader(), tokio::io::stdout()))
-            .await
-            .map_err(|error| std::io::Error::other(error.to_string()))?;
+        let running = match self.serve((stdin_reader(), tokio::io::stdout())).await {
+            Ok(running) => running,
+            // A client that goes away before `initialize` (a probe, a cancelled start)
+            // is no failure of the server: nothing to say at the default level.
+            Err(rmcp::service::ServerInitializeError::ConnectionClosed(why)) => {
+                tracing::debug!("client closed before initialize: {why}");
+                engine.shutdown().await;
+                return Ok(());
+            }
+            Err(error) => return Err(std::io::Error::other(error.to_string())),
+        };
         let ended = running.waiting().await;
         engine.shutdown().await;
         if let Err(error) = ended {
@@ -102,6 +112,9 @@ fn stdin_reader() -> Box<dyn tokio::io::AsyncRead + Send + Unpin> {
     }
 }
 
+/// The JSON-RPC code of `RATE_LIMITED` (PRODUCT.md §6).
+const RATE_LIMITED: i32 = -32029;
+
 /// Domain errors as a tool result the model can read and act on.
 pub fn error_result(error: &Error) -> CallToolResult {
     let body = error.to_json();
@@ -123,6 +136,12 @@ fn to_response(outcome: Result<Value, Error>) -> Result<CallToolResponse, ErrorD
         Ok(value) => Ok(success_result(value).into()),
         Err(error) if error.schema_violation => Err(ErrorData::new(
             RpcCode::INVALID_PARAMS,
+            error.message.clone(),
+            Some(error.to_json()),
+        )),
+        // PRODUCT.md §6: a caller over its limits is told at the protocol level.
+        Err(error) if error.code == warden_core::ErrorCode::RateLimited => Err(ErrorData::new(
+            RpcCode(RATE_LIMITED),
             error.message.clone(),
             Some(error.to_json()),
         )),
@@ -188,7 +207,7 @@ impl ServerHandler for WardenServer {
         let outcome = self
             .engine
             .invoke(
-                &Caller::new(client),
+                &self.caller.named(client),
                 &request.name,
                 args,
                 context.ct.clone(),

@@ -48,6 +48,7 @@ pub static TOOLS: &[&dyn DynTool] = &[
     // governance
     &governance::policy_test::PolicyTest,
     &governance::audit_verify::AuditVerify,
+    &governance::audit_search::AuditSearch,
     // session
     &session::session_open::SessionOpen,
     &session::session_close::SessionClose,

@@ -24,6 +24,15 @@ pub fn print_json(value: &Value) {
     print(&serde_json::to_string_pretty(value).unwrap_or_default());
 }
 
+/// A JSON value as a table cell: strings bare, null empty, the rest as JSON.
+pub fn cell(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
 pub fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
     let mut table = Table::new();
     *table.style_mut() = UTF8_BORDERS_ONLY;

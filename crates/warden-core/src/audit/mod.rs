@@ -50,7 +50,10 @@ pub enum Durability {
 /// The fields a caller supplies; `seq`, `ts`, `prev_hash` and `hash` are added here.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditEntry {
+    /// The name the client gave (shown, not trusted).
     pub client: String,
+    /// The connection the call came on (see `engine::ClientId`).
+    pub client_id: String,
     pub identity: String,
     pub tool: String,
     pub args: Value,

@@ -5,6 +5,7 @@ use super::*;
 fn entry(tool: &str) -> AuditEntry {
     AuditEntry {
         client: "test".into(),
+        client_id: "name:test".into(),
         identity: "local".into(),
         tool: tool.into(),
         args: json!({"command": "uptime", "env": {"TOKEN": "s3cret"}}),

@@ -363,6 +363,44 @@ impl Config {
                 "limits.max_output_bytes and limits.max_concurrent must be at least 1",
             ));
         }
+        if self.limits.rate == 0 || self.limits.burst == 0 {
+            return Err(Error::invalid_input(format!(
+                "limits.rate and limits.burst{} must be at least 1 (calls per second, and calls in reserve)",
+                line_of(text, "rate:")
+            )));
+        }
+        let roots = self
+            .policy
+            .allowed_roots
+            .iter()
+            .map(|root| ("policy.allowed_roots", root))
+            .chain(self.policy.roles.iter().flat_map(|role| {
+                role.allowed_roots
+                    .iter()
+                    .map(|root| ("policy.roles[].allowed_roots", root))
+            }));
+        for (key, root) in roots {
+            // Every other policy list is regexes; this one is directories. A regex here
+            // would silently allow nothing.
+            let regex_like = root.contains(['^', '$', '(', ')', '|', '*', '+', '?', '[', '\\']);
+            if !root.starts_with('/') || regex_like {
+                return Err(Error::invalid_input(format!(
+                    "{key} entry {root:?}{} must be an absolute directory path such as /srv/app, not a pattern",
+                    line_of(text, root)
+                )));
+            }
+        }
+        for role in &self.policy.roles {
+            // Caller identities arrive with Streamable HTTP; until then a role's
+            // identities could match no one, and a key that does nothing is refused.
+            if !role.identities.is_empty() {
+                return Err(Error::invalid_input(format!(
+                    "policy.roles[{}].identities{} is not supported yet: warden has no caller identities before Streamable HTTP; select the role by the hosts' role or roles[].hosts",
+                    role.name,
+                    line_of(text, "identities:")
+                )));
+            }
+        }
         let role_names: Vec<&str> = self
             .policy
             .roles
@@ -464,6 +502,36 @@ mod tests {
     fn host_role_must_exist() {
         let text = "hosts:\n  - {id: a, address: x, role: ops}\n";
         assert!(parse_error(text).contains("names no role"));
+    }
+
+    #[test]
+    fn allowed_roots_are_absolute_directories_not_patterns() {
+        for root in ["'^/srv/app(/|$)'", "srv/app", "'/srv/.*'"] {
+            let text = format!("policy:\n  allowed_roots: [{root}]\n");
+            let message = parse_error(&text);
+            assert!(
+                message.contains("absolute directory path"),
+                "{root}: {message}"
+            );
+            assert!(message.contains("line 2"), "{root}: {message}");
+        }
+        let role = "policy:\n  roles:\n    - name: ops\n      allowed_roots: ['^/x']\n";
+        assert!(parse_error(role).contains("roles[].allowed_roots"));
+        assert_eq!(
+            parse_error("policy:\n  allowed_roots: [/srv/app]\n"),
+            "parsed"
+        );
+    }
+
+    #[test]
+    fn keys_nothing_enforces_are_refused_with_their_line() {
+        let text = "policy:\n  roles:\n    - name: ops\n      identities: [alice]\n";
+        let message = parse_error(text);
+        assert!(
+            message.contains("identities") && message.contains("line 4"),
+            "{message}"
+        );
+        assert!(parse_error("limits:\n  rate: 0\n").contains("limits.rate"));
     }
 
     #[test]

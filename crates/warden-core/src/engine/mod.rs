@@ -7,6 +7,7 @@
 
 mod context;
 mod grant;
+mod limit;
 #[cfg(test)]
 mod tests;
 
@@ -32,19 +33,60 @@ use crate::tool::{Effect, Plan, Prepared, Preview, Registry};
 use crate::transport::{Command, Transport};
 use crate::uploads::Uploads;
 
-/// Who is calling: the MCP client (or `cli`) and, over HTTP later, an identity.
+/// Who is calling: one connection of an MCP client (or the CLI), its display name,
+/// and, over HTTP later, an authenticated identity.
 #[derive(Debug, Clone)]
 pub struct Caller {
+    /// The connection: sessions, uploads and rate limits belong to it.
+    pub id: ClientId,
+    /// What the client calls itself (`clientInfo.name`): shown, never trusted.
     pub client: String,
     pub identity: String,
 }
 
 impl Caller {
+    /// A caller known by its name alone (the CLI, tests): calls with one name share
+    /// sessions and limits.
     pub fn new(client: impl Into<String>) -> Caller {
+        let client = client.into();
         Caller {
+            id: ClientId::new(format!("name:{client}")),
+            client,
+            identity: whoami(),
+        }
+    }
+
+    /// One connection (an MCP session over stdio): a fresh id, whatever the client
+    /// calls itself, so two clients with one name never share a session.
+    pub fn connection(client: impl Into<String>) -> Caller {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        Caller {
+            id: ClientId::new(format!("conn_{}", &id[..12])),
             client: client.into(),
             identity: whoami(),
         }
+    }
+
+    /// The same connection, now that the client has said its name.
+    pub fn named(&self, client: impl Into<String>) -> Caller {
+        Caller {
+            client: client.into(),
+            ..self.clone()
+        }
+    }
+}
+
+/// The caller identity of one connection, distinct from the name a client gives.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientId(String);
+
+impl ClientId {
+    pub fn new(id: impl Into<String>) -> ClientId {
+        ClientId(id.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
@@ -94,6 +136,7 @@ pub(crate) struct EngineInner {
     ssh: Arc<dyn Transport>,
     local: Arc<dyn Transport>,
     registry: Arc<Registry>,
+    limits: limit::CallerLimits,
     sessions: Sessions,
     uploads: Uploads,
     /// Serializes read-check-write sequences on one file (see `file_locks`).
@@ -109,6 +152,7 @@ impl Engine {
         registry: Arc<Registry>,
     ) -> Result<Engine> {
         let inventory = Inventory::from_config(&loaded.config);
+        let loaded_limits = loaded.config.limits.clone();
         let policy = Policy::new(&loaded.config.policy, &inventory)?;
         let audit = AuditLog::open(&loaded.audit_dir());
         let limits = &loaded.config.limits;
@@ -128,6 +172,7 @@ impl Engine {
                 audit,
                 ssh,
                 registry,
+                limits: limit::CallerLimits::new(&loaded_limits),
                 sessions,
                 uploads: Uploads::default(),
                 file_locks: FileLocks::default(),
@@ -182,6 +227,10 @@ impl Engine {
             Err(error) => return Err(self.refuse(call, error)),
         };
         call.record.hosts = plan.hosts.iter().map(|host| host.id.to_string()).collect();
+        let _slot = match self.inner.limits.admit(&caller.id).await {
+            Ok(slot) => slot,
+            Err(error) => return Err(self.refuse(call, error)),
+        };
         if let Err(error) = self.check_local(&plan) {
             call.record.decision = CallDecision::Denied;
             return Err(self.refuse(call, error));
@@ -223,7 +272,7 @@ impl Engine {
         } else {
             let context = RunContext {
                 engine: self.clone(),
-                client: caller.client.clone(),
+                client: caller.id.as_str().to_owned(),
                 session,
                 hosts: Arc::new(plan.hosts.clone()),
                 commands: Arc::new(plan.commands.clone()),
@@ -346,7 +395,7 @@ impl Engine {
         let Some(id) = &plan.session else {
             return Ok(None);
         };
-        let session = self.inner.sessions.get(&caller.client, id)?;
+        let session = self.inner.sessions.get(caller.id.as_str(), id)?;
         plan.hosts = vec![self.inner.inventory.require(session.host.as_str())?];
         Ok(Some(session))
     }
@@ -430,6 +479,7 @@ impl Call {
         Call {
             record: AuditEntry {
                 client: caller.client.clone(),
+                client_id: caller.id.as_str().to_owned(),
                 identity: caller.identity.clone(),
                 tool: tool_name.to_owned(),
                 args: audit::mask_secrets(args),

@@ -531,3 +531,41 @@ async fn a_host_whose_task_panics_is_an_internal_result_not_a_missing_one() {
     assert_eq!(results[1]["error"]["code"], "INTERNAL", "{answer}");
     assert_eq!(answer["summary"]["ok"], false);
 }
+
+#[tokio::test]
+async fn limits_rate_and_burst_queue_a_burst_then_refuse_with_a_retry_time() {
+    let state = tempfile::tempdir().unwrap();
+    let yaml = "limits:\n  rate: 1\n  burst: 2\n";
+    let loaded = LoadedConfig {
+        config: Config::parse(yaml).unwrap(),
+        source: None,
+        state_dir: state.path().to_path_buf(),
+    };
+    let engine = Engine::new(
+        loaded,
+        warden_core::local_transport(),
+        Arc::clone(crate::registry()),
+    )
+    .unwrap();
+    let caller = Caller::new("eager");
+    let call = || engine.invoke(&caller, "status", json!({}), CancellationToken::new(), None);
+    let (one, two, three, four) = tokio::join!(call(), call(), call(), call());
+    assert!(one.is_ok() && two.is_ok(), "the burst");
+    assert!(three.is_ok(), "one token short: queued, not refused");
+    let refused = four.unwrap_err();
+    assert_eq!(refused.code, ErrorCode::RateLimited, "{refused:?}");
+    assert!(refused.retry_after_ms.is_some_and(|ms| ms > 0));
+    // Another caller has its own bucket.
+    assert!(
+        engine
+            .invoke(
+                &Caller::new("patient"),
+                "status",
+                json!({}),
+                CancellationToken::new(),
+                None
+            )
+            .await
+            .is_ok()
+    );
+}

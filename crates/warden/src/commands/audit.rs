@@ -1,97 +1,80 @@
-//! `warden audit verify|tail`: read the log without starting an engine.
+//! `warden audit verify|tail`: the `audit_verify` and `audit_search` tools through the
+//! engine (so reading the log is itself recorded), rendered for people or as JSON.
 
-use warden_core::audit;
+use serde_json::{Value, json};
+use warden_core::Engine;
 
-use crate::cli::{AuditCommand, Global};
-use crate::output::{self, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use crate::cli::AuditCommand;
+use crate::output::{self, EXIT_FAILED, EXIT_OK};
 
-pub fn run(global: &Global, command: AuditCommand) -> u8 {
-    let loaded = match super::sources(global).load() {
-        Ok(loaded) => loaded,
-        Err(error) => return output::report_error(&error, global.json),
+pub async fn run(engine: Engine, command: AuditCommand, json_output: bool) -> u8 {
+    let dir = engine.config().audit_dir();
+    let (tool, args) = match command {
+        AuditCommand::Verify => ("audit_verify", json!({})),
+        AuditCommand::Tail { count } => ("audit_search", json!({ "last": count })),
     };
-    let dir = loaded.audit_dir();
-    match command {
-        AuditCommand::Verify => match audit::verify(&dir) {
-            Ok(report) => {
-                if global.json {
-                    output::print_json(&serde_json::to_value(&report).unwrap_or_default());
-                } else if let Some(bad) = &report.first_bad {
-                    output::print(&format!(
-                        "TAMPERED: {} line {} (seq {}): {}\n{} records verified before it, in {}",
-                        bad.segment,
-                        bad.line,
-                        bad.seq
-                            .map(|seq| seq.to_string())
-                            .unwrap_or_else(|| "?".into()),
-                        bad.problem,
-                        report.records,
-                        dir.display()
-                    ));
-                } else {
-                    output::print(&format!(
-                        "ok: {} records in {} segment(s), chain intact ({})",
-                        report.records,
-                        report.segments,
-                        dir.display()
-                    ));
-                }
-                if report.ok { EXIT_OK } else { EXIT_FAILED }
-            }
-            Err(error) => {
-                eprintln!(
-                    "error: cannot read the audit log in {}: {error}",
-                    dir.display()
-                );
-                EXIT_USAGE
-            }
-        },
-        AuditCommand::Tail { count } => match audit::tail(&dir, count) {
-            Ok(records) => {
-                if global.json {
-                    output::print_json(&serde_json::Value::Array(records));
-                } else {
-                    let text = |value: &serde_json::Value| {
-                        value.as_str().map(str::to_owned).unwrap_or_else(|| {
-                            if value.is_null() {
-                                String::new()
-                            } else {
-                                value.to_string()
-                            }
-                        })
-                    };
-                    let rows = records
-                        .iter()
-                        .map(|record| {
-                            vec![
-                                text(&record["seq"]),
-                                text(&record["ts"]),
-                                text(&record["client"]),
-                                text(&record["tool"]),
-                                text(&record["phase"]),
-                                text(&record["decision"]),
-                                text(&record["outcome"]),
-                                text(&record["error_code"]),
-                            ]
-                        })
-                        .collect();
-                    output::print(&output::table(
-                        &[
-                            "SEQ", "TIME", "CLIENT", "TOOL", "PHASE", "DECISION", "OUTCOME",
-                            "ERROR",
-                        ],
-                        rows,
-                    ));
-                }
-                EXIT_OK
-            }
-            Err(error) => {
-                eprintln!(
-                    "error: cannot read the audit log in {}: {error}",
-                    dir.display()
-                );
-                EXIT_USAGE
-            }
-        },
+    let report = match super::invoke(&engine, tool, args, None).await {
+        Ok(report) => report,
+        Err(error) => return output::report_error(&error, json_output),
+    };
+    if json_output {
+        let shown = match tool {
+            "audit_search" => report["records"].clone(),
+            _ => report.clone(),
+        };
+        output::print_json(&shown);
+    } else if tool == "audit_search" {
+        output::print(&records_table(&report["records"]));
+    } else if let Some(bad) = report.get("first_bad") {
+        output::print(&format!(
+            "TAMPERED: {} line {} (seq {}): {}\n{} records verified before it, in {}",
+            output::cell(&bad["segment"]),
+            output::cell(&bad["line"]),
+            output::cell(&bad["seq"]),
+            output::cell(&bad["problem"]),
+            report["records"],
+            dir.display()
+        ));
+    } else {
+        output::print(&format!(
+            "ok: {} records in {} segment(s), chain intact ({})",
+            report["records"],
+            report["segments"],
+            dir.display()
+        ));
     }
+    if report["ok"] == Value::Bool(false) {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    }
+}
+
+fn records_table(records: &Value) -> String {
+    let rows = records
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|record| {
+            [
+                "seq",
+                "ts",
+                "client",
+                "tool",
+                "phase",
+                "decision",
+                "outcome",
+                "error_code",
+            ]
+            .iter()
+            .map(|key| output::cell(&record[*key]))
+            .collect()
+        })
+        .collect();
+    output::table(
+        &[
+            "SEQ", "TIME", "CLIENT", "TOOL", "PHASE", "DECISION", "OUTCOME", "ERROR",
+        ],
+        rows,
+    )
 }

@@ -41,15 +41,7 @@ fn render(tool: &str, value: &Value) -> String {
     if value.get("dry_run") == Some(&Value::Bool(true)) {
         return serde_json::to_string_pretty(value).unwrap_or_default();
     }
-    let text = |value: &Value| {
-        value.as_str().map(str::to_owned).unwrap_or_else(|| {
-            if value.is_null() {
-                String::new()
-            } else {
-                value.to_string()
-            }
-        })
-    };
+    let text = output::cell;
     match tool {
         "doctor" => {
             let rows = value["checks"]

@@ -23,7 +23,9 @@ pub async fn dispatch(cli: Cli) -> u8 {
     match cli.command {
         Command::Init { path, force } => init::run(&path, force),
         Command::Config(_) => config::check(&global),
-        Command::Audit(command) => audit::run(&global, command),
+        Command::Audit(command) => {
+            with_engine(&global, |engine| audit::run(engine, command, global.json)).await
+        }
         Command::Mcp(command) => with_engine(&global, |engine| mcp::serve(engine, command)).await,
         Command::Call { tool, arguments } => {
             with_engine(&global, |engine| {

@@ -463,3 +463,44 @@ fn file_sessions_over_sftp_stay_inside_their_root() {
     let (gone, _) = mcp.call("fs_stat", json!({"session_id": session, "path": "conf"}));
     assert_eq!(gone["error"]["code"], "SESSION_NOT_FOUND");
 }
+
+/// Some clients mark a server failed on any stderr line: a healthy one says nothing at
+/// the default level, also when the client leaves before `initialize`.
+#[test]
+fn a_healthy_server_is_silent_on_stderr() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let home = tempfile::tempdir().unwrap();
+    let run = |input: &str| {
+        let mut child = warden_command(home.path())
+            .args(["mcp", "serve"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(input.as_bytes()).unwrap();
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    };
+    let closed_early = run("");
+    assert!(closed_early.status.success(), "{closed_early:?}");
+    assert_eq!(String::from_utf8_lossy(&closed_early.stderr), "");
+    let session = [
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"quiet","version":"1"}}}"#,
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#,
+        r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"status","arguments":{}}}"#,
+        r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"fs_read","arguments":{"host_id":"local","path":"/etc/hostname"}}}"#,
+    ]
+    .join("\n");
+    let served = run(&format!("{session}\n"));
+    assert!(served.status.success(), "{served:?}");
+    let stdout = String::from_utf8_lossy(&served.stdout);
+    assert!(
+        stdout.contains(r#""id":3"#) && stdout.contains(r#""id":4"#),
+        "{stdout}"
+    );
+    assert_eq!(String::from_utf8_lossy(&served.stderr), "");
+}
