@@ -78,6 +78,9 @@ pub type PathGuard = Arc<dyn Fn(&str) -> Result<()> + Send + Sync>;
 #[derive(Clone)]
 pub struct Sandbox {
     view: Arc<Confined>,
+    /// The root as configured when that is a symlink to it (`/var/www` for
+    /// `/data/www`): paths written under it resolve as under the root.
+    alias: Option<String>,
     /// The same view, as the file port tools are handed.
     files: Arc<dyn HostFiles>,
     cwd: String,
@@ -126,6 +129,7 @@ impl Sandbox {
         Sandbox {
             files: Arc::clone(&view) as Arc<dyn HostFiles>,
             view,
+            alias: None,
             cwd,
         }
     }
@@ -163,7 +167,7 @@ impl Sandbox {
     pub fn below(&self, root: &str) -> Result<Sandbox> {
         // A root not known to be a real directory (one a dry run has yet to make) is
         // allowed: the confined view acts on nothing below it until it is one.
-        if !within(&self.view.root, root) {
+        if !is_normal_absolute(root) || !within(&self.view.root, root) {
             return Err(outside(root, "it is not inside the root"));
         }
         let view = Confined {
@@ -182,11 +186,17 @@ impl Sandbox {
 
     /// The same root and guard, resolving relative paths from `cwd` (a resolved
     /// directory inside the root): a symlink's text is relative to its own directory.
-    pub fn with_cwd(&self, cwd: &str) -> Sandbox {
-        Sandbox {
+    pub fn with_cwd(&self, cwd: &str) -> Result<Sandbox> {
+        if !is_normal_absolute(cwd) || !within(&self.view.root, cwd) {
+            return Err(outside(
+                cwd,
+                "it is not a resolved directory inside the root",
+            ));
+        }
+        Ok(Sandbox {
             cwd: cwd.to_owned(),
             ..self.clone()
-        }
+        })
     }
 
     /// The host's file primitives, confined to what this sandbox has resolved (see
@@ -202,7 +212,14 @@ impl Sandbox {
             AccountDb::Passwd => "/etc/passwd",
             AccountDb::Group => "/etc/group",
         };
+        self.check(path)?;
         self.view.raw.read(path, 0, max).await
+    }
+
+    /// Whether a resolved path is one this call may change (see [`Sandbox::scoped`]):
+    /// for tools that check a whole batch of writes before making the first.
+    pub fn check_scope(&self, path: &str) -> Result<()> {
+        self.view.in_scope(path, Reach::Change)
     }
 
     /// Policy's check alone, for entries met during a walk below a resolved path.
@@ -220,7 +237,7 @@ impl Sandbox {
             return self.resolve(text, Last::Follow).await;
         }
         let base = self.resolve(directory, Last::Follow).await?;
-        self.with_cwd(&base.path).resolve(text, Last::Follow).await
+        self.with_cwd(&base.path)?.resolve(text, Last::Follow).await
     }
 
     /// Resolves `input` (relative to the working directory, or absolute) on the host.
@@ -260,6 +277,9 @@ impl Sandbox {
                             if found.kind == FileKind::Symlink
                                 && (!is_last || last == Last::Follow) =>
                         {
+                            // A directory the view knew may have been swapped for this
+                            // link: forget it, so no primitive goes through it.
+                            self.view.learn(&path, FileKind::Symlink);
                             links += 1;
                             if links > MAX_LINKS {
                                 return Err(outside(input, "too many symlinks (a loop?)"));
@@ -297,7 +317,7 @@ impl Sandbox {
         if !within(&self.view.root, &path) {
             return Err(outside(input, "it is not inside the root"));
         }
-        if meta.is_none() && !missing && path != "/" {
+        if meta.is_none() && !missing {
             // The last step was `..`: look at where it landed.
             meta = self.view.raw.lstat(&path).await?;
             missing = meta.is_none();
@@ -319,7 +339,24 @@ impl Sandbox {
 
     /// Where resolution starts: the root itself for absolute paths under it (its
     /// ancestors are known directories), `/` for other absolute paths, else the cwd.
+    /// Paths written under the alias now resolve as under the root.
+    pub(crate) fn aliased(mut self, alias: Option<String>) -> Sandbox {
+        self.alias = alias.filter(|alias| *alias != self.view.root);
+        self
+    }
+
     fn start(&self, input: &str) -> (Vec<String>, VecDeque<String>) {
+        if let Some(alias) = &self.alias
+            && let Some(rest) = input.strip_prefix(alias.as_str())
+            && (rest.is_empty() || rest.starts_with('/'))
+        {
+            let input = format!("{}{rest}", self.view.root);
+            return self.start_unaliased(&input);
+        }
+        self.start_unaliased(input)
+    }
+
+    fn start_unaliased(&self, input: &str) -> (Vec<String>, VecDeque<String>) {
         let parts = |text: &str| -> Vec<String> {
             text.split('/')
                 .filter(|part| !part.is_empty())
@@ -428,6 +465,9 @@ impl Confined {
     /// yet known is looked at once (`lstat`) inside its real directory.
     async fn require_entry(&self, path: &str, reach: Reach) -> Result<FileKind> {
         check_syntax(path)?;
+        if !is_normal_absolute(path) {
+            return Err(unconfined(path));
+        }
         self.in_scope(path, reach)?;
         if let Some(kind) = self.kind_of(path).filter(|_| within(&self.root, path)) {
             (self.guard)(path)?;
@@ -455,6 +495,9 @@ impl Confined {
     /// must be a plain name inside a real directory of the root.
     async fn require_name(&self, path: &str, reach: Reach) -> Result<()> {
         check_syntax(path)?;
+        if !is_normal_absolute(path) {
+            return Err(unconfined(path));
+        }
         self.in_scope(path, reach)?;
         let name = path.rsplit('/').next().unwrap_or_default();
         if !is_plain_name(name) || !within(&self.root, path) || path == self.root {
@@ -501,6 +544,12 @@ impl Confined {
     }
 }
 
+/// An absolute path spelt one way only: every component a plain name (no `.`, `..`,
+/// empty names or trailing `/`), so string comparisons with it mean what they say.
+fn is_normal_absolute(path: &str) -> bool {
+    path == "/" || (path.starts_with('/') && path[1..].split('/').all(is_plain_name))
+}
+
 /// A name is one component; anything else is not trusted.
 fn is_plain_name(name: &str) -> bool {
     !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0'])
@@ -531,6 +580,8 @@ fn unconfined(path: &str) -> Error {
 impl HostFiles for Confined {
     async fn lstat(&self, path: &str) -> Result<Option<FileMeta>> {
         if self.kind_of(path).is_some() && within(&self.root, path) {
+            check_syntax(path)?;
+            self.in_scope(path, Reach::Look)?;
             (self.guard)(path)?;
         } else {
             match self.require_name(path, Reach::Look).await {

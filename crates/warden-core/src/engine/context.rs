@@ -183,7 +183,9 @@ impl RunContext {
     pub async fn sandbox(&self, host: &Arc<Host>, path: &str) -> Result<Sandbox> {
         let grant = self.grants.get(host.id.as_str(), path, false)?.clone();
         let files = self.files(host).await?;
-        Ok(self.sandbox_over(host, files, grant.root, grant.cwd))
+        Ok(self
+            .sandbox_over(host, files, grant.root, grant.cwd)
+            .aliased(grant.alias))
     }
 
     /// A read-only sandbox on the built-in `local` host for a source the plan reads
@@ -196,7 +198,9 @@ impl RunContext {
         let files: Arc<dyn HostFiles> = Arc::new(ReadOnlyFiles(
             self.engine.inner.local.files(&permit, &host).await?,
         ));
-        Ok(self.sandbox_over(&host, files, grant.root, grant.cwd))
+        Ok(self
+            .sandbox_over(&host, files, grant.root, grant.cwd)
+            .aliased(grant.alias))
     }
 
     /// The resolved directory of a planned session root (`session_open`).

@@ -29,6 +29,9 @@ use crate::transport::Permit;
 #[derive(Debug, Clone)]
 pub(crate) struct Grant {
     pub root: String,
+    /// The root as configured, when the path was written under that spelling of a
+    /// root that is a symlink (see `Sandbox::aliased`).
+    pub alias: Option<String>,
     pub cwd: String,
     pub resolved: Resolved,
 }
@@ -49,9 +52,14 @@ pub(crate) struct Grants {
 pub struct PathRecord {
     pub host_id: String,
     pub path: String,
-    /// Where it resolved (absent when that host could not be asked).
+    /// Where it resolved (absent when it was refused or the host could not be asked).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resolved: Option<String>,
+    /// Why this host's path was refused or could not be resolved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl Grants {
@@ -81,14 +89,18 @@ impl Grants {
     pub fn records(&self) -> Vec<PathRecord> {
         self.order
             .iter()
-            .map(|key| PathRecord {
-                host_id: key.0.clone(),
-                path: key.1.clone(),
-                resolved: self
-                    .entries
-                    .get(key)
-                    .and_then(|grant| grant.as_ref().ok())
-                    .map(|grant| grant.resolved.path.clone()),
+            .map(|key| {
+                let outcome = self.entries.get(key);
+                let error = outcome.and_then(|grant| grant.as_ref().err());
+                PathRecord {
+                    host_id: key.0.clone(),
+                    path: key.1.clone(),
+                    resolved: outcome
+                        .and_then(|grant| grant.as_ref().ok())
+                        .map(|grant| grant.resolved.path.clone()),
+                    error_code: error.map(|error| error.code.to_string()),
+                    reason: error.map(|error| error.message.clone()),
+                }
             })
             .collect()
     }
@@ -199,11 +211,11 @@ impl Engine {
         let files: Arc<dyn HostFiles> = Arc::new(ReadOnlyFiles(
             self.transport(host).files(&permit, host).await?,
         ));
-        let (root, cwd) = match session {
-            Some(session) => (session.root.clone(), session.cwd.clone()),
+        let (root, alias, cwd) = match session {
+            Some(session) => (session.root.clone(), None, session.cwd.clone()),
             None => {
-                let root = self.allowed_root_for(host, &files, &planned.path).await?;
-                (root.clone(), root)
+                let (root, alias) = self.allowed_root_for(host, &files, &planned.path).await?;
+                (root.clone(), alias, root)
             }
         };
         let sandbox = Sandbox::new(
@@ -212,10 +224,12 @@ impl Engine {
             cwd.clone(),
             self.path_guard(host),
             Known::default(),
-        );
+        )
+        .aliased(alias.clone());
         let resolved = sandbox.resolve(&planned.path, planned.last).await?;
         Ok(Grant {
             root,
+            alias,
             cwd,
             resolved,
         })
@@ -250,16 +264,18 @@ impl Engine {
         })
     }
 
-    /// The resolved `allowed_roots` entry holding `path`; with policy off, `/`.
+    /// The resolved `allowed_roots` entry holding `path` (written under the resolved
+    /// root or under the configured spelling, given back as the alias when the two
+    /// differ); with policy off, `/`.
     pub(super) async fn allowed_root_for(
         &self,
         host: &Arc<Host>,
         files: &Arc<dyn HostFiles>,
         path: &str,
-    ) -> Result<String> {
+    ) -> Result<(String, Option<String>)> {
         let policy = &self.inner.policy;
         if policy.mode() == crate::config::PolicyMode::Off {
-            return Ok("/".into());
+            return Ok(("/".into(), None));
         }
         let roots = policy.allowed_roots(host);
         for root in &roots {
@@ -269,8 +285,17 @@ impl Engine {
             else {
                 continue;
             };
+            let configured = root.trim_end_matches('/');
+            let configured = if configured.is_empty() {
+                "/"
+            } else {
+                configured
+            };
             if within(&resolved, path) {
-                return Ok(resolved);
+                return Ok((resolved, None));
+            }
+            if within(configured, path) {
+                return Ok((resolved, Some(configured.to_owned())));
             }
         }
         let configured = if roots.is_empty() {

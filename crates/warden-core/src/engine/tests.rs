@@ -201,3 +201,361 @@ async fn a_tool_reaching_past_its_plan_is_refused_at_every_reach() {
         "nothing refused reached the host"
     );
 }
+
+// ---- review: strings a tool passes to the confined view ----------------------------
+
+/// Plans one directory (`dir`) on web-1; `run` hands the confined view a path string
+/// built from it (`reach`), the way a tool joining names would.
+struct Climber;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+struct ClimberParams {
+    /// What to do.
+    reach: String,
+    /// The planned directory.
+    dir: String,
+    /// The string passed to the confined view.
+    target: String,
+}
+
+impl Tool for Climber {
+    type Params = ClimberParams;
+    type Output = Done;
+
+    const INFO: ToolInfo = ToolInfo {
+        name: "climber",
+        domain: Domain::Core,
+        summary: "Pass unnormalized paths to the confined view",
+        description: "test only",
+        effect: Effect::Mutating,
+        idempotent: false,
+        open_world: true,
+        example: "{}",
+    };
+
+    fn plan(&self, params: &ClimberParams, planning: &PlanContext) -> Result<Plan> {
+        let host = planning.inventory().require("web-1")?;
+        Ok(Plan {
+            hosts: vec![host],
+            effect: Effect::Mutating,
+            ..Plan::local_state()
+        }
+        .with_path(&params.dir, Last::Follow))
+    }
+
+    fn run(
+        &self,
+        params: ClimberParams,
+        context: RunContext,
+    ) -> impl Future<Output = Result<Done>> + Send + 'static {
+        async move {
+            let web1 = context.inventory().require("web-1")?;
+            let sandbox = context.sandbox(&web1, &params.dir).await?;
+            match params.reach.as_str() {
+                "read" => {
+                    sandbox.files().read(&params.target, 0, 100).await?;
+                }
+                "create" => {
+                    sandbox
+                        .files()
+                        .create_new(&params.target, b"pwned", 0o644)
+                        .await?;
+                }
+                "lstat" => {
+                    sandbox.resolve(&params.target, Last::NoFollow).await?;
+                    sandbox
+                        .files()
+                        .lstat(&params.target)
+                        .await?
+                        .ok_or_else(|| crate::Error::internal("nothing there"))?;
+                }
+                _ => {}
+            }
+            Ok(Done {})
+        }
+    }
+}
+
+static CLIMBER: &[&dyn DynTool] = &[&Climber];
+
+/// An engine over the local file system rooted at `<tmp>/root` (allowed root), with
+/// `<tmp>/root/secret` in deny_paths; `<tmp>/outside.txt` lies outside the root.
+fn climber_world() -> (tempfile::TempDir, std::path::PathBuf, Engine) {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().canonicalize().unwrap();
+    let root = base.join("root");
+    std::fs::create_dir_all(root.join("pub")).unwrap();
+    std::fs::create_dir_all(root.join("secret")).unwrap();
+    std::fs::write(root.join("secret/key"), "secret key").unwrap();
+    std::fs::write(root.join("other.txt"), "not planned").unwrap();
+    std::fs::write(base.join("outside.txt"), "outside the root").unwrap();
+    let yaml = format!(
+        "hosts:\n  - {{id: web-1, address: 127.0.0.1}}\npolicy:\n  allowed_roots: ['{root}']\n  deny_paths: ['{root}/secret']\n",
+        root = root.display()
+    );
+    let loaded = LoadedConfig {
+        config: Config::parse(&yaml).unwrap(),
+        source: None,
+        state_dir: base.join("state"),
+    };
+    let transport = Arc::new(Counting(AtomicUsize::new(0)));
+    let engine = Engine::new(loaded, transport, Arc::new(Registry::new(CLIMBER))).unwrap();
+    (dir, base, engine)
+}
+
+async fn climb(engine: &Engine, reach: &str, dir: &str, target: &str) -> Result<serde_json::Value> {
+    engine
+        .invoke(
+            &Caller::new("test"),
+            "climber",
+            json!({"reach": reach, "dir": dir, "target": target}),
+            CancellationToken::new(),
+            None,
+        )
+        .await
+}
+
+/// `..` inside the string a tool passes is not resolved by the confined view: it passes
+/// `within` (a string prefix test), and the parents are lstat-ed as real directories.
+#[tokio::test]
+async fn review_confined_view_refuses_dotdot_that_leaves_the_root() {
+    let (_dir, base, engine) = climber_world();
+    let root = base.join("root").display().to_string();
+    let planned = format!("{root}/pub");
+    let escape = format!("{root}/pub/../../outside.txt");
+    let read = climb(&engine, "read", &planned, &escape).await;
+    let created = format!("{root}/pub/../../escaped.txt");
+    let write = climb(&engine, "create", &planned, &created).await;
+    assert!(
+        !base.join("escaped.txt").exists(),
+        "a file was created outside the root: {write:?}"
+    );
+    assert!(
+        read.as_ref()
+            .is_err_and(|e| e.code == ErrorCode::PathOutsideRoot),
+        "read outside the root through `..`: {read:?}"
+    );
+}
+
+/// deny_paths matches strings: `<root>/pub/../secret/key` (or `<root>/./secret/key`)
+/// is not `<root>/secret`, and it is also outside the planned `pub`.
+#[tokio::test]
+async fn review_confined_view_refuses_denied_path_spelt_with_dots() {
+    let (_dir, base, engine) = climber_world();
+    let root = base.join("root").display().to_string();
+    let planned = format!("{root}/pub");
+    for target in [
+        format!("{root}/pub/../secret/key"),
+        format!("{root}/pub/./../secret/key"),
+    ] {
+        let read = climb(&engine, "read", &planned, &target).await;
+        assert!(read.is_err(), "read {target} (denied, unplanned): {read:?}");
+    }
+}
+
+/// `Sandbox::resolve` walks through the raw port, and `Confined::lstat` skips the scope
+/// check for an entry it has learnt: an unplanned file can be looked at.
+#[tokio::test]
+async fn review_confined_lstat_of_a_learnt_entry_ignores_the_scope() {
+    let (_dir, base, engine) = climber_world();
+    let root = base.join("root").display().to_string();
+    let planned = format!("{root}/pub");
+    let other = format!("{root}/other.txt");
+    let looked = climb(&engine, "lstat", &planned, &other).await;
+    assert!(
+        looked
+            .as_ref()
+            .is_err_and(|e| e.code == ErrorCode::PathOutsideRoot),
+        "lstat of an unplanned sibling: {looked:?}"
+    );
+}
+
+/// `allowed_roots: ['/']` allows nothing: `resolve("/")` never lstat-s `/` (its
+/// `meta` stays `None`), so `resolve_root` answers "does not exist" and the root is
+/// skipped. (A planned path of `/` under policy `off` is "not found" the same way.)
+#[tokio::test]
+async fn review_allowed_root_slash_allows_paths_below_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().canonicalize().unwrap();
+    std::fs::write(base.join("file.txt"), "x").unwrap();
+    let yaml = "hosts:\n  - {id: web-1, address: 127.0.0.1}\npolicy:\n  allowed_roots: ['/']\n";
+    let loaded = LoadedConfig {
+        config: Config::parse(yaml).unwrap(),
+        source: None,
+        state_dir: base.join("state"),
+    };
+    let transport = Arc::new(Counting(AtomicUsize::new(0)));
+    let engine = Engine::new(loaded, transport, Arc::new(Registry::new(CLIMBER))).unwrap();
+    let dir_path = base.display().to_string();
+    let file = base.join("file.txt").display().to_string();
+    let read = climb(&engine, "read", &dir_path, &file).await;
+    assert!(read.is_ok(), "read below allowed root `/`: {read:?}");
+}
+
+/// Latent (live once `/` works as a root, see above): under root `/` every string
+/// passes `within("/", _)`, relative ones too. The raw port resolves `Cargo.toml`
+/// against its own working directory, and the guard never sees the absolute path.
+#[tokio::test]
+async fn review_confined_view_under_root_slash_refuses_relative_paths() {
+    let cwd = std::env::current_dir().unwrap().canonicalize().unwrap();
+    let denied = cwd.join("Cargo.toml").display().to_string();
+    assert!(std::path::Path::new(&denied).exists());
+    let guard_denied = denied.clone();
+    let guard: crate::sandbox::PathGuard = Arc::new(move |path: &str| {
+        if path == guard_denied {
+            return Err(crate::Error::new(ErrorCode::PolicyDenied, "denied"));
+        }
+        Ok(())
+    });
+    let sandbox = crate::sandbox::Sandbox::new(
+        Arc::new(crate::local_files::LocalFiles),
+        "/".into(),
+        "/".into(),
+        guard,
+        Default::default(),
+    )
+    .scoped(vec!["/".into()]);
+    assert!(sandbox.files().read(&denied, 0, 10).await.is_err());
+    let relative = sandbox.files().read("Cargo.toml", 0, 10).await;
+    assert!(
+        relative.is_err(),
+        "a relative path reached the denied file: {relative:?}"
+    );
+}
+
+/// Plans one path on web-1 and web-2; runs nothing.
+struct Fan;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+struct FanParams {
+    /// The planned file.
+    path: String,
+}
+
+impl Tool for Fan {
+    type Params = FanParams;
+    type Output = Done;
+
+    const INFO: ToolInfo = ToolInfo {
+        name: "fan",
+        domain: Domain::Core,
+        summary: "One path on two hosts",
+        description: "test only",
+        effect: Effect::Mutating,
+        idempotent: false,
+        open_world: true,
+        example: "{}",
+    };
+
+    fn plan(&self, params: &FanParams, planning: &PlanContext) -> Result<Plan> {
+        let hosts = vec![
+            planning.inventory().require("web-1")?,
+            planning.inventory().require("web-2")?,
+        ];
+        Ok(Plan {
+            hosts,
+            effect: Effect::Mutating,
+            ..Plan::local_state()
+        }
+        .with_path(&params.path, Last::Follow))
+    }
+
+    fn run(
+        &self,
+        _params: FanParams,
+        _context: RunContext,
+    ) -> impl Future<Output = Result<Done>> + Send + 'static {
+        async move { Ok(Done {}) }
+    }
+}
+
+static FAN: &[&dyn DynTool] = &[&Fan];
+
+/// web-2's role denies the path: the call goes on for web-1 (by design), but the
+/// `requested` record says `allowed` and names web-2's path with no resolution and no
+/// word of the deny rule: the audit log cannot tell a denial from an unreachable host.
+#[tokio::test]
+async fn review_fanout_path_denied_on_one_host_is_recorded_as_denied() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::write(root.join("app.conf"), "x").unwrap();
+    let yaml = format!(
+        "hosts:\n  - {{id: web-1, address: 127.0.0.1}}\n  - {{id: web-2, address: 127.0.0.2, role: locked}}\npolicy:\n  allowed_roots: ['{root}']\n  roles:\n    - name: locked\n      deny_paths: ['{root}/app\\.conf']\n",
+        root = root.display()
+    );
+    let loaded = LoadedConfig {
+        config: Config::parse(&yaml).unwrap(),
+        source: None,
+        state_dir: root.join("state"),
+    };
+    let audit_dir = loaded.audit_dir();
+    let transport = Arc::new(Counting(AtomicUsize::new(0)));
+    let engine = Engine::new(loaded, transport, Arc::new(Registry::new(FAN))).unwrap();
+    let path = root.join("app.conf").display().to_string();
+    engine
+        .invoke(
+            &Caller::new("test"),
+            "fan",
+            json!({"path": path}),
+            CancellationToken::new(),
+            None,
+        )
+        .await
+        .unwrap();
+    engine.shutdown().await;
+    let records = crate::audit::tail(&audit_dir, 10).unwrap();
+    let requested = records
+        .iter()
+        .find(|record| record["phase"] == "requested")
+        .expect("a requested record");
+    let web2 = requested["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["host_id"] == "web-2")
+        .expect("web-2's path is recorded");
+    let says = web2.to_string() + &requested["reason"].to_string() + &requested["rule"].to_string();
+    assert!(
+        says.contains("deny") || says.contains("denied"),
+        "requested record {requested} says nothing of web-2's denial"
+    );
+}
+
+/// `resolve` follows a symlink without telling the confined view: a directory the view
+/// learnt earlier stays "known real" after resolve has seen it is now a symlink (a
+/// swap during the call), and the next primitive below it goes through the link.
+#[tokio::test]
+async fn review_resolve_forgets_a_known_directory_it_finds_to_be_a_symlink() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().canonicalize().unwrap();
+    let root = base.join("root");
+    std::fs::create_dir_all(root.join("sub")).unwrap();
+    std::fs::create_dir_all(base.join("outside")).unwrap();
+    std::fs::write(base.join("outside/file"), "outside").unwrap();
+    let root_text = root.display().to_string();
+    let sandbox = crate::sandbox::Sandbox::new(
+        Arc::new(crate::local_files::LocalFiles),
+        root_text.clone(),
+        root_text.clone(),
+        Arc::new(|_: &str| Ok(())),
+        Default::default(),
+    );
+    sandbox.files().read_dir(&root_text).await.unwrap(); // learns sub: Dir
+    std::fs::remove_dir(root.join("sub")).unwrap();
+    symlink_dir(&base.join("outside"), &root.join("sub"));
+    // resolve sees the symlink (and refuses: it leaves the root) ...
+    assert!(sandbox.resolve("sub/file", Last::Follow).await.is_err());
+    // ... yet the view still trusts `sub` as a real directory.
+    let read = sandbox
+        .files()
+        .read(&format!("{root_text}/sub/file"), 0, 100)
+        .await;
+    assert!(
+        read.is_err(),
+        "read through a symlink resolve had seen: {read:?}"
+    );
+}
+
+fn symlink_dir(target: &std::path::Path, link: &std::path::Path) {
+    std::os::unix::fs::symlink(target, link).unwrap();
+}

@@ -113,7 +113,13 @@ impl Tool for Push {
         if let Some(mode) = &params.mode {
             parse_mode(mode)?;
         }
-        transfer::fleet_file_plan(planning, &params.target, &params.source, &params.path)
+        transfer::fleet_file_plan(
+            planning,
+            &params.target,
+            &params.source,
+            &params.path,
+            params.dry_run,
+        )
     }
 
     fn run(

@@ -121,7 +121,13 @@ impl Tool for SyncDir {
     };
 
     fn plan(&self, params: &SyncParams, planning: &PlanContext) -> Result<Plan> {
-        transfer::fleet_file_plan(planning, &params.target, &params.source, &params.path)
+        transfer::fleet_file_plan(
+            planning,
+            &params.target,
+            &params.source,
+            &params.path,
+            params.dry_run,
+        )
     }
 
     fn run(

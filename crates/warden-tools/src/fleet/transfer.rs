@@ -114,11 +114,13 @@ pub fn error_json(host_id: &str, error: &Error) -> Value {
 
 /// The plan of a fleet file tool: the target's hosts, file work, a source read on
 /// `local`. Dry runs are the tool's own (per host), so the engine runs them.
+/// A dry run only reads: its plan is read-only, so the hosts' file ports refuse writes.
 pub fn fleet_file_plan(
     planning: &PlanContext,
     target: &str,
     source: &str,
     path: &str,
+    dry_run: bool,
 ) -> Result<Plan> {
     for (name, path) in [("source", source), ("path", path)] {
         if !path.starts_with('/') {
@@ -130,7 +132,11 @@ pub fn fleet_file_plan(
     }
     Ok(Plan {
         hosts: planning.inventory().resolve(target)?,
-        effect: Effect::Destructive,
+        effect: if dry_run {
+            Effect::ReadOnly
+        } else {
+            Effect::Destructive
+        },
         ..Plan::local_state()
     }
     .with_local_source(source)

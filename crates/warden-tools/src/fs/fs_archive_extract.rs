@@ -631,6 +631,9 @@ async fn resolve_entry(sandbox: &Sandbox, dest: &str, item: &Item) -> Result<Res
         Last::NoFollow
     };
     let resolved = sandbox.resolve(&path, last).await?;
+    // A link inside `dest` may lead elsewhere in the root, outside what the call
+    // planned: refused here, before anything is written.
+    sandbox.check_scope(&resolved.path)?;
     match (&resolved.meta, &item.kind) {
         (Some(meta), ItemKind::Dir) if meta.kind != FileKind::Dir => {
             Err(Error::invalid_input(format!(

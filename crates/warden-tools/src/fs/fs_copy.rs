@@ -292,11 +292,11 @@ async fn step(
         FileKind::Symlink => {
             let text = source.files().read_link(from).await?;
             source
-                .with_cwd(parent_of(from))
+                .with_cwd(parent_of(from))?
                 .resolve(&text, Last::Follow)
                 .await?;
             destination
-                .with_cwd(parent_of(to))
+                .with_cwd(parent_of(to))?
                 .resolve(&text, Last::Follow)
                 .await?;
             What::Link { text }

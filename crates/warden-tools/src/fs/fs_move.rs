@@ -105,7 +105,7 @@ impl Tool for FsMove {
                 // resolve inside the root from its new directory.
                 let text = source.files().read_link(&from.path).await?;
                 destination
-                    .with_cwd(parent_of(&to.path))
+                    .with_cwd(parent_of(&to.path))?
                     .resolve(&text, Last::Follow)
                     .await?;
             }

@@ -75,10 +75,10 @@ impl Tool for FsReadlink {
                 .with_path(&link.path));
             }
             let target = sandbox.files().read_link(&link.path).await?;
-            let resolved = sandbox
-                .with_cwd(link.parent())
-                .resolve(&target, Last::Follow)
-                .await;
+            let resolved = match sandbox.with_cwd(link.parent()) {
+                Ok(beside) => beside.resolve(&target, Last::Follow).await,
+                Err(error) => Err(error),
+            };
             let (inside_root, resolved_target, target_exists) = match resolved {
                 Ok(resolved) => (true, Some(resolved.path), resolved.meta.is_some()),
                 // Outside (or a loop): say so, without resolving further.

@@ -81,7 +81,7 @@ impl Tool for FsSymlink {
                 .with_path(&link.path));
             }
             let target = sandbox
-                .with_cwd(link.parent())
+                .with_cwd(link.parent())?
                 .resolve(&params.target, Last::Follow)
                 .await?;
             sandbox.files().symlink(&params.target, &link.path).await?;

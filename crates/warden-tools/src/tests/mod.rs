@@ -7,5 +7,6 @@ mod file_tests;
 mod file_walk_tests;
 mod fleet_file_tests;
 mod registry;
+mod review_tests;
 mod stream_tests;
 mod tree_safety_tests;

@@ -569,3 +569,50 @@ async fn limits_rate_and_burst_queue_a_burst_then_refuse_with_a_retry_time() {
             .is_ok()
     );
 }
+
+/// The catalogue reaches hosts and files only through `RunContext`: no tool builds
+/// its own engine or transport, runs a process or touches warden's own file system.
+/// (The compiler already keeps permits and the raw file port out of reach; this
+/// keeps the remaining doors shut.) Test modules inside tool files are not scanned.
+#[test]
+fn no_tool_reaches_around_the_engine() {
+    const FORBIDDEN: &[&str] = &[
+        "Engine::new",
+        "local_transport",
+        "warden_core::testing",
+        "std::process",
+        "tokio::process",
+        "std::fs",
+        "tokio::fs",
+        "std::net",
+        "tokio::net",
+    ];
+    fn visit(dir: &Path, found: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.ends_with("tests") {
+                continue;
+            }
+            if path.is_dir() {
+                visit(&path, found);
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+                for name in FORBIDDEN {
+                    if code.contains(name) {
+                        found.push(format!("{}: {name}", path.display()));
+                    }
+                }
+            }
+        }
+    }
+    let mut found = Vec::new();
+    visit(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut found,
+    );
+    assert!(
+        found.is_empty(),
+        "tools reaching around the engine: {found:#?}"
+    );
+}
