@@ -9,7 +9,7 @@
 //! is then checked against `deny_paths`.
 //!
 //! Tools never hold the host's raw file port. [`Sandbox::files`] is a confined view
-//! ([`Confined`]): it remembers the entries this sandbox has seen to be real
+//! (`Confined`): it remembers the entries this sandbox has seen to be real
 //! directories and regular files inside the root (met by `resolve`, listed by
 //! `read_dir`, made by `mkdir` or `create_new`), and a primitive acts only on such an
 //! entry (to open or change it) or on a plain name inside such a directory (to look at,
@@ -216,7 +216,7 @@ impl Sandbox {
         self.view.raw.read(path, 0, max).await
     }
 
-    /// Whether a resolved path is one this call may change (see [`Sandbox::scoped`]):
+    /// Whether a resolved path is one this call may change (see `Sandbox::scoped`):
     /// for tools that check a whole batch of writes before making the first.
     pub fn check_scope(&self, path: &str) -> Result<()> {
         self.view.in_scope(path, Reach::Change)

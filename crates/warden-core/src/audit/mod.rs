@@ -88,7 +88,9 @@ pub enum CallDecision {
     Allowed,
 }
 
-pub struct AuditLog {
+/// The hash-chained log under the state dir: the [`AuditSink`] warden runs with.
+/// Private to this crate: only the engine writes records.
+pub(crate) struct AuditLog {
     dir: PathBuf,
     shared: Arc<Shared>,
 }
@@ -118,9 +120,34 @@ struct State {
     shutting_down: bool,
 }
 
+/// Where the engine's records go (the port a shared store implements later). The
+/// engine is the only writer: tools get no handle to it.
+pub trait AuditSink: Send + Sync {
+    /// Appends one record; [`Durability::Sync`] returns only once it is on disk.
+    fn append(&self, entry: &AuditEntry, durability: Durability) -> Result<u64>;
+    /// The last seq written, or why the sink cannot take records.
+    fn health(&self) -> std::result::Result<u64, String>;
+    /// Makes every record written so far durable (on shutdown).
+    fn flush(&self);
+}
+
+impl AuditSink for AuditLog {
+    fn append(&self, entry: &AuditEntry, durability: Durability) -> Result<u64> {
+        AuditLog::append(self, entry, durability)
+    }
+
+    fn health(&self) -> std::result::Result<u64, String> {
+        AuditLog::health(self)
+    }
+
+    fn flush(&self) {
+        AuditLog::flush(self)
+    }
+}
+
 impl AuditLog {
     /// Opens (creating if needed) the log in `dir` and continues its chain.
-    pub fn open(dir: &Path) -> Result<AuditLog> {
+    pub(crate) fn open(dir: &Path) -> Result<AuditLog> {
         std::fs::create_dir_all(dir).map_err(|error| unavailable(dir, &error))?;
         let segments = verify::segments(dir).map_err(|error| unavailable(dir, &error))?;
         let (segment, seq, last_hash) = match segments.last() {
@@ -160,10 +187,6 @@ impl AuditLog {
             dir: dir.to_path_buf(),
             shared,
         })
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// Appends one record and returns its seq.

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::audit::{self, AuditEntry, AuditLog, CallDecision, Durability, Phase};
+use crate::audit::{self, AuditEntry, AuditLog, AuditSink, CallDecision, Durability, Phase};
 use crate::config::LoadedConfig;
 use crate::error::{Error, ErrorCode, Result};
 use crate::file_locks::FileLocks;
@@ -132,7 +132,7 @@ pub(crate) struct EngineInner {
     policy: Policy,
     /// `Err` keeps the reason the log could not be opened: mutating calls then fail
     /// closed with `AUDIT_UNAVAILABLE`, read-only ones still answer (doctor says why).
-    audit: std::result::Result<AuditLog, Error>,
+    audit: std::result::Result<Arc<dyn AuditSink>, Error>,
     ssh: Arc<dyn Transport>,
     local: Arc<dyn Transport>,
     registry: Arc<Registry>,
@@ -154,7 +154,8 @@ impl Engine {
         let inventory = Inventory::from_config(&loaded.config);
         let loaded_limits = loaded.config.limits.clone();
         let policy = Policy::new(&loaded.config.policy, &inventory)?;
-        let audit = AuditLog::open(&loaded.audit_dir());
+        let audit =
+            AuditLog::open(&loaded.audit_dir()).map(|log| Arc::new(log) as Arc<dyn AuditSink>);
         let limits = &loaded.config.limits;
         let sessions = Sessions::new(SessionLimits {
             idle: Duration::from_secs(limits.session_idle_s),

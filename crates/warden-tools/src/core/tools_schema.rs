@@ -25,6 +25,8 @@ pub struct ToolsSchemaOutput {
     pub output_schema: Value,
     /// read_only, mutating or destructive.
     pub effect: Effect,
+    /// Arguments of a typical call.
+    pub example: Value,
 }
 
 impl Tool for ToolsSchema {
@@ -61,6 +63,7 @@ impl Tool for ToolsSchema {
                 input_schema: tool.input_schema(),
                 output_schema: tool.output_schema(),
                 effect: info.effect,
+                example: serde_json::from_str(info.example).unwrap_or(Value::Null),
             })
         }
     }

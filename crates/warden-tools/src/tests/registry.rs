@@ -616,3 +616,34 @@ fn no_tool_reaches_around_the_engine() {
         "tools reaching around the engine: {found:#?}"
     );
 }
+
+/// The README's hand-written catalogue names every tool (and no tool that is gone).
+#[test]
+fn the_readme_lists_every_tool() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .unwrap();
+    let section = readme
+        .split("## Tools")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .unwrap();
+    let listed: Vec<&str> = section
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|word| word.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        .collect();
+    for tool in TOOLS {
+        assert!(
+            listed.contains(&tool.info().name),
+            "README misses {}",
+            tool.info().name
+        );
+    }
+    for name in listed {
+        let known = crate::registry().find(name).is_some()
+            || ["local", "session_id", "host_id", "confirm"].contains(&name);
+        assert!(known, "README lists {name}, which is no tool");
+    }
+}
