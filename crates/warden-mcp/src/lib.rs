@@ -185,19 +185,8 @@ impl ServerHandler for WardenServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let registry = self.engine.registry();
-        if registry.find(&request.name).is_none() {
-            return Err(ErrorData::new(
-                RpcCode::INVALID_PARAMS,
-                format!(
-                    "unknown tool {:?}; tools_search finds tools by words",
-                    request.name
-                ),
-                Some(serde_json::json!({
-                    "suggestions": registry.closest_names(&request.name)
-                })),
-            ));
-        }
+        // An unknown tool is the engine's refusal too (recorded like any other), and
+        // `to_response` makes it the protocol error it is.
         let client = context
             .peer
             .peer_info()
