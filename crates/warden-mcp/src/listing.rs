@@ -48,6 +48,13 @@ fn outline(full: Value) -> Value {
     let Value::Object(mut full) = full else {
         return json!({"type": "object"});
     };
+    // A tool that takes `dry_run` answers with its own output or the engine's
+    // preview: the outline is its own output's (the preview shares `summary`).
+    if let Some(Value::Array(branches)) = full.remove("anyOf")
+        && let Some(Value::Object(own)) = branches.into_iter().next()
+    {
+        full.extend(own);
+    }
     full.remove("required");
     if let Some(Value::Object(properties)) = full.get_mut("properties") {
         for property in properties.values_mut() {
