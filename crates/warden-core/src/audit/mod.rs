@@ -58,6 +58,12 @@ pub struct AuditEntry {
     pub tool: String,
     pub args: Value,
     pub hosts: Vec<String>,
+    /// The caller's commands as policy checked them (a shell reading of an argv).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<String>,
+    /// warden's own probes that ran: label and the exact script.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<crate::tool::Probe>,
     /// The planned paths and where each resolved (file tools).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub paths: Vec<crate::engine::PathRecord>,

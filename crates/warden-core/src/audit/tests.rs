@@ -11,6 +11,8 @@ fn entry(tool: &str) -> AuditEntry {
         args: json!({"command": "uptime", "env": {"TOKEN": "s3cret"}}),
         hosts: vec!["web-1".into()],
         decision: CallDecision::Allowed,
+        commands: Vec::new(),
+        probes: Vec::new(),
         paths: Vec::new(),
         rule: None,
         reason: None,

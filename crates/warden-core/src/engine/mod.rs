@@ -228,6 +228,8 @@ impl Engine {
             Err(error) => return Err(self.refuse(call, error)),
         };
         call.record.hosts = plan.hosts.iter().map(|host| host.id.to_string()).collect();
+        call.record.commands = plan.commands.iter().map(Command::to_shell).collect();
+        call.record.probes = plan.probes.clone();
         let _slot = match self.inner.limits.admit(&caller.id).await {
             Ok(slot) => slot,
             Err(error) => return Err(self.refuse(call, error)),
@@ -485,6 +487,8 @@ impl Call {
                 tool: tool_name.to_owned(),
                 args: audit::mask_secrets(args),
                 hosts: Vec::new(),
+                commands: Vec::new(),
+                probes: Vec::new(),
                 paths: Vec::new(),
                 decision: CallDecision::Rejected,
                 rule: None,

@@ -647,3 +647,48 @@ fn the_readme_lists_every_tool() {
         assert!(known, "README lists {name}, which is no tool");
     }
 }
+
+#[tokio::test]
+async fn requested_records_name_the_commands_probes_and_resolved_paths() {
+    let world = World::new("");
+    world
+        .call("facts", json!({"target": "host:web-1"}))
+        .await
+        .unwrap();
+    world
+        .call("run", json!({"host_id": "web-1", "argv": ["echo", "a b"]}))
+        .await
+        .unwrap();
+    let app = world.base.path().join("srv/app");
+    world
+        .call(
+            "fs_read",
+            json!({"host_id": "web-1", "path": app.join("link").display().to_string()}),
+        )
+        .await
+        .unwrap();
+    let records = warden_core::audit::tail(&world.base.path().join("state/audit"), 100).unwrap();
+    let requested = |tool: &str| {
+        records
+            .iter()
+            .find(|record| record["tool"] == tool && record["phase"] == "requested")
+            .cloned()
+            .unwrap()
+    };
+    let facts = requested("facts");
+    assert_eq!(facts["probes"][0]["label"], "warden-facts", "{facts}");
+    assert!(
+        facts["probes"][0]["script"]
+            .as_str()
+            .unwrap()
+            .contains("@@uname")
+    );
+    assert_eq!(requested("run")["commands"], json!(["echo 'a b'"]));
+    let read = requested("fs_read");
+    assert_eq!(
+        read["paths"][0]["resolved"],
+        app.join("app.conf").display().to_string(),
+        "the link resolved before the record: {read}"
+    );
+    assert_eq!(read["decision"], "allowed");
+}
