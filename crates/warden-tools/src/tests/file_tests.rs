@@ -8,7 +8,6 @@ use std::path::Path;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use warden_core::config::{Config, ConfigSources, LoadedConfig};
 use warden_core::error::{Error, ErrorCode};
 use warden_core::{Caller, Engine};
 
@@ -73,21 +72,7 @@ pub(super) fn world_denying(deny_paths: &str, extra: &str) -> World {
         "local:\n  allow_write: true\n  allow_exec: true\npolicy:\n  allowed_roots: ['{}']\n  deny_paths: {deny_paths}\n{extra}",
         root.display()
     );
-    let loaded = LoadedConfig {
-        config: Config::parse(&yaml).unwrap(),
-        source: None,
-        state_dir: ConfigSources {
-            config: None,
-            state_dir: Some(base.join("state")),
-        }
-        .state_dir(),
-    };
-    let engine = Engine::new(
-        loaded,
-        warden_core::local_transport(),
-        std::sync::Arc::clone(crate::registry()),
-    )
-    .unwrap();
+    let engine = super::engine_over(&yaml, &base.join("state"), warden_core::local_transport());
     World {
         engine,
         root: root.display().to_string(),

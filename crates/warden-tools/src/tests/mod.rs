@@ -1,6 +1,24 @@
 //! Tests of the catalogue through the engine: the registry invariants (`registry`) and
 //! the file and fleet tools' suites on real directories.
 
+use std::path::Path;
+use std::sync::Arc;
+
+use warden_core::Engine;
+use warden_core::config::{Config, LoadedConfig};
+use warden_core::transport::Transport;
+
+/// An engine over `yaml` with the catalogue, its state under `state_dir`, reaching
+/// hosts through `transport` (the local one stands in for SSH in these suites).
+pub fn engine_over(yaml: &str, state_dir: &Path, transport: Arc<dyn Transport>) -> Engine {
+    let loaded = LoadedConfig {
+        config: Config::parse(yaml).unwrap(),
+        source: None,
+        state_dir: state_dir.to_path_buf(),
+    };
+    Engine::new(loaded, transport, Arc::clone(crate::registry())).unwrap()
+}
+
 mod archive_tests;
 mod file_edit_tests;
 mod file_tests;

@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-use warden_core::config::{Config, LoadedConfig};
 use warden_core::files::{DirEntry, FileMeta, HostFiles};
 use warden_core::inventory::Host;
 use warden_core::tool::{Domain, DynTool};
@@ -131,17 +130,12 @@ impl World {
             "hosts:\n  - {{id: web-1, address: 127.0.0.1, groups: [web]}}\npolicy:\n  allowed_roots: ['{}']\n{policy}",
             srv.display()
         );
-        let loaded = LoadedConfig {
-            config: Config::parse(&yaml).unwrap(),
-            source: None,
-            state_dir: base.path().join("state"),
-        };
         let calls = Arc::new(AtomicUsize::new(0));
         let transport = Arc::new(Counting {
             inner: warden_core::local_transport(),
             calls: Arc::clone(&calls),
         });
-        let engine = Engine::new(loaded, transport, Arc::clone(crate::registry())).unwrap();
+        let engine = super::engine_over(&yaml, &base.path().join("state"), transport);
         World {
             engine,
             calls,
@@ -507,13 +501,8 @@ impl Transport for PanicsOnWeb2 {
 async fn a_host_whose_task_panics_is_an_internal_result_not_a_missing_one() {
     let state = tempfile::tempdir().unwrap();
     let yaml = "hosts:\n  - {id: web-1, address: 127.0.0.1}\n  - {id: web-2, address: 127.0.0.2}\n";
-    let loaded = LoadedConfig {
-        config: Config::parse(yaml).unwrap(),
-        source: None,
-        state_dir: state.path().to_path_buf(),
-    };
     let transport = Arc::new(PanicsOnWeb2(warden_core::local_transport()));
-    let engine = Engine::new(loaded, transport, Arc::clone(crate::registry())).unwrap();
+    let engine = super::engine_over(yaml, state.path(), transport);
     let answer = engine
         .invoke(
             &Caller::new("test"),
@@ -536,17 +525,7 @@ async fn a_host_whose_task_panics_is_an_internal_result_not_a_missing_one() {
 async fn limits_rate_and_burst_queue_a_burst_then_refuse_with_a_retry_time() {
     let state = tempfile::tempdir().unwrap();
     let yaml = "limits:\n  rate: 1\n  burst: 2\n";
-    let loaded = LoadedConfig {
-        config: Config::parse(yaml).unwrap(),
-        source: None,
-        state_dir: state.path().to_path_buf(),
-    };
-    let engine = Engine::new(
-        loaded,
-        warden_core::local_transport(),
-        Arc::clone(crate::registry()),
-    )
-    .unwrap();
+    let engine = super::engine_over(yaml, state.path(), warden_core::local_transport());
     let caller = Caller::new("eager");
     let call = || engine.invoke(&caller, "status", json!({}), CancellationToken::new(), None);
     let (one, two, three, four) = tokio::join!(call(), call(), call(), call());

@@ -5,7 +5,6 @@ use std::os::unix::fs::symlink;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use warden_core::config::{Config, ConfigSources, LoadedConfig};
 use warden_core::{Caller, Engine};
 
 /// An engine on `local` whose only allowed root is `<tmp>/www`, a symlink to
@@ -21,21 +20,7 @@ fn symlinked_root() -> (tempfile::TempDir, String, Engine) {
     let yaml = format!(
         "local:\n  allow_write: true\npolicy:\n  allowed_roots: ['{root}']\n  deny_paths: []\n"
     );
-    let loaded = LoadedConfig {
-        config: Config::parse(&yaml).unwrap(),
-        source: None,
-        state_dir: ConfigSources {
-            config: None,
-            state_dir: Some(base.join("state")),
-        }
-        .state_dir(),
-    };
-    let engine = Engine::new(
-        loaded,
-        warden_core::local_transport(),
-        std::sync::Arc::clone(crate::registry()),
-    )
-    .unwrap();
+    let engine = super::engine_over(&yaml, &base.join("state"), warden_core::local_transport());
     (dir, root, engine)
 }
 
