@@ -1,8 +1,11 @@
 //! warden-core: the domain and the engine. Config, inventory and targets, policy, the
-//! audit chain, the tool registry, and [`engine::Engine`], the only path to a host.
+//! audit chain, the tool contract ([`tool`]), and [`engine::Engine`], the only path to
+//! a host. The catalogue itself is the `warden-tools` crate, handed to the engine as a
+//! [`tool::Registry`].
 //!
-//! Invariant: no MCP, SSH or CLI crate appears in this crate's dependencies; transports
-//! plug in through [`transport::Transport`].
+//! Invariant: no MCP, SSH, SQL or CLI crate appears in this crate's dependencies, nor
+//! any tool; transports plug in through [`transport::Transport`]. What tools must not
+//! touch (`Permit::new`, the raw file port, the audit log) is private to this crate.
 
 pub mod audit;
 pub mod config;
