@@ -363,6 +363,20 @@ impl Config {
                 "limits.max_output_bytes and limits.max_concurrent must be at least 1",
             ));
         }
+        // Bounds that keep a typo from becoming a semaphore that cannot exist.
+        if self.limits.max_concurrent > 100_000 || self.ssh.max_parallel > 10_000 {
+            return Err(Error::invalid_input(format!(
+                "limits.max_concurrent (at most 100000) or ssh.max_parallel (at most 10000){} is too large",
+                line_of(
+                    text,
+                    if self.ssh.max_parallel > 10_000 {
+                        "max_parallel:"
+                    } else {
+                        "max_concurrent:"
+                    }
+                )
+            )));
+        }
         if self.limits.rate == 0 || self.limits.burst == 0 {
             return Err(Error::invalid_input(format!(
                 "limits.rate and limits.burst{} must be at least 1 (calls per second, and calls in reserve)",

@@ -43,6 +43,8 @@ type GrantKey = (String, String, bool);
 #[derive(Debug, Default)]
 pub(crate) struct Grants {
     entries: HashMap<GrantKey, Result<Grant>>,
+    /// A planned path matched `deny_paths` in `mode: warn`: the call is `warned`.
+    pub warned: bool,
     /// Planned order, for the audit record.
     order: Vec<GrantKey>,
 }
@@ -116,6 +118,7 @@ impl Engine {
     ) -> Result<Grants> {
         let mut work = Vec::new();
         let mut refused = Vec::new();
+        let mut grants_warned = false;
         for planned in &plan.paths {
             let hosts = if planned.local_source {
                 vec![self.local_host()?]
@@ -127,6 +130,7 @@ impl Engine {
                 .map(|s| s.cwd.as_str());
             let written = as_written(&planned.path, cwd, planned.local_source)?;
             for host in hosts {
+                grants_warned |= self.path_decision(&host, &written).decision == Verdict::Warned;
                 // Invariant: a path denied as written is refused before any host call.
                 match self.path_guard(&host)(&written) {
                     Ok(()) => work.push((host, planned.clone())),
@@ -167,8 +171,15 @@ impl Engine {
                     .into_iter()
                     .map(|(host, planned, error)| (host, planned, Err(error))),
             );
-        let mut grants = Grants::default();
+        let mut grants = Grants {
+            warned: grants_warned,
+            ..Grants::default()
+        };
         for (host, planned, outcome) in decided {
+            if let Ok(grant) = &outcome {
+                grants.warned |=
+                    self.path_decision(&host, &grant.resolved.path).decision == Verdict::Warned;
+            }
             let key = (host.id.to_string(), planned.path, planned.local_source);
             grants.order.push(key.clone());
             let outcome = outcome.map_err(|error| error.with_host(host.id.as_str()));
@@ -245,12 +256,43 @@ impl Engine {
         })
     }
 
+    /// `deny_paths` on `path`, and on its spelling under the configured name of an
+    /// allowed root that is a symlink to where it lies (`/var/www/x` for
+    /// `/data/www/x`): a rule written under either name holds. The strictest wins.
+    fn path_decision(&self, host: &Host, path: &str) -> crate::policy::Decision {
+        let policy = &self.inner.policy;
+        let mut decision = policy.evaluate_path(host, path);
+        let aliases = self
+            .inner
+            .root_aliases
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(host.id.as_str())
+            .cloned()
+            .unwrap_or_default();
+        for (resolved, configured) in aliases {
+            if decision.decision == Verdict::Denied {
+                break;
+            }
+            if let Some(rest) = path.strip_prefix(resolved.as_str())
+                && (rest.is_empty() || rest.starts_with('/') || resolved == "/")
+            {
+                let spelt = format!("{}{rest}", configured.trim_end_matches('/'));
+                let other = policy.evaluate_path(host, &spelt);
+                if other.decision == Verdict::Denied || decision.decision == Verdict::Allowed {
+                    decision = other;
+                }
+            }
+        }
+        decision
+    }
+
     /// `deny_paths` as the sandboxes of `host` apply them.
     pub(super) fn path_guard(&self, host: &Arc<Host>) -> PathGuard {
         let engine = self.clone();
         let host = Arc::clone(host);
         Arc::new(move |path: &str| {
-            let decision = engine.inner.policy.evaluate_path(&host, path);
+            let decision = engine.path_decision(&host, path);
             if decision.decision == Verdict::Denied {
                 return Err(Error::new(
                     ErrorCode::PolicyDenied,
@@ -291,6 +333,18 @@ impl Engine {
             } else {
                 configured
             };
+            if resolved != configured {
+                let mut aliases = self
+                    .inner
+                    .root_aliases
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let known = aliases.entry(host.id.to_string()).or_default();
+                let pair = (resolved.clone(), configured.to_owned());
+                if !known.contains(&pair) {
+                    known.push(pair);
+                }
+            }
             if within(&resolved, path) {
                 return Ok((resolved, None));
             }

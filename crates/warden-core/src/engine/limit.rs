@@ -17,6 +17,9 @@ use super::ClientId;
 use crate::config::Limits;
 use crate::error::{Error, ErrorCode, Result};
 
+/// Callers kept before idle ones (full bucket, nothing in flight) are forgotten.
+const FORGET_ABOVE: usize = 1024;
+
 /// The longest a call waits for a token or a slot before it is refused.
 const MAX_QUEUE_WAIT: Duration = Duration::from_millis(1000);
 
@@ -73,6 +76,15 @@ impl CallerLimits {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = Instant::now();
+        if callers.len() >= FORGET_ABOVE {
+            // Callers whose bucket has refilled and who have nothing in flight carry
+            // no state worth keeping: one connection each must not grow without bound.
+            callers.retain(|_, caller| {
+                let refilled =
+                    caller.tokens + now.duration_since(caller.refilled).as_secs_f64() * self.rate;
+                refilled < self.burst || caller.in_flight.available_permits() < self.max_concurrent
+            });
+        }
         let caller = callers.entry(client.clone()).or_insert_with(|| Caller {
             tokens: self.burst,
             refilled: now,
@@ -154,5 +166,23 @@ mod tests {
         assert_eq!(error.code, ErrorCode::RateLimited, "{error:?}");
         drop(first);
         assert!(limits.admit(&client).await.is_ok(), "a freed slot is used");
+    }
+
+    /// One bucket per `ClientId` is kept forever: a long-lived server that sees many
+    /// connections (HTTP next, or a CLI caller name per run) holds every caller it
+    /// ever met, each with its own semaphore. Idle, full buckets carry no state worth
+    /// keeping and could be dropped.
+    #[tokio::test(start_paused = true)]
+    async fn review2_idle_callers_are_forgotten() {
+        let limits = limits(100, 200, 50);
+        for n in 0..10_000 {
+            let _ = limits
+                .take_token(&ClientId::new(format!("conn_{n}")))
+                .unwrap();
+        }
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        let _ = limits.take_token(&ClientId::new("fresh")).unwrap();
+        let kept = limits.callers.lock().unwrap().len();
+        assert!(kept < 100, "{kept} caller buckets kept after an hour idle");
     }
 }

@@ -137,6 +137,9 @@ pub(crate) struct EngineInner {
     local: Arc<dyn Transport>,
     registry: Arc<Registry>,
     limits: limit::CallerLimits,
+    /// Per host: (resolved, configured) spellings of allowed roots that are symlinks,
+    /// so `deny_paths` written under either name hold (see `grant::path_decision`).
+    root_aliases: std::sync::Mutex<std::collections::HashMap<String, Vec<(String, String)>>>,
     sessions: Sessions,
     uploads: Uploads,
     /// Serializes read-check-write sequences on one file (see `file_locks`).
@@ -174,6 +177,7 @@ impl Engine {
                 ssh,
                 registry,
                 limits: limit::CallerLimits::new(&loaded_limits),
+                root_aliases: Default::default(),
                 sessions,
                 uploads: Uploads::default(),
                 file_locks: FileLocks::default(),
@@ -204,7 +208,7 @@ impl Engine {
     }
 
     /// Runs one tool call through the whole pipeline, one step each:
-    /// validate → plan → session → local gate → policy → paths → audit `requested` →
+    /// limits → validate → plan → session → local gate → policy → paths → audit `requested` →
     /// run (or preview) → audit `completed` → answer. Every step that refuses the call
     /// records why before the answer.
     pub async fn invoke(
@@ -216,6 +220,11 @@ impl Engine {
         progress: Option<ProgressSink>,
     ) -> Result<Value> {
         let mut call = Call::new(caller, tool_name, &args);
+        // Limits first: a flood of bad calls is a flood too.
+        let _slot = match self.inner.limits.admit(&caller.id).await {
+            Ok(slot) => slot,
+            Err(error) => return Err(self.refuse(call, error)),
+        };
         let prepared = match self.validate(tool_name, args) {
             Ok(prepared) => prepared,
             Err(error) => return Err(self.refuse(call, error)),
@@ -230,10 +239,6 @@ impl Engine {
         call.record.hosts = plan.hosts.iter().map(|host| host.id.to_string()).collect();
         call.record.commands = plan.commands.iter().map(Command::to_shell).collect();
         call.record.probes = plan.probes.clone();
-        let _slot = match self.inner.limits.admit(&caller.id).await {
-            Ok(slot) => slot,
-            Err(error) => return Err(self.refuse(call, error)),
-        };
         if let Err(error) = self.check_local(&plan) {
             call.record.decision = CallDecision::Denied;
             return Err(self.refuse(call, error));
@@ -257,9 +262,10 @@ impl Engine {
             Err(error) => return Err(self.deny(call, error)),
         };
         call.record.paths = grants.records();
-        let warned = decisions
-            .iter()
-            .any(|(_, decision)| decision.decision == Verdict::Warned);
+        let warned = grants.warned
+            || decisions
+                .iter()
+                .any(|(_, decision)| decision.decision == Verdict::Warned);
         call.record.decision = if warned {
             CallDecision::Warned
         } else {

@@ -559,3 +559,114 @@ async fn review_resolve_forgets_a_known_directory_it_finds_to_be_a_symlink() {
 fn symlink_dir(target: &std::path::Path, link: &std::path::Path) {
     std::os::unix::fs::symlink(target, link).unwrap();
 }
+
+// ---- second review ---------------------------------------------------------------
+
+/// An engine over `<tmp>/root` (allowed root, `secret/` denied) with `extra` YAML under
+/// `policy:` and `top` YAML at the top level, serving the Climber.
+fn climber_world_with(
+    policy_extra: &str,
+    top: &str,
+) -> (tempfile::TempDir, std::path::PathBuf, Engine) {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().canonicalize().unwrap();
+    let root = base.join("root");
+    std::fs::create_dir_all(root.join("secret")).unwrap();
+    std::fs::write(root.join("secret/key"), "secret key").unwrap();
+    let yaml = format!(
+        "hosts:\n  - {{id: web-1, address: 127.0.0.1}}\npolicy:\n  allowed_roots: ['{root}']\n  deny_paths: ['{root}/secret']\n{policy_extra}{top}",
+        root = root.display()
+    );
+    let loaded = LoadedConfig {
+        config: Config::parse(&yaml).unwrap(),
+        source: None,
+        state_dir: base.join("state"),
+    };
+    let transport = Arc::new(Counting(AtomicUsize::new(0)));
+    let engine = Engine::new(loaded, transport, Arc::new(Registry::new(CLIMBER))).unwrap();
+    (dir, base, engine)
+}
+
+/// `mode: warn` exists to record what enforce would refuse. A path that matches
+/// `deny_paths` is let through (right), but the `requested` record says `allowed`,
+/// the same as a clean call: only command verdicts can make a call `warned`, and the
+/// path guard drops a `Warned` verdict on the floor.
+#[tokio::test]
+async fn review2_warn_mode_records_a_deny_paths_hit_as_warned() {
+    let (_dir, base, engine) = climber_world_with("  mode: warn\n", "");
+    let root = base.join("root").display().to_string();
+    let dir = format!("{root}/secret");
+    climb(&engine, "read", &dir, &format!("{dir}/key"))
+        .await
+        .expect("warn mode lets the call through");
+    engine.shutdown().await;
+    let records = crate::audit::tail(&engine.config().audit_dir(), 10).unwrap();
+    let requested = records
+        .iter()
+        .find(|record| record["phase"] == "requested")
+        .expect("a requested record");
+    assert_eq!(
+        requested["decision"], "warned",
+        "a deny_paths hit in warn mode is recorded as {}: {requested}",
+        requested["decision"]
+    );
+}
+
+/// `limits.max_concurrent` and `ssh.max_parallel` are only checked for zero. A value
+/// above tokio's `Semaphore::MAX_PERMITS` (usize::MAX >> 3) loads fine, then every
+/// call panics in `admit` (or `grant_paths`), after validation and with no audit
+/// record: config accepted, then the server cannot answer anything.
+#[tokio::test]
+async fn review2_huge_concurrency_limits_are_refused_at_load_not_a_panic_per_call() {
+    for top in [
+        "limits:\n  max_concurrent: 4611686018427387904\n",
+        "ssh:\n  max_parallel: 4611686018427387904\n",
+    ] {
+        let yaml = format!("hosts:\n  - {{id: web-1, address: 127.0.0.1}}\n{top}");
+        if Config::parse(&yaml).is_err() {
+            continue; // refused with its line: fine
+        }
+        let (_dir, base, engine) = climber_world_with("", top);
+        let root = base.join("root").display().to_string();
+        let joined =
+            tokio::spawn(async move { climb(&engine, "nothing", &root, &root).await.map(|_| ()) })
+                .await;
+        assert!(
+            joined.is_ok(),
+            "config {top:?} loaded, then the call panicked: {joined:?}"
+        );
+    }
+}
+
+/// The limits step comes after validation and sessions: calls that fail the schema
+/// (or name an unknown tool, or someone else's session) are never rate limited, and
+/// each one still appends an audit record. Under `rate: 1, burst: 1` a client writes
+/// as many records as it can send.
+#[tokio::test]
+async fn review2_invalid_calls_are_rate_limited_too() {
+    let (_dir, _base, engine) = climber_world_with("", "limits:\n  rate: 1\n  burst: 1\n");
+    let caller = Caller::new("flood");
+    // Sent at once (sequential ones are only slowed to the rate: they queue).
+    let bad = || {
+        engine.invoke(
+            &caller,
+            "climber",
+            json!({"reach": "nothing", "bogus": 1}),
+            CancellationToken::new(),
+            None,
+        )
+    };
+    let (a, b, c, d) = tokio::join!(bad(), bad(), bad(), bad());
+    let limited = [a, b, c, d]
+        .into_iter()
+        .filter(|outcome| {
+            outcome
+                .as_ref()
+                .is_err_and(|error| error.code == ErrorCode::RateLimited)
+        })
+        .count();
+    assert!(
+        limited > 0,
+        "four invalid calls at once under rate 1/burst 1, none rate limited"
+    );
+}

@@ -25,6 +25,7 @@ mod file_tests;
 mod file_walk_tests;
 mod fleet_file_tests;
 mod registry;
+mod review2_tests;
 mod review_tests;
 mod stream_tests;
 mod tree_safety_tests;
