@@ -49,9 +49,16 @@ impl Transport for NoRemoteHosts {
 }
 
 async fn connect() -> (RunningService<RoleClient, ()>, tempfile::TempDir) {
+    connect_with("").await
+}
+
+/// A server over one host, `extra` YAML appended to its config.
+async fn connect_with(extra: &str) -> (RunningService<RoleClient, ()>, tempfile::TempDir) {
     let state = tempfile::tempdir().unwrap();
-    let config =
-        Config::parse("hosts:\n  - {id: web-1, address: 127.0.0.1, groups: [web]}\n").unwrap();
+    let config = Config::parse(&format!(
+        "hosts:\n  - {{id: web-1, address: 127.0.0.1, groups: [web]}}\n{extra}"
+    ))
+    .unwrap();
     let loaded = LoadedConfig {
         config,
         source: None,
@@ -247,4 +254,35 @@ async fn unknown_tools_and_bad_arguments_are_protocol_errors() {
     }
     // The server is still alive after bad input.
     assert!(call(&client, "status", json!({})).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_client_over_its_rate_gets_the_json_rpc_rate_limit_error() {
+    let (client, _state) = connect_with("limits:\n  rate: 1\n  burst: 1\n").await;
+    let (a, b, c) = tokio::join!(
+        call(&client, "status", json!({})),
+        call(&client, "status", json!({})),
+        call(&client, "status", json!({})),
+    );
+    let limited: Vec<_> = [a, b, c]
+        .into_iter()
+        .filter_map(|outcome| match outcome {
+            Err(ServiceError::McpError(error)) => Some(error),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !limited.is_empty(),
+        "three calls at once under rate 1/burst 1"
+    );
+    for error in limited {
+        assert_eq!(error.code, ErrorCode(-32029), "{error:?}");
+        let data = error.data.unwrap();
+        assert_eq!(data["error"]["code"], "RATE_LIMITED");
+        assert!(
+            data["error"]["retry_after_ms"]
+                .as_u64()
+                .is_some_and(|ms| ms > 0)
+        );
+    }
 }

@@ -32,7 +32,10 @@ fn main() -> ExitCode {
 
 fn init_logging(verbose: u8) {
     let default = match verbose {
-        0 => "warn",
+        // rmcp warns on every JSON-RPC error it answers (a bad call from the client):
+        // that is an answer, not a fault, and some clients mark a server failed on any
+        // stderr line.
+        0 => "warn,rmcp::service=error",
         1 => "info",
         _ => "debug",
     };

@@ -495,6 +495,8 @@ fn a_healthy_server_is_silent_on_stderr() {
         r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#,
         r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"status","arguments":{}}}"#,
         r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"fs_read","arguments":{"host_id":"local","path":"/etc/hostname"}}}"#,
+        // A bad call is answered with an error, not a complaint on stderr.
+        r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"no_such_tool","arguments":{}}}"#,
     ]
     .join("\n");
     let served = run(&format!("{session}\n"));
