@@ -54,6 +54,22 @@ pub struct Resolved {
 }
 
 impl Resolved {
+    /// This resolution of `input` as a root: a directory, or the error that says why
+    /// it cannot be one.
+    pub(crate) fn into_root(self, input: &str) -> Result<String> {
+        match self.meta {
+            Some(meta) if meta.kind == FileKind::Dir => Ok(self.path),
+            Some(_) => Err(
+                Error::invalid_input(format!("root {input:?} is not a directory")).with_path(input),
+            ),
+            None => Err(Error::new(
+                ErrorCode::FileNotFound,
+                format!("root {input:?} does not exist"),
+            )
+            .with_path(input)),
+        }
+    }
+
     pub fn parent(&self) -> &str {
         parent_of(&self.path)
     }
@@ -148,18 +164,7 @@ impl Sandbox {
             );
         }
         let whole = Sandbox::new(files, "/".into(), "/".into(), guard, Known::default());
-        let resolved = whole.resolve(path, Last::Follow).await?;
-        match resolved.meta {
-            Some(meta) if meta.kind == FileKind::Dir => Ok(resolved.path),
-            Some(_) => Err(
-                Error::invalid_input(format!("root {path:?} is not a directory")).with_path(path),
-            ),
-            None => Err(Error::new(
-                ErrorCode::FileNotFound,
-                format!("root {path:?} does not exist"),
-            )
-            .with_path(path)),
-        }
+        whole.resolve(path, Last::Follow).await?.into_root(path)
     }
 
     /// The same host and guard confined to `root`, a resolved directory inside this

@@ -9,10 +9,10 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::grant::Grants;
+use super::grant::{Grant, Grants};
 use super::{Engine, ProgressSink};
 use crate::config::LoadedConfig;
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{Error, Result};
 use crate::file_locks::FileLock;
 use crate::files::{HostFiles, ReadOnlyFiles};
 use crate::inventory::{Host, Inventory};
@@ -183,9 +183,7 @@ impl RunContext {
     pub async fn sandbox(&self, host: &Arc<Host>, path: &str) -> Result<Sandbox> {
         let grant = self.grants.get(host.id.as_str(), path, false)?.clone();
         let files = self.files(host).await?;
-        Ok(self
-            .sandbox_over(host, files, grant.root, grant.cwd)
-            .aliased(grant.alias))
+        Ok(self.sandbox_over(host, files, grant))
     }
 
     /// A read-only sandbox on the built-in `local` host for a source the plan reads
@@ -198,44 +196,26 @@ impl RunContext {
         let files: Arc<dyn HostFiles> = Arc::new(ReadOnlyFiles(
             self.engine.inner.local.files(&permit, &host).await?,
         ));
-        Ok(self
-            .sandbox_over(&host, files, grant.root, grant.cwd)
-            .aliased(grant.alias))
+        Ok(self.sandbox_over(&host, files, grant))
     }
 
     /// The resolved directory of a planned session root (`session_open`).
     pub fn session_root(&self, host: &Arc<Host>, root: &str) -> Result<String> {
         let grant = self.grants.get(host.id.as_str(), root, false)?;
-        match &grant.resolved.meta {
-            Some(meta) if meta.kind == crate::files::FileKind::Dir => {
-                Ok(grant.resolved.path.clone())
-            }
-            Some(_) => Err(
-                Error::invalid_input(format!("root {root:?} is not a directory")).with_path(root),
-            ),
-            None => Err(Error::new(
-                ErrorCode::FileNotFound,
-                format!("root {root:?} does not exist"),
-            )
-            .with_path(root)),
-        }
+        grant.resolved.clone().into_root(root)
     }
 
-    fn sandbox_over(
-        &self,
-        host: &Arc<Host>,
-        files: Arc<dyn HostFiles>,
-        root: String,
-        cwd: String,
-    ) -> Sandbox {
+    /// The sandbox a grant describes, over `files`, confined to the host's grants.
+    fn sandbox_over(&self, host: &Arc<Host>, files: Arc<dyn HostFiles>, grant: Grant) -> Sandbox {
         Sandbox::new(
             files,
-            root,
-            cwd,
+            grant.root,
+            grant.cwd,
             self.engine.path_guard(host),
             self.known(host),
         )
         .scoped(self.grants.scope(host.id.as_str()))
+        .aliased(grant.alias)
     }
 
     /// The host's file port for this call. A read-only plan gets a view whose every

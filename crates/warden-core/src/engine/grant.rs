@@ -9,7 +9,6 @@
 //! At run time [`super::RunContext::sandbox`] opens sandboxes for granted paths only,
 //! each confined to the resolved paths granted on its host (see `sandbox::Confined`).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -39,14 +38,13 @@ pub(crate) struct Grant {
 /// (host id, path as planned, read on `local` as a source).
 type GrantKey = (String, String, bool);
 
-/// Every planned path's grant (or the error that host gave), by host.
+/// Every planned path's grant (or the error that host gave), in planned order (the
+/// audit record's): a handful per call, so a list serves as the map.
 #[derive(Debug, Default)]
 pub(crate) struct Grants {
-    entries: HashMap<GrantKey, Result<Grant>>,
+    entries: Vec<(GrantKey, Result<Grant>)>,
     /// A planned path matched `deny_paths` in `mode: warn`: the call is `warned`.
     pub warned: bool,
-    /// Planned order, for the audit record.
-    order: Vec<GrantKey>,
 }
 
 /// A planned path as the `requested` audit record names it.
@@ -68,8 +66,10 @@ impl Grants {
     /// The grant of `path` on `host`. Invariant: a path the plan did not name is
     /// refused.
     pub fn get(&self, host: &str, path: &str, local_source: bool) -> Result<&Grant> {
-        let key = (host.to_owned(), path.to_owned(), local_source);
-        match self.entries.get(&key) {
+        let found = self.entries.iter().find(|((on, planned, local), _)| {
+            on == host && planned == path && *local == local_source
+        });
+        match found.map(|(_, outcome)| outcome) {
             Some(Ok(grant)) => Ok(grant),
             Some(Err(error)) => Err(error.clone()),
             None => Err(Error::internal(format!(
@@ -89,16 +89,16 @@ impl Grants {
     }
 
     pub fn records(&self) -> Vec<PathRecord> {
-        self.order
+        self.entries
             .iter()
-            .map(|key| {
-                let outcome = self.entries.get(key);
-                let error = outcome.and_then(|grant| grant.as_ref().err());
+            .map(|((host, path, _), outcome)| {
+                let error = outcome.as_ref().err();
                 PathRecord {
-                    host_id: key.0.clone(),
-                    path: key.1.clone(),
+                    host_id: host.clone(),
+                    path: path.clone(),
                     resolved: outcome
-                        .and_then(|grant| grant.as_ref().ok())
+                        .as_ref()
+                        .ok()
                         .map(|grant| grant.resolved.path.clone()),
                     error_code: error.map(|error| error.code.to_string()),
                     reason: error.map(|error| error.message.clone()),
@@ -116,9 +116,10 @@ impl Engine {
         session: Option<&SessionView>,
         job_id: &str,
     ) -> Result<Grants> {
-        let mut work = Vec::new();
-        let mut refused = Vec::new();
-        let mut grants_warned = false;
+        // Every (host, path) in planned order; a path denied as written is decided
+        // here, the rest are resolved on their hosts below.
+        let mut decided: Vec<(Arc<Host>, PlannedPath, Option<Result<Grant>>)> = Vec::new();
+        let mut warned = false;
         for planned in &plan.paths {
             let hosts = if planned.local_source {
                 vec![self.local_host()?]
@@ -130,18 +131,26 @@ impl Engine {
                 .map(|s| s.cwd.as_str());
             let written = as_written(&planned.path, cwd, planned.local_source)?;
             for host in hosts {
-                grants_warned |= self.path_decision(&host, &written).decision == Verdict::Warned;
                 // Invariant: a path denied as written is refused before any host call.
-                match self.path_guard(&host)(&written) {
-                    Ok(()) => work.push((host, planned.clone())),
-                    Err(error) => refused.push((host, planned.clone(), error)),
-                }
+                let decision = self.path_decision(&host, &written);
+                let outcome = match decision.decision {
+                    Verdict::Denied => Some(Err(path_denied(&host, &written, &decision))),
+                    Verdict::Warned => {
+                        warned = true;
+                        None
+                    }
+                    Verdict::Allowed => None,
+                };
+                decided.push((host, planned.clone(), outcome));
             }
         }
         let limit = Arc::new(Semaphore::new(self.inner.loaded.config.ssh.max_parallel));
         let mut set = tokio::task::JoinSet::new();
-        for (index, (host, planned)) in work.iter().cloned().enumerate() {
-            let engine = self.clone();
+        for (index, (host, planned, outcome)) in decided.iter().enumerate() {
+            if outcome.is_some() {
+                continue;
+            }
+            let (engine, host, planned) = (self.clone(), Arc::clone(host), planned.clone());
             let session = session.filter(|_| !planned.local_source).cloned();
             let job_id = job_id.to_owned();
             let limit = Arc::clone(&limit);
@@ -153,43 +162,23 @@ impl Engine {
                 (index, grant)
             });
         }
-        let mut outcomes: Vec<Option<Result<Grant>>> = work.iter().map(|_| None).collect();
         while let Some(joined) = set.join_next().await {
             let (index, grant) =
                 joined.map_err(|error| Error::internal(format!("path check failed: {error}")))?;
-            outcomes[index] = Some(grant);
+            decided[index].2 = Some(grant);
         }
-        let decided = work
-            .into_iter()
-            .zip(outcomes)
-            .map(|((host, planned), outcome)| {
-                let outcome = outcome.unwrap_or_else(|| Err(Error::internal("path check lost")));
-                (host, planned, outcome)
-            })
-            .chain(
-                refused
-                    .into_iter()
-                    .map(|(host, planned, error)| (host, planned, Err(error))),
-            );
-        let mut grants = Grants {
-            warned: grants_warned,
-            ..Grants::default()
-        };
+        let mut grants = Grants::default();
         for (host, planned, outcome) in decided {
+            let outcome = outcome.unwrap_or_else(|| Err(Error::internal("path check lost")));
             if let Ok(grant) = &outcome {
-                grants.warned |=
+                warned |=
                     self.path_decision(&host, &grant.resolved.path).decision == Verdict::Warned;
             }
             let key = (host.id.to_string(), planned.path, planned.local_source);
-            grants.order.push(key.clone());
             let outcome = outcome.map_err(|error| error.with_host(host.id.as_str()));
-            grants.entries.insert(key, outcome);
+            grants.entries.push((key, outcome));
         }
-        grants.order.sort_by_key(|key| {
-            let path = plan.paths.iter().position(|planned| planned.path == key.1);
-            let host = plan.hosts.iter().position(|host| host.id.as_str() == key.0);
-            (path, host)
-        });
+        grants.warned = warned;
         // A path refused on every host it was planned on refuses the call.
         for planned in &plan.paths {
             let mut outcomes = grants
@@ -262,26 +251,29 @@ impl Engine {
     fn path_decision(&self, host: &Host, path: &str) -> crate::policy::Decision {
         let policy = &self.inner.policy;
         let mut decision = policy.evaluate_path(host, path);
-        let aliases = self
+        // Only the (usually no) other spellings are collected under the lock: this runs
+        // for every primitive and every walk entry.
+        let spellings: Vec<String> = self
             .inner
             .root_aliases
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(host.id.as_str())
-            .cloned()
-            .unwrap_or_default();
-        for (resolved, configured) in aliases {
+            .into_iter()
+            .flatten()
+            .filter_map(|(resolved, configured)| {
+                let rest = path.strip_prefix(resolved.as_str())?;
+                let below = rest.is_empty() || rest.starts_with('/') || resolved == "/";
+                below.then(|| format!("{}{rest}", configured.trim_end_matches('/')))
+            })
+            .collect();
+        for spelt in spellings {
             if decision.decision == Verdict::Denied {
                 break;
             }
-            if let Some(rest) = path.strip_prefix(resolved.as_str())
-                && (rest.is_empty() || rest.starts_with('/') || resolved == "/")
-            {
-                let spelt = format!("{}{rest}", configured.trim_end_matches('/'));
-                let other = policy.evaluate_path(host, &spelt);
-                if other.decision == Verdict::Denied || decision.decision == Verdict::Allowed {
-                    decision = other;
-                }
+            let other = policy.evaluate_path(host, &spelt);
+            if other.decision == Verdict::Denied || decision.decision == Verdict::Allowed {
+                decision = other;
             }
         }
         decision
@@ -294,13 +286,7 @@ impl Engine {
         Arc::new(move |path: &str| {
             let decision = engine.path_decision(&host, path);
             if decision.decision == Verdict::Denied {
-                return Err(Error::new(
-                    ErrorCode::PolicyDenied,
-                    format!("denied on {}: {}", host.id, decision.reason),
-                )
-                .with_host(host.id.as_str())
-                .with_path(path)
-                .with_recovery_tool("policy_test"));
+                return Err(path_denied(&host, path, &decision));
             }
             Ok(())
         })
@@ -365,6 +351,16 @@ impl Engine {
         .with_path(path)
         .with_hint("Use a path under an allowed root, or ask the operator to add one to policy.allowed_roots."))
     }
+}
+
+fn path_denied(host: &Host, path: &str, decision: &crate::policy::Decision) -> Error {
+    Error::new(
+        ErrorCode::PolicyDenied,
+        format!("denied on {}: {}", host.id, decision.reason),
+    )
+    .with_host(host.id.as_str())
+    .with_path(path)
+    .with_recovery_tool("policy_test")
 }
 
 /// Errors that are the path's own fault, whatever host: the call is refused.

@@ -124,6 +124,21 @@ impl Tool for Rogue {
 
 static ROGUE: &[&dyn DynTool] = &[&Rogue];
 
+/// An engine over `yaml` serving `tools`, its state under `state_dir`.
+fn engine_over(
+    yaml: &str,
+    state_dir: &std::path::Path,
+    tools: &'static [&'static dyn DynTool],
+    transport: Arc<dyn Transport>,
+) -> Engine {
+    let loaded = LoadedConfig {
+        config: Config::parse(yaml).unwrap(),
+        source: None,
+        state_dir: state_dir.to_path_buf(),
+    };
+    Engine::new(loaded, transport, Arc::new(Registry::new(tools))).unwrap()
+}
+
 /// The local transport, counting commands that reach it.
 struct Counting(AtomicUsize);
 
@@ -155,13 +170,8 @@ async fn a_tool_reaching_past_its_plan_is_refused_at_every_reach() {
         "hosts:\n  - {{id: web-1, address: 127.0.0.1}}\n  - {{id: web-2, address: 127.0.0.2}}\npolicy:\n  allowed_roots: ['{}']\n",
         root.display()
     );
-    let loaded = LoadedConfig {
-        config: Config::parse(&yaml).unwrap(),
-        source: None,
-        state_dir: root.join("state"),
-    };
     let transport = Arc::new(Counting(AtomicUsize::new(0)));
-    let engine = Engine::new(loaded, transport.clone(), Arc::new(Registry::new(ROGUE))).unwrap();
+    let engine = engine_over(&yaml, &root.join("state"), ROGUE, transport.clone());
     let path = root.join("planned.txt").display().to_string();
     let caller = Caller::new("test");
     let call = |reach: &str| {
@@ -281,26 +291,7 @@ static CLIMBER: &[&dyn DynTool] = &[&Climber];
 /// An engine over the local file system rooted at `<tmp>/root` (allowed root), with
 /// `<tmp>/root/secret` in deny_paths; `<tmp>/outside.txt` lies outside the root.
 fn climber_world() -> (tempfile::TempDir, std::path::PathBuf, Engine) {
-    let dir = tempfile::tempdir().unwrap();
-    let base = dir.path().canonicalize().unwrap();
-    let root = base.join("root");
-    std::fs::create_dir_all(root.join("pub")).unwrap();
-    std::fs::create_dir_all(root.join("secret")).unwrap();
-    std::fs::write(root.join("secret/key"), "secret key").unwrap();
-    std::fs::write(root.join("other.txt"), "not planned").unwrap();
-    std::fs::write(base.join("outside.txt"), "outside the root").unwrap();
-    let yaml = format!(
-        "hosts:\n  - {{id: web-1, address: 127.0.0.1}}\npolicy:\n  allowed_roots: ['{root}']\n  deny_paths: ['{root}/secret']\n",
-        root = root.display()
-    );
-    let loaded = LoadedConfig {
-        config: Config::parse(&yaml).unwrap(),
-        source: None,
-        state_dir: base.join("state"),
-    };
-    let transport = Arc::new(Counting(AtomicUsize::new(0)));
-    let engine = Engine::new(loaded, transport, Arc::new(Registry::new(CLIMBER))).unwrap();
-    (dir, base, engine)
+    climber_world_with("", "")
 }
 
 async fn climb(engine: &Engine, reach: &str, dir: &str, target: &str) -> Result<serde_json::Value> {
@@ -379,13 +370,8 @@ async fn review_allowed_root_slash_allows_paths_below_it() {
     let base = dir.path().canonicalize().unwrap();
     std::fs::write(base.join("file.txt"), "x").unwrap();
     let yaml = "hosts:\n  - {id: web-1, address: 127.0.0.1}\npolicy:\n  allowed_roots: ['/']\n";
-    let loaded = LoadedConfig {
-        config: Config::parse(yaml).unwrap(),
-        source: None,
-        state_dir: base.join("state"),
-    };
     let transport = Arc::new(Counting(AtomicUsize::new(0)));
-    let engine = Engine::new(loaded, transport, Arc::new(Registry::new(CLIMBER))).unwrap();
+    let engine = engine_over(yaml, &base.join("state"), CLIMBER, transport);
     let dir_path = base.display().to_string();
     let file = base.join("file.txt").display().to_string();
     let read = climb(&engine, "read", &dir_path, &file).await;
@@ -483,14 +469,9 @@ async fn review_fanout_path_denied_on_one_host_is_recorded_as_denied() {
         "hosts:\n  - {{id: web-1, address: 127.0.0.1}}\n  - {{id: web-2, address: 127.0.0.2, role: locked}}\npolicy:\n  allowed_roots: ['{root}']\n  roles:\n    - name: locked\n      deny_paths: ['{root}/app\\.conf']\n",
         root = root.display()
     );
-    let loaded = LoadedConfig {
-        config: Config::parse(&yaml).unwrap(),
-        source: None,
-        state_dir: root.join("state"),
-    };
-    let audit_dir = loaded.audit_dir();
     let transport = Arc::new(Counting(AtomicUsize::new(0)));
-    let engine = Engine::new(loaded, transport, Arc::new(Registry::new(FAN))).unwrap();
+    let engine = engine_over(&yaml, &root.join("state"), FAN, transport);
+    let audit_dir = engine.config().audit_dir();
     let path = root.join("app.conf").display().to_string();
     engine
         .invoke(
@@ -571,19 +552,17 @@ fn climber_world_with(
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().canonicalize().unwrap();
     let root = base.join("root");
+    std::fs::create_dir_all(root.join("pub")).unwrap();
     std::fs::create_dir_all(root.join("secret")).unwrap();
     std::fs::write(root.join("secret/key"), "secret key").unwrap();
+    std::fs::write(root.join("other.txt"), "not planned").unwrap();
+    std::fs::write(base.join("outside.txt"), "outside the root").unwrap();
     let yaml = format!(
         "hosts:\n  - {{id: web-1, address: 127.0.0.1}}\npolicy:\n  allowed_roots: ['{root}']\n  deny_paths: ['{root}/secret']\n{policy_extra}{top}",
         root = root.display()
     );
-    let loaded = LoadedConfig {
-        config: Config::parse(&yaml).unwrap(),
-        source: None,
-        state_dir: base.join("state"),
-    };
     let transport = Arc::new(Counting(AtomicUsize::new(0)));
-    let engine = Engine::new(loaded, transport, Arc::new(Registry::new(CLIMBER))).unwrap();
+    let engine = engine_over(&yaml, &base.join("state"), CLIMBER, transport);
     (dir, base, engine)
 }
 
