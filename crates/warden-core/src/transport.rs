@@ -58,14 +58,30 @@ impl Command {
     pub fn to_shell(&self) -> String {
         match self {
             Command::Shell(text) => text.clone(),
+            // The program is always quoted when it could read as shell syntax: a
+            // quoted `FOO=1` is a program's name, not an assignment, and a quoted `if`
+            // is not a keyword.
             Command::Argv(argv) => argv
                 .iter()
-                .map(|arg| shell_quote(arg))
+                .enumerate()
+                .map(|(index, arg)| {
+                    if index == 0 && (arg.contains('=') || RESERVED_WORDS.contains(&arg.as_str())) {
+                        format!("'{}'", arg.replace('\'', r"'\''"))
+                    } else {
+                        shell_quote(arg)
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(" "),
         }
     }
 }
+
+/// Words the shell reads as syntax in command position.
+const RESERVED_WORDS: &[&str] = &[
+    "if", "then", "else", "elif", "fi", "case", "esac", "for", "select", "while", "until", "do",
+    "done", "in", "function", "time", "coproc", "!", "{", "}", "[[", "]]",
+];
 
 #[derive(Debug, Clone)]
 pub struct ExecRequest {

@@ -47,6 +47,9 @@ pub static TOOLS: &[&dyn DynTool] = &[
     &sys::facts::Facts,
     // governance
     &governance::policy_test::PolicyTest,
+    &governance::policy_test_batch::PolicyTestBatch,
+    &governance::policy_capabilities::PolicyCapabilities,
+    &governance::policy_lint::PolicyLint,
     &governance::audit_verify::AuditVerify,
     &governance::audit_search::AuditSearch,
     // session

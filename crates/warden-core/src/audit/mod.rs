@@ -67,6 +67,15 @@ pub struct AuditEntry {
     /// The planned paths and where each resolved (file tools).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub paths: Vec<crate::engine::PathRecord>,
+    /// The highest command class of the call's commands (see `policy::classes`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class: Option<crate::policy::Class>,
+    /// What policy could not see in the commands, when anything.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub opaque: Vec<String>,
+    /// `policy.allow_opaque` was on: opaque commands were not denied.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub allow_opaque: bool,
     pub decision: CallDecision,
     /// The policy rule that decided a denial, and where it is configured.
     #[serde(skip_serializing_if = "Option::is_none")]

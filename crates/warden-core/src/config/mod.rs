@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::policy::rules::RuleSpec;
 
 pub use starter::STARTER_CONFIG;
 
@@ -133,11 +134,26 @@ pub enum PolicyMode {
 #[serde(deny_unknown_fields, default)]
 pub struct PolicyConfig {
     pub mode: PolicyMode,
-    pub deny_commands: Vec<String>,
-    pub allow_commands: Vec<String>,
+    pub deny_commands: Vec<RuleSpec>,
+    pub allow_commands: Vec<RuleSpec>,
     pub deny_paths: Vec<String>,
     pub allowed_roots: Vec<String>,
     pub roles: Vec<RoleConfig>,
+    /// Lets commands warden cannot check run even when rules apply (logged at start
+    /// and in every audit record).
+    pub allow_opaque: bool,
+    /// Environment names a command may set although they change what programs run.
+    pub allow_env: Vec<String>,
+    /// Additions to the built-in command classes, consulted first.
+    pub classes: ClassesConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClassesConfig {
+    pub read_only: Vec<RuleSpec>,
+    pub mutating: Vec<RuleSpec>,
+    pub destructive: Vec<RuleSpec>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -146,9 +162,11 @@ pub struct RoleConfig {
     pub name: String,
     /// Target selectors whose hosts take this role in addition to hosts naming it.
     pub hosts: Vec<String>,
+    /// Caller identities the role is for (stdio: the OS user warden runs as, or
+    /// `WARDEN_IDENTITY`); empty: every caller.
     pub identities: Vec<String>,
-    pub allow_commands: Vec<String>,
-    pub deny_commands: Vec<String>,
+    pub allow_commands: Vec<RuleSpec>,
+    pub deny_commands: Vec<RuleSpec>,
     pub deny_paths: Vec<String>,
     pub allowed_roots: Vec<String>,
 }
@@ -404,17 +422,6 @@ impl Config {
                 )));
             }
         }
-        for role in &self.policy.roles {
-            // Caller identities arrive with Streamable HTTP; until then a role's
-            // identities could match no one, and a key that does nothing is refused.
-            if !role.identities.is_empty() {
-                return Err(Error::invalid_input(format!(
-                    "policy.roles[{}].identities{} is not supported yet: warden has no caller identities before Streamable HTTP; select the role by the hosts' role or roles[].hosts",
-                    role.name,
-                    line_of(text, "identities:")
-                )));
-            }
-        }
         let role_names: Vec<&str> = self
             .policy
             .roles
@@ -539,13 +546,9 @@ mod tests {
 
     #[test]
     fn keys_nothing_enforces_are_refused_with_their_line() {
-        let text = "policy:\n  roles:\n    - name: ops\n      identities: [alice]\n";
-        let message = parse_error(text);
-        assert!(
-            message.contains("identities") && message.contains("line 4"),
-            "{message}"
-        );
         assert!(parse_error("limits:\n  rate: 0\n").contains("limits.rate"));
+        let structured = "policy:\n  deny_commands:\n    - {program: rm, flags: [r], bogus: 1}\n";
+        assert_ne!(parse_error(structured), "parsed");
     }
 
     #[test]

@@ -16,10 +16,10 @@ use crate::error::{Error, Result};
 use crate::file_locks::FileLock;
 use crate::files::{HostFiles, ReadOnlyFiles};
 use crate::inventory::{Host, Inventory};
-use crate::policy::Decision;
+use crate::policy::{Analysis, Capabilities, CommandOrigin, Decision, Input, rules::Lint};
 use crate::sandbox::{Known, Sandbox};
 use crate::sessions::{Event, SessionView, Sessions};
-use crate::tool::{Effect, Probe, Registry};
+use crate::tool::{CommandInput, Effect, Probe, Registry};
 use crate::transport::{Command, ExecOutput, ExecRequest, Permit, Transport, TransportStats};
 use crate::uploads::Uploads;
 
@@ -30,10 +30,14 @@ pub struct RunContext {
     pub(super) engine: Engine,
     /// The calling client: sessions belong to it.
     pub(super) client: String,
+    /// The caller's identity, which selects roles.
+    pub(super) identity: String,
     pub(super) session: Option<SessionView>,
     pub(super) hosts: Arc<Vec<Arc<Host>>>,
     /// The caller's commands policy allowed: the only ones `exec` runs.
     pub(super) commands: Arc<Vec<Command>>,
+    /// The `env` names and `stdin` those commands were checked with.
+    pub(super) input: Arc<CommandInput>,
     /// warden's probes policy allowed: the only ones `probe` runs.
     pub(super) probes: Arc<Vec<Probe>>,
     /// The engine's decision on every planned path (see `grant`).
@@ -68,21 +72,47 @@ impl RunContext {
         self.hosts.as_ref().clone()
     }
 
-    /// Policy's answer for a command, for `policy_test` (which runs nothing).
-    pub fn evaluate_policy(&self, host: &Host, command: &str) -> Decision {
+    /// How policy reads a command, for `policy_test` (which runs nothing).
+    pub fn analyze_command(&self, input: Input) -> Analysis {
+        self.engine.inner.policy.analyze(input)
+    }
+
+    /// Policy's answer for an analysed command on `host` for this caller.
+    pub fn evaluate_policy(&self, host: &Host, analysis: &Analysis) -> Decision {
         self.engine
             .inner
             .policy
-            .evaluate(host, command, crate::policy::CommandOrigin::Caller)
+            .evaluate(host, &self.identity, analysis, CommandOrigin::Caller)
+    }
+
+    /// What this caller may do on `host` (`policy_capabilities`).
+    pub fn policy_capabilities(&self, host: &Host) -> Capabilities {
+        self.engine.inner.policy.capabilities(host, &self.identity)
+    }
+
+    /// Warnings about rules that do not mean what they look like (`policy_lint`).
+    pub fn policy_lint(&self) -> Vec<Lint> {
+        crate::policy::lint(&self.config().config.policy)
+    }
+
+    /// The caller's identity (roles are selected by it).
+    pub fn identity(&self) -> &str {
+        &self.identity
     }
 
     /// Runs one of the plan's commands on a planned host.
     ///
     /// Invariant: what runs is what policy checked and the audit log recorded.
     pub async fn exec(&self, host: &Host, request: &ExecRequest) -> Result<ExecOutput> {
-        if !self.commands.contains(&request.command) {
+        let env: Vec<&String> = request.env.keys().collect();
+        let planned_env: Vec<&String> = self.input.env.iter().collect();
+        let stdin = request.stdin.as_deref();
+        if !self.commands.contains(&request.command)
+            || env != planned_env
+            || stdin != self.input.stdin.as_deref().map(str::as_bytes)
+        {
             return Err(Error::internal(format!(
-                "the command {:?} is not in this call's plan",
+                "the command {:?} with this env and stdin is not in this call's plan",
                 request.command.to_shell()
             )));
         }
@@ -211,7 +241,7 @@ impl RunContext {
             files,
             grant.root,
             grant.cwd,
-            self.engine.path_guard(host),
+            self.engine.path_guard(host, &self.identity),
             self.known(host),
         )
         .scoped(self.grants.scope(host.id.as_str()))

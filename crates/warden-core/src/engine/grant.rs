@@ -88,6 +88,29 @@ impl Grants {
             .collect()
     }
 
+    /// Every planned path on every host with what it held (kind, size, mode, mtime):
+    /// what a plan token binds, so a file changed since the preview changes the plan.
+    pub fn fingerprint(&self) -> Vec<serde_json::Value> {
+        self.entries
+            .iter()
+            .map(|((host, path, local), outcome)| match outcome {
+                Ok(grant) => serde_json::json!([
+                    host,
+                    path,
+                    local,
+                    grant.resolved.path,
+                    grant.resolved.meta.as_ref().map(|meta| (
+                        format!("{:?}", meta.kind),
+                        meta.size,
+                        meta.mode,
+                        meta.mtime
+                    )),
+                ]),
+                Err(error) => serde_json::json!([host, path, local, error.code.to_string()]),
+            })
+            .collect()
+    }
+
     pub fn records(&self) -> Vec<PathRecord> {
         self.entries
             .iter()
@@ -115,6 +138,7 @@ impl Engine {
         plan: &Plan,
         session: Option<&SessionView>,
         job_id: &str,
+        identity: &str,
     ) -> Result<Grants> {
         // Every (host, path) in planned order; a path denied as written is decided
         // here, the rest are resolved on their hosts below.
@@ -132,7 +156,7 @@ impl Engine {
             let written = as_written(&planned.path, cwd, planned.local_source)?;
             for host in hosts {
                 // Invariant: a path denied as written is refused before any host call.
-                let decision = self.path_decision(&host, &written);
+                let decision = self.path_decision(&host, identity, &written);
                 let outcome = match decision.decision {
                     Verdict::Denied => Some(Err(path_denied(&host, &written, &decision))),
                     Verdict::Warned => {
@@ -153,11 +177,12 @@ impl Engine {
             let (engine, host, planned) = (self.clone(), Arc::clone(host), planned.clone());
             let session = session.filter(|_| !planned.local_source).cloned();
             let job_id = job_id.to_owned();
+            let identity = identity.to_owned();
             let limit = Arc::clone(&limit);
             set.spawn(async move {
                 let _slot = limit.acquire_owned().await;
                 let grant = engine
-                    .grant(&host, &planned, session.as_ref(), &job_id)
+                    .grant(&host, &planned, session.as_ref(), &job_id, &identity)
                     .await;
                 (index, grant)
             });
@@ -172,7 +197,8 @@ impl Engine {
             let outcome = outcome.unwrap_or_else(|| Err(Error::internal("path check lost")));
             if let Ok(grant) = &outcome {
                 warned |=
-                    self.path_decision(&host, &grant.resolved.path).decision == Verdict::Warned;
+                    self.path_decision(&host, identity, &grant.resolved.path).decision
+                        == Verdict::Warned;
             }
             let key = (host.id.to_string(), planned.path, planned.local_source);
             let outcome = outcome.map_err(|error| error.with_host(host.id.as_str()));
@@ -204,6 +230,7 @@ impl Engine {
         planned: &PlannedPath,
         session: Option<&SessionView>,
         job_id: &str,
+        identity: &str,
     ) -> Result<Grant> {
         // Resolution only looks (lstat, readlink): it may run before the `requested`
         // record, through a port that refuses every write.
@@ -214,7 +241,9 @@ impl Engine {
         let (root, alias, cwd) = match session {
             Some(session) => (session.root.clone(), None, session.cwd.clone()),
             None => {
-                let (root, alias) = self.allowed_root_for(host, &files, &planned.path).await?;
+                let (root, alias) = self
+                    .allowed_root_for(host, identity, &files, &planned.path)
+                    .await?;
                 (root.clone(), alias, root)
             }
         };
@@ -222,7 +251,7 @@ impl Engine {
             files,
             root.clone(),
             cwd.clone(),
-            self.path_guard(host),
+            self.path_guard(host, identity),
             Known::default(),
         )
         .aliased(alias.clone());
@@ -248,9 +277,9 @@ impl Engine {
     /// `deny_paths` on `path`, and on its spelling under the configured name of an
     /// allowed root that is a symlink to where it lies (`/var/www/x` for
     /// `/data/www/x`): a rule written under either name holds. The strictest wins.
-    fn path_decision(&self, host: &Host, path: &str) -> crate::policy::Decision {
+    fn path_decision(&self, host: &Host, identity: &str, path: &str) -> crate::policy::Decision {
         let policy = &self.inner.policy;
-        let mut decision = policy.evaluate_path(host, path);
+        let mut decision = policy.evaluate_path(host, identity, path);
         // Only the (usually no) other spellings are collected under the lock: this runs
         // for every primitive and every walk entry.
         let spellings: Vec<String> = self
@@ -271,7 +300,7 @@ impl Engine {
             if decision.decision == Verdict::Denied {
                 break;
             }
-            let other = policy.evaluate_path(host, &spelt);
+            let other = policy.evaluate_path(host, identity, &spelt);
             if other.decision == Verdict::Denied || decision.decision == Verdict::Allowed {
                 decision = other;
             }
@@ -280,11 +309,12 @@ impl Engine {
     }
 
     /// `deny_paths` as the sandboxes of `host` apply them.
-    pub(super) fn path_guard(&self, host: &Arc<Host>) -> PathGuard {
+    pub(super) fn path_guard(&self, host: &Arc<Host>, identity: &str) -> PathGuard {
         let engine = self.clone();
         let host = Arc::clone(host);
+        let identity = identity.to_owned();
         Arc::new(move |path: &str| {
-            let decision = engine.path_decision(&host, path);
+            let decision = engine.path_decision(&host, &identity, path);
             if decision.decision == Verdict::Denied {
                 return Err(path_denied(&host, path, &decision));
             }
@@ -298,6 +328,7 @@ impl Engine {
     pub(super) async fn allowed_root_for(
         &self,
         host: &Arc<Host>,
+        identity: &str,
         files: &Arc<dyn HostFiles>,
         path: &str,
     ) -> Result<(String, Option<String>)> {
@@ -305,11 +336,12 @@ impl Engine {
         if policy.mode() == crate::config::PolicyMode::Off {
             return Ok(("/".into(), None));
         }
-        let roots = policy.allowed_roots(host);
+        let roots = policy.allowed_roots(host, identity);
         for root in &roots {
             // A root missing on this host allows nothing there.
             let Ok(resolved) =
-                Sandbox::resolve_root(Arc::clone(files), root, self.path_guard(host)).await
+                Sandbox::resolve_root(Arc::clone(files), root, self.path_guard(host, identity))
+                    .await
             else {
                 continue;
             };

@@ -10,6 +10,7 @@ mod grant;
 mod limit;
 #[cfg(test)]
 mod tests;
+mod tokens;
 
 pub use context::RunContext;
 pub use grant::PathRecord;
@@ -26,10 +27,10 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::file_locks::FileLocks;
 use crate::inventory::{Host, HostKind, Inventory};
 use crate::local::LocalTransport;
-use crate::policy::{CommandOrigin, Decision, Policy, Verdict};
+use crate::policy::{Analysis, Class, CommandOrigin, Decision, Input, Policy, Verdict};
 use crate::sessions::{Event, SessionLimits, SessionView, Sessions};
-use crate::tool::preview::{HostVerdict, PreviewSummary, ProbePreview};
-use crate::tool::{Effect, Plan, Prepared, Preview, Registry};
+use crate::tool::preview::{CommandPreview, HostVerdict, PreviewSummary, ProbePreview};
+use crate::tool::{Controls, Effect, Plan, Prepared, Preview, Registry};
 use crate::transport::{Command, Transport};
 use crate::uploads::Uploads;
 
@@ -90,10 +91,15 @@ impl ClientId {
     }
 }
 
+/// The identity roles are matched to over stdio: `WARDEN_IDENTITY` as the operator set
+/// it in the client's server entry, else the OS user warden runs as.
 fn whoami() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| String::from("unknown"))
+    std::env::var("WARDEN_IDENTITY")
+        .ok()
+        .filter(|identity| !identity.is_empty())
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .unwrap_or_else(|| String::from("unknown"))
 }
 
 /// What a tool's `plan` may look at: the config, the inventory and the catalogue. Plans
@@ -142,6 +148,7 @@ pub(crate) struct EngineInner {
     root_aliases: std::sync::Mutex<std::collections::HashMap<String, Vec<(String, String)>>>,
     sessions: Sessions,
     uploads: Uploads,
+    tokens: tokens::PlanTokens,
     /// Serializes read-check-write sequences on one file (see `file_locks`).
     file_locks: FileLocks,
     started: Instant,
@@ -156,7 +163,13 @@ impl Engine {
     ) -> Result<Engine> {
         let inventory = Inventory::from_config(&loaded.config);
         let loaded_limits = loaded.config.limits.clone();
-        let policy = Policy::new(&loaded.config.policy, &inventory)?;
+        let policy = Policy::new(&loaded.config.policy, &inventory)?.protect(own_files(&loaded));
+        if policy.allows_opaque() {
+            tracing::warn!("policy.allow_opaque is on: commands warden cannot check run whenever no rule denies them outright");
+        }
+        if policy.mode() == crate::config::PolicyMode::Off {
+            tracing::warn!("policy.mode is off: no command or path rule is enforced");
+        }
         let audit =
             AuditLog::open(&loaded.audit_dir()).map(|log| Arc::new(log) as Arc<dyn AuditSink>);
         let limits = &loaded.config.limits;
@@ -180,6 +193,7 @@ impl Engine {
                 root_aliases: Default::default(),
                 sessions,
                 uploads: Uploads::default(),
+                tokens: Default::default(),
                 file_locks: FileLocks::default(),
                 local: Arc::new(LocalTransport),
                 started: Instant::now(),
@@ -230,6 +244,7 @@ impl Engine {
             Err(error) => return Err(self.refuse(call, error)),
         };
         let mut plan = prepared.plan;
+        let controls = prepared.controls;
         call.effect = plan.effect;
         call.session = plan.session.clone();
         let session = match self.enter_session(caller, &mut plan) {
@@ -243,16 +258,26 @@ impl Engine {
             call.record.decision = CallDecision::Denied;
             return Err(self.refuse(call, error));
         }
-        let decisions = self.check_policy(&plan);
-        if let Some((host, decision)) = decisions
+        let analyses = self.analyze(&plan);
+        let class = analyses.iter().map(|analysis| analysis.class).max();
+        call.record.class = class;
+        call.record.opaque = analyses
             .iter()
-            .find(|(_, decision)| decision.decision == Verdict::Denied)
+            .flat_map(|analysis| analysis.opaque.iter().cloned())
+            .collect();
+        call.record.allow_opaque = self.inner.policy.allows_opaque();
+        let decisions = self.check_policy(&plan, &analyses, &caller.identity);
+        // A dry run shows every host's verdict instead of stopping at the first denial.
+        if !plan.dry_run
+            && let Some((host, decision)) = decisions
+                .iter()
+                .find(|(_, decision)| decision.decision == Verdict::Denied)
         {
             call.record.rule = decision.rule.clone();
             return Err(self.deny(call, policy_error(host, decision)));
         }
         let grants = match self
-            .grant_paths(&plan, session.as_ref(), &call.record.job_id)
+            .grant_paths(&plan, session.as_ref(), &call.record.job_id, &caller.identity)
             .await
         {
             Ok(grants) => grants,
@@ -262,6 +287,12 @@ impl Engine {
             Err(error) => return Err(self.deny(call, error)),
         };
         call.record.paths = grants.records();
+        let digest = self.digest(tool_name, &controls, &plan, &grants);
+        if let Some(token) = &controls.plan_token
+            && let Err(error) = self.inner.tokens.redeem(&caller.id, token, &digest)
+        {
+            return Err(self.refuse(call, error));
+        }
         let warned = grants.warned
             || decisions
                 .iter()
@@ -276,15 +307,32 @@ impl Engine {
         self.write(&call.record, call.effect)?;
 
         let job_id = call.record.job_id.clone();
-        let result = if plan.dry_run {
-            dry_run_preview(tool_name, &plan, &decisions, &grants, &job_id)
+        // A destructive command runs only when confirmed; else it is shown.
+        let confirm_required = !plan.commands.is_empty()
+            && class == Some(Class::Destructive)
+            && !controls.confirm
+            && !plan.dry_run;
+        let result = if plan.dry_run || confirm_required {
+            let token = (plan.effect != Effect::ReadOnly)
+                .then(|| self.inner.tokens.mint(&caller.id, &digest));
+            preview(
+                tool_name,
+                &plan,
+                &analyses,
+                &decisions,
+                &grants,
+                &job_id,
+                token,
+            )
         } else {
             let context = RunContext {
                 engine: self.clone(),
                 client: caller.id.as_str().to_owned(),
+                identity: caller.identity.clone(),
                 session,
                 hosts: Arc::new(plan.hosts.clone()),
                 commands: Arc::new(plan.commands.clone()),
+                input: Arc::new(plan.input.clone()),
                 probes: Arc::new(plan.probes.clone()),
                 grants: Arc::new(grants),
                 effect: plan.effect,
@@ -293,12 +341,60 @@ impl Engine {
                 cancel,
                 progress,
             };
-            (prepared.run)(context).await
+            let mut result = (prepared.run)(context).await;
+            // A tool's own preview (a file it would replace) gets a token to confirm it.
+            if let Ok(Value::Object(answer)) = &mut result
+                && answer.get("preview").is_some_and(|preview| !preview.is_null())
+                && plan.effect != Effect::ReadOnly
+            {
+                let token = self.inner.tokens.mint(&caller.id, &digest);
+                answer.insert("plan_token".into(), Value::String(token));
+            }
+            result
         };
         if let Err(error) = &result {
             self.note_denial(&call, error);
         }
-        self.complete(call, &plan, result)
+        self.complete(call, &plan, confirm_required, result)
+    }
+
+    /// How policy reads each planned command (host-independent, once per call).
+    fn analyze(&self, plan: &Plan) -> Vec<Analysis> {
+        plan.commands
+            .iter()
+            .map(|command| {
+                let (shell, argv) = match command {
+                    Command::Shell(text) => (Some(text.as_str()), None),
+                    Command::Argv(argv) => (None, Some(argv.as_slice())),
+                };
+                self.inner.policy.analyze(Input {
+                    shell,
+                    argv,
+                    env: &plan.input.env,
+                    stdin: plan.input.stdin.as_deref(),
+                    working_directory: plan.input.working_directory.as_deref(),
+                })
+            })
+            .collect()
+    }
+
+    /// The digest a plan token binds: tool, arguments, hosts, commands and what they
+    /// get, every path with what it held on each host, and the policy version.
+    fn digest(&self, tool: &str, controls: &Controls, plan: &Plan, grants: &grant::Grants) -> String {
+        use sha2::{Digest, Sha256};
+        let bound = serde_json::json!({
+            "tool": tool,
+            "args": controls.args,
+            "hosts": plan.hosts.iter().map(|host| host.id.as_str()).collect::<Vec<_>>(),
+            "commands": plan.commands,
+            "env": plan.input.env,
+            "stdin": plan.input.stdin,
+            "working_directory": plan.input.working_directory,
+            "session": plan.session,
+            "paths": grants.fingerprint(),
+            "policy": self.inner.policy.version(),
+        });
+        hex::encode(Sha256::digest(bound.to_string().as_bytes()))
     }
 
     /// Finds the tool and checks the arguments against its schema; the tool plans.
@@ -338,7 +434,13 @@ impl Engine {
     }
 
     /// Writes the outcome record and answers.
-    fn complete(&self, mut call: Call, plan: &Plan, result: Result<Value>) -> Result<Value> {
+    fn complete(
+        &self,
+        mut call: Call,
+        plan: &Plan,
+        previewed: bool,
+        result: Result<Value>,
+    ) -> Result<Value> {
         call.record.phase = Phase::Completed;
         call.record.duration_ms = Some(call.started.elapsed().as_millis() as u64);
         match &result {
@@ -346,6 +448,8 @@ impl Engine {
                 let failed = value.pointer("/summary/ok") == Some(&Value::Bool(false));
                 let outcome = if plan.dry_run {
                     "dry_run"
+                } else if previewed {
+                    "preview"
                 } else if failed {
                     "failed"
                 } else {
@@ -437,21 +541,39 @@ impl Engine {
         Ok(())
     }
 
-    /// Policy's decision for every planned command and probe on every planned host. A
-    /// probe is checked under its label and as its script.
-    fn check_policy(&self, plan: &Plan) -> Vec<(Arc<Host>, Decision)> {
+    /// Policy's decision for every planned command and probe on every planned host,
+    /// for the caller's identity. A probe is checked under its label and as its script.
+    fn check_policy(
+        &self,
+        plan: &Plan,
+        analyses: &[Analysis],
+        identity: &str,
+    ) -> Vec<(Arc<Host>, Decision)> {
         let policy = &self.inner.policy;
+        let probes: Vec<Analysis> = plan
+            .probes
+            .iter()
+            .flat_map(|probe| [probe.label, probe.script])
+            .map(|text| {
+                policy.analyze(Input {
+                    shell: Some(text),
+                    argv: None,
+                    env: &[],
+                    stdin: None,
+                    working_directory: None,
+                })
+            })
+            .collect();
         let mut decisions = Vec::new();
         for host in &plan.hosts {
-            for command in &plan.commands {
-                let decision = policy.evaluate(host, &command.to_shell(), CommandOrigin::Caller);
+            for analysis in analyses {
+                let decision = policy.evaluate(host, identity, analysis, CommandOrigin::Caller);
                 decisions.push((Arc::clone(host), decision));
             }
-            for probe in &plan.probes {
-                for text in [probe.label, probe.script] {
-                    let decision = policy.evaluate(host, text, CommandOrigin::BuiltinProbe);
-                    decisions.push((Arc::clone(host), decision));
-                }
+            for analysis in &probes {
+                let decision =
+                    policy.evaluate(host, identity, analysis, CommandOrigin::BuiltinProbe);
+                decisions.push((Arc::clone(host), decision));
             }
         }
         decisions
@@ -496,6 +618,9 @@ impl Call {
                 commands: Vec::new(),
                 probes: Vec::new(),
                 paths: Vec::new(),
+                class: None,
+                opaque: Vec::new(),
+                allow_opaque: false,
                 decision: CallDecision::Rejected,
                 rule: None,
                 reason: None,
@@ -533,18 +658,42 @@ fn policy_error(host: &Host, decision: &Decision) -> Error {
     .with_recovery_tool("policy_test")
 }
 
-fn dry_run_preview(
+fn preview(
     tool: &str,
     plan: &Plan,
+    analyses: &[Analysis],
     decisions: &[(Arc<Host>, Decision)],
     grants: &grant::Grants,
     job_id: &str,
+    plan_token: Option<String>,
 ) -> Result<Value> {
+    let ok = decisions
+        .iter()
+        .all(|(_, decision)| decision.decision != Verdict::Denied);
+    let next = match (&plan_token, plan.dry_run, ok) {
+        (_, _, false) => "policy denies it on some hosts (see policy); nothing ran",
+        (Some(_), false, true) => {
+            "destructive: nothing ran; call again with confirm: true and this plan_token to run exactly this"
+        }
+        (Some(_), true, true) => {
+            "dry run: nothing ran; call again without dry_run, with confirm: true and this plan_token to run exactly this"
+        }
+        (None, _, true) => "dry run: nothing ran",
+    };
     let preview = Preview {
-        dry_run: true,
+        dry_run: plan.dry_run,
+        preview: format!("{next} ({} on {} hosts)", tool, plan.hosts.len()),
         tool: tool.to_owned(),
         hosts: plan.hosts.iter().map(|host| host.id.to_string()).collect(),
-        commands: plan.commands.iter().map(Command::to_shell).collect(),
+        commands: plan
+            .commands
+            .iter()
+            .zip(analyses)
+            .map(|(command, analysis)| CommandPreview {
+                command: command.to_shell(),
+                analysis: analysis.clone(),
+            })
+            .collect(),
         probes: plan
             .probes
             .iter()
@@ -561,15 +710,38 @@ fn dry_run_preview(
                 decision: decision.decision.clone(),
                 rule: decision.rule.clone(),
                 reason: decision.reason.clone(),
+                hint: decision.hint.clone(),
             })
             .collect(),
+        plan_token,
         summary: PreviewSummary {
-            ok: true,
+            ok,
             job_id: job_id.to_owned(),
         },
     };
     serde_json::to_value(preview)
         .map_err(|error| Error::internal(format!("unserializable preview: {error}")))
+}
+
+/// warden's own files, as configured and as resolved: no tool may touch them.
+fn own_files(loaded: &LoadedConfig) -> Vec<String> {
+    let mut paths = vec![loaded.state_dir.clone(), loaded.audit_dir()];
+    paths.extend(loaded.source.clone());
+    let mut spellings = Vec::new();
+    for path in paths {
+        let absolute = if path.is_absolute() {
+            path.clone()
+        } else {
+            std::env::current_dir().unwrap_or_default().join(&path)
+        };
+        spellings.push(absolute.display().to_string());
+        if let Ok(resolved) = std::fs::canonicalize(&absolute) {
+            spellings.push(resolved.display().to_string());
+        }
+    }
+    spellings.sort();
+    spellings.dedup();
+    spellings
 }
 
 fn new_job_id() -> String {

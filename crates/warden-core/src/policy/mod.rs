@@ -1,64 +1,128 @@
-//! Policy, first layer: pure decisions over data. Given a host and a command, is it
-//! allowed, and which rule decided?
+//! Policy: pure decisions over data. Given a host, a caller and a command (as the
+//! grammar reads it, see [`analysis`]), is it allowed, and which rule decided?
 //!
-//! Rules are regexes matched in full against each simple command of the string (see
-//! [`command`]) and against the same command with its program written as a basename.
-//! Deny wins over allow; a non-empty allow list (global plus the host's roles) makes
-//! every command it does not cover denied. `mode: warn` reports what enforce would
-//! deny but lets it run; `mode: off` decides nothing.
+//! Rules match each normalized simple command (regex in full, or structured). Deny
+//! wins over allow; a non-empty allow list (global plus the roles that apply) makes
+//! every command it does not cover denied. What cannot be seen (opaque) is denied in
+//! enforce mode whenever any rule applies to the host, unless `allow_opaque` says
+//! otherwise. Environment names that change what programs run are refused unless
+//! `allow_env` names them. Paths a command names are checked against `deny_paths`
+//! and warden's own files. `mode: warn` reports what enforce would deny but lets it
+//! run; `mode: off` decides nothing.
 
-pub mod command;
-
-use std::collections::BTreeMap;
+pub mod analysis;
+pub mod classes;
+pub mod programs;
+pub mod rules;
+pub mod shell;
+pub mod wrappers;
 
 use regex::Regex;
 use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+pub use analysis::{Analysis, Input, SimpleCommand};
+pub use classes::Class;
+use rules::{Purpose, Rule};
 
 use crate::config::{PolicyConfig, PolicyMode};
 use crate::error::{Error, Result};
 use crate::inventory::{Host, Inventory};
 
-#[derive(Debug, Clone)]
-struct Rule {
-    pattern: String,
-    regex: Regex,
-    /// "policy.deny_commands" or "roles[ops].allow_commands": where to look it up.
-    source: String,
-}
+/// Environment names that change which program runs or what a shell does before it
+/// runs anything. `policy.allow_env` admits a name.
+const DANGEROUS_ENV: &[&str] = &[
+    "PATH",
+    "BASH_ENV",
+    "ENV",
+    "IFS",
+    "PROMPT_COMMAND",
+    "SHELLOPTS",
+    "BASHOPTS",
+    "PS4",
+    "CDPATH",
+    "GLOBIGNORE",
+    "GIT_SSH",
+    "GIT_SSH_COMMAND",
+    "GIT_EXEC_PATH",
+    "GIT_EXTERNAL_DIFF",
+    "GIT_PAGER",
+    "GIT_EDITOR",
+    "GIT_ASKPASS",
+    "PAGER",
+    "EDITOR",
+    "VISUAL",
+    "LESSOPEN",
+    "PYTHONPATH",
+    "PYTHONSTARTUP",
+    "PYTHONHOME",
+    "PERL5OPT",
+    "PERL5LIB",
+    "PERLLIB",
+    "RUBYOPT",
+    "RUBYLIB",
+    "NODE_OPTIONS",
+    "NODE_PATH",
+];
 
-impl Rule {
-    fn compile(pattern: &str, source: String) -> Result<Rule> {
-        let regex = Regex::new(&format!("^(?:{pattern})$")).map_err(|error| {
-            Error::invalid_input(format!("{source}: bad regex {pattern:?}: {error}"))
-        })?;
-        Ok(Rule {
-            pattern: pattern.to_owned(),
-            regex,
-            source,
-        })
-    }
-
-    fn matches(&self, simple_command: &str) -> bool {
-        self.regex.is_match(simple_command)
-            || command::with_program_basename(simple_command)
-                .is_some_and(|basename| self.regex.is_match(&basename))
-    }
-}
+/// Prefixes of dangerous names (`LD_PRELOAD`, `LD_LIBRARY_PATH`, `BASH_FUNC_x%%`,
+/// `GIT_CONFIG_*`).
+const DANGEROUS_ENV_PREFIXES: &[&str] = &["LD_", "DYLD_", "BASH_FUNC_", "GIT_CONFIG"];
 
 #[derive(Debug, Clone, Default)]
 struct RuleSet {
     deny: Vec<Rule>,
     allow: Vec<Rule>,
-    deny_paths: Vec<Rule>,
+    deny_paths: Vec<PathRule>,
     allowed_roots: Vec<String>,
+}
+
+impl RuleSet {
+    fn extend(&mut self, other: &RuleSet) {
+        self.deny.extend(other.deny.iter().cloned());
+        self.allow.extend(other.allow.iter().cloned());
+        self.deny_paths.extend(other.deny_paths.iter().cloned());
+        self.allowed_roots.extend(other.allowed_roots.iter().cloned());
+    }
+
+    /// Whether any command or path rule is set: then what cannot be seen is denied.
+    fn any_rule(&self) -> bool {
+        !self.deny.is_empty() || !self.allow.is_empty() || !self.deny_paths.is_empty()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct PathRule {
+    pattern: String,
+    regex: Regex,
+    source: String,
+}
+
+/// A role, and whom it applies to.
+#[derive(Debug, Clone)]
+struct RoleRules {
+    /// Host ids the role covers (by `hosts[].role` or `roles[].hosts`); `None` when
+    /// the role names no hosts and applies on every host to its identities.
+    hosts: Option<Vec<String>>,
+    /// Caller identities it is for; empty: everyone.
+    identities: Vec<String>,
+    rules: RuleSet,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
     mode: PolicyMode,
+    allow_opaque: bool,
+    allow_env: Vec<String>,
     global: RuleSet,
-    /// Role rules per host id (a host may take several roles).
-    host_rules: BTreeMap<String, RuleSet>,
+    roles: Vec<RoleRules>,
+    /// The operator's classes, consulted before the built-in table.
+    classes: Vec<(Class, Rule)>,
+    /// warden's own config file, state and audit directories: denied to every file
+    /// tool and redirection on `local`, whatever else the policy says.
+    protected: Vec<String>,
+    /// A digest of the policy as configured: plan tokens are bound to it.
+    version: String,
 }
 
 /// What policy said about one command on one host.
@@ -82,6 +146,9 @@ pub struct Decision {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     pub reason: String,
+    /// What to do instead, when it was denied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
     pub simple_commands: Vec<String>,
 }
 
@@ -91,32 +158,28 @@ pub enum CommandOrigin {
     /// From the caller: every rule applies.
     Caller,
     /// A built-in read-only probe (facts): deny rules apply to its name, allow lists
-    /// do not, so an allow list written for agents' commands does not blind warden.
+    /// and the opaque check do not, so a policy written for agents' commands does not
+    /// blind warden.
     BuiltinProbe,
 }
 
 impl Policy {
     pub fn new(config: &PolicyConfig, inventory: &Inventory) -> Result<Policy> {
         let global = RuleSet {
-            deny: compile_all(&config.deny_commands, "policy.deny_commands")?,
-            allow: compile_all(&config.allow_commands, "policy.allow_commands")?,
-            deny_paths: compile_all(&config.deny_paths, "policy.deny_paths")?,
+            deny: rules::compile_all(&config.deny_commands, "policy.deny_commands")?,
+            allow: rules::compile_all(&config.allow_commands, "policy.allow_commands")?,
+            deny_paths: compile_paths(&config.deny_paths, "policy.deny_paths")?,
             allowed_roots: config.allowed_roots.clone(),
         };
-        let mut host_rules: BTreeMap<String, RuleSet> = BTreeMap::new();
+        let mut roles = Vec::new();
         for role in &config.roles {
-            let deny = compile_all(
-                &role.deny_commands,
-                &format!("policy.roles[{}].deny_commands", role.name),
-            )?;
-            let allow = compile_all(
-                &role.allow_commands,
-                &format!("policy.roles[{}].allow_commands", role.name),
-            )?;
-            let deny_paths = compile_all(
-                &role.deny_paths,
-                &format!("policy.roles[{}].deny_paths", role.name),
-            )?;
+            let source = |list: &str| format!("policy.roles[{}].{list}", role.name);
+            let rules = RuleSet {
+                deny: rules::compile_all(&role.deny_commands, &source("deny_commands"))?,
+                allow: rules::compile_all(&role.allow_commands, &source("allow_commands"))?,
+                deny_paths: compile_paths(&role.deny_paths, &source("deny_paths"))?,
+                allowed_roots: role.allowed_roots.clone(),
+            };
             let mut members: Vec<String> = inventory
                 .hosts()
                 .iter()
@@ -130,152 +193,263 @@ impl Policy {
                     members.extend(hosts.iter().map(|host| host.id.to_string()));
                 }
             }
-            for member in members {
-                let rules = host_rules.entry(member).or_default();
-                rules.deny.extend(deny.iter().cloned());
-                rules.allow.extend(allow.iter().cloned());
-                rules.deny_paths.extend(deny_paths.iter().cloned());
-                rules
-                    .allowed_roots
-                    .extend(role.allowed_roots.iter().cloned());
+            let by_identity_only = members.is_empty() && role.hosts.is_empty() && !role.identities.is_empty();
+            roles.push(RoleRules {
+                hosts: (!by_identity_only).then_some(members),
+                identities: role.identities.clone(),
+                rules,
+            });
+        }
+        let mut classes = Vec::new();
+        for (class, specs, list) in [
+            (Class::Destructive, &config.classes.destructive, "destructive"),
+            (Class::Mutating, &config.classes.mutating, "mutating"),
+            (Class::ReadOnly, &config.classes.read_only, "read_only"),
+        ] {
+            for rule in rules::compile_all(specs, &format!("policy.classes.{list}"))? {
+                classes.push((class, rule));
             }
         }
+        let version = hex::encode(Sha256::digest(format!("{config:?}").as_bytes()));
         Ok(Policy {
             mode: config.mode,
+            allow_opaque: config.allow_opaque,
+            allow_env: config.allow_env.clone(),
             global,
-            host_rules,
+            roles,
+            classes,
+            protected: Vec::new(),
+            version,
         })
+    }
+
+    /// Adds warden's own files (config, state dir, audit dir) to what no file tool or
+    /// redirection on `local` may touch.
+    pub fn protect(mut self, paths: impl IntoIterator<Item = String>) -> Policy {
+        self.protected.extend(paths);
+        self
     }
 
     pub fn mode(&self) -> PolicyMode {
         self.mode
     }
 
-    pub fn evaluate(&self, host: &Host, command_text: &str, origin: CommandOrigin) -> Decision {
-        let analysis = command::analyze(command_text);
-        let role_rules = self.host_rules.get(host.id.as_str());
-        let deny = self
-            .global
-            .deny
-            .iter()
-            .chain(role_rules.into_iter().flat_map(|rules| rules.deny.iter()));
-        let allow: Vec<&Rule> = self
-            .global
-            .allow
-            .iter()
-            .chain(role_rules.into_iter().flat_map(|rules| rules.allow.iter()))
-            .collect();
-        let decide = |rule: Option<&Rule>, reason: String| -> Decision {
-            self.denied(rule, reason, analysis.simple_commands.clone())
-        };
-        if self.mode == PolicyMode::Off {
-            return self.allowed(None, "policy mode is off".into(), analysis.simple_commands);
-        }
-        for rule in deny {
-            if let Some(hit) = analysis
-                .simple_commands
+    /// Whether `allow_opaque` relaxes the opaque check (logged and audited).
+    pub fn allows_opaque(&self) -> bool {
+        self.allow_opaque
+    }
+
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// A command as policy sees it, with the operator's classes.
+    pub fn analyze(&self, input: Input) -> Analysis {
+        analysis::analyze(input, &|command: &SimpleCommand| {
+            self.classes
                 .iter()
-                .find(|simple| rule.matches(simple))
-            {
-                return decide(Some(rule), format!("{hit:?} matches a deny rule"));
+                .find(|(_, rule)| rule.matches(command, Purpose::Deny))
+                .map(|(class, _)| *class)
+        })
+    }
+
+    /// The rules that apply on `host` for a caller with `identity`.
+    fn rules_for(&self, host: &Host, identity: &str) -> RuleSet {
+        let mut rules = self.global.clone();
+        for role in &self.roles {
+            let on_host = role
+                .hosts
+                .as_ref()
+                .is_none_or(|hosts| hosts.iter().any(|id| id == host.id.as_str()));
+            let for_caller =
+                role.identities.is_empty() || role.identities.iter().any(|known| known == identity);
+            if on_host && for_caller {
+                rules.extend(&role.rules);
             }
         }
-        if allow.is_empty() || origin == CommandOrigin::BuiltinProbe {
-            return self.allowed(None, "no rule denies it".into(), analysis.simple_commands);
+        rules
+    }
+
+    /// The decision for a command (already analysed) on one host for one caller.
+    pub fn evaluate(
+        &self,
+        host: &Host,
+        identity: &str,
+        analysis: &Analysis,
+        origin: CommandOrigin,
+    ) -> Decision {
+        let texts: Vec<String> = analysis.commands.iter().map(SimpleCommand::text).collect();
+        if self.mode == PolicyMode::Off {
+            return self.allowed(None, "policy mode is off".into(), texts);
         }
-        if let Some(why) = analysis.opaque {
-            return decide(
+        let rules = self.rules_for(host, identity);
+        let deny = |rule: Option<&Rule>, reason: String, hint: &str| {
+            self.denied(rule.map(|rule| (rule.pattern.clone(), rule.source.clone())), reason, Some(hint.to_owned()), texts.clone())
+        };
+        for rule in &rules.deny {
+            if let Some(hit) = analysis.commands.iter().find(|command| rule.matches(command, Purpose::Deny)) {
+                return deny(
+                    Some(rule),
+                    format!("{:?} matches a deny rule", hit.text()),
+                    "This command is not allowed here; policy_capabilities shows what is.",
+                );
+            }
+        }
+        if origin == CommandOrigin::BuiltinProbe {
+            return self.allowed(None, "no rule denies warden's probe".into(), texts);
+        }
+        if let Some(name) = analysis.env.iter().find(|name| self.dangerous_env(name)) {
+            return deny(
                 None,
-                format!("an allow list is set and the command uses {why}, which cannot be checked"),
+                format!("setting {name} changes which program runs or what the shell does first"),
+                "Drop the variable, or ask the operator to add it to policy.allow_env.",
             );
         }
+        for path in &analysis.paths {
+            let decision = self.path_verdict(host, &rules, &path.path);
+            if decision.decision != Verdict::Allowed {
+                return decision_with_commands(decision, texts.clone());
+            }
+        }
+        if !analysis.opaque.is_empty() && rules.any_rule() && !self.allow_opaque {
+            return deny(
+                None,
+                format!("the command cannot be checked: {}", analysis.opaque.join("; ")),
+                "Give argv (no shell), write out the commands the script runs, or put the script in a file under an allowed root and ask the operator to allow it by name.",
+            );
+        }
+        if rules.allow.is_empty() {
+            return self.allowed(None, "no rule denies it".into(), texts);
+        }
         let mut deciding = None;
-        for simple in &analysis.simple_commands {
-            match allow.iter().find(|rule| rule.matches(simple)) {
-                Some(rule) => deciding = Some(*rule),
+        for command in &analysis.commands {
+            match rules.allow.iter().find(|rule| rule.matches(command, Purpose::Allow)) {
+                Some(rule) => deciding = Some(rule),
                 None => {
-                    return decide(None, format!("{simple:?} is not covered by any allow rule"));
+                    let what = command.privileged.clone().unwrap_or_else(|| command.text());
+                    return deny(
+                        None,
+                        format!("{what:?} is not covered by any allow rule"),
+                        "Only allowed commands run here; policy_capabilities lists them.",
+                    );
                 }
             }
         }
         match deciding {
             Some(rule) => self.allowed(
-                Some(rule),
+                Some((rule.pattern.clone(), rule.source.clone())),
                 "every simple command is allowed".into(),
-                analysis.simple_commands,
+                texts,
             ),
-            None => decide(None, "an allow list is set and the command is empty".into()),
+            None => deny(None, "an allow list is set and the command is empty".into(), "Give a command."),
         }
+    }
+
+    fn dangerous_env(&self, name: &str) -> bool {
+        let dangerous = DANGEROUS_ENV.contains(&name)
+            || DANGEROUS_ENV_PREFIXES.iter().any(|prefix| name.starts_with(prefix));
+        dangerous && !self.allow_env.iter().any(|allowed| allowed == name)
     }
 
     /// Whether a resolved absolute path may be touched: denied when the path or one of
     /// its parent directories matches a `deny_paths` regex in full (so `/root/\.ssh`
-    /// covers everything below it).
-    pub fn evaluate_path(&self, host: &Host, path: &str) -> Decision {
+    /// covers everything below it), or is one of warden's own files on `local`.
+    pub fn evaluate_path(&self, host: &Host, identity: &str, path: &str) -> Decision {
+        let rules = self.rules_for(host, identity);
+        self.path_verdict(host, &rules, path)
+    }
+
+    fn path_verdict(&self, host: &Host, rules: &RuleSet, path: &str) -> Decision {
+        if host.is_local()
+            && let Some(own) = self.protected.iter().find(|own| {
+                path_and_parents(path).any(|candidate| candidate == own.as_str())
+            })
+        {
+            // Always, in every mode: warden's own files are not the agent's to change.
+            return Decision {
+                allowed: false,
+                decision: Verdict::Denied,
+                mode: self.mode,
+                rule: Some(own.clone()),
+                source: Some("warden's own files".into()),
+                reason: format!("{path:?} is warden's own config, state or audit log"),
+                hint: Some("warden's files are never open to its tools.".into()),
+                simple_commands: Vec::new(),
+            };
+        }
         if self.mode == PolicyMode::Off {
             return self.allowed(None, "policy mode is off".into(), Vec::new());
         }
-        let role_rules = self.host_rules.get(host.id.as_str());
-        let mut rules = self.global.deny_paths.iter().chain(
-            role_rules
-                .into_iter()
-                .flat_map(|rules| rules.deny_paths.iter()),
-        );
-        let hit = rules.find_map(|rule| {
+        let hit = rules.deny_paths.iter().find_map(|rule| {
             path_and_parents(path)
                 .find(|candidate| rule.regex.is_match(candidate))
                 .map(|candidate| (rule, candidate))
         });
         match hit {
             Some((rule, candidate)) => self.denied(
-                Some(rule),
+                Some((rule.pattern.clone(), rule.source.clone())),
                 format!("{candidate:?} matches a deny_paths rule"),
+                Some("This path is off limits; work on another path.".into()),
                 Vec::new(),
             ),
             None => self.allowed(None, "no deny_paths rule matches".into(), Vec::new()),
         }
     }
 
-    /// `policy.allowed_roots` plus those of the host's roles: where file tools may work
-    /// outside a session, and where sessions may be rooted.
-    pub fn allowed_roots(&self, host: &Host) -> Vec<String> {
-        let role_rules = self.host_rules.get(host.id.as_str());
-        self.global
-            .allowed_roots
-            .iter()
-            .chain(
-                role_rules
-                    .into_iter()
-                    .flat_map(|rules| rules.allowed_roots.iter()),
-            )
-            .cloned()
-            .collect()
+    /// `policy.allowed_roots` plus those of the roles that apply: where file tools may
+    /// work outside a session, and where sessions may be rooted.
+    pub fn allowed_roots(&self, host: &Host, identity: &str) -> Vec<String> {
+        self.rules_for(host, identity).allowed_roots
+    }
+
+    /// What a caller may do on a host, in brief: for `policy_capabilities`.
+    pub fn capabilities(&self, host: &Host, identity: &str) -> Capabilities {
+        let rules = self.rules_for(host, identity);
+        let patterns = |list: &[Rule]| list.iter().map(|rule| rule.pattern.clone()).collect();
+        Capabilities {
+            mode: self.mode,
+            allow_commands: patterns(&rules.allow),
+            deny_commands: patterns(&rules.deny),
+            deny_paths: rules.deny_paths.iter().map(|rule| rule.pattern.clone()).collect(),
+            allowed_roots: rules.allowed_roots.clone(),
+            opaque: if self.mode == PolicyMode::Off || !rules.any_rule() || self.allow_opaque {
+                "allowed"
+            } else {
+                "denied"
+            },
+            allow_env: self.allow_env.clone(),
+            advisory: rules.allow.is_empty() && self.mode != PolicyMode::Off,
+        }
     }
 
     fn allowed(
         &self,
-        rule: Option<&Rule>,
+        rule: Option<(String, String)>,
         reason: String,
         simple_commands: Vec<String>,
     ) -> Decision {
+        let (rule, source) = rule.unzip();
         Decision {
             allowed: true,
             decision: Verdict::Allowed,
             mode: self.mode,
-            rule: rule.map(|rule| rule.pattern.clone()),
-            source: rule.map(|rule| rule.source.clone()),
+            rule,
+            source,
             reason,
+            hint: None,
             simple_commands,
         }
     }
 
     fn denied(
         &self,
-        rule: Option<&Rule>,
+        rule: Option<(String, String)>,
         reason: String,
+        hint: Option<String>,
         simple_commands: Vec<String>,
     ) -> Decision {
         let enforced = self.mode == PolicyMode::Enforce;
+        let (rule, source) = rule.unzip();
         Decision {
             allowed: !enforced,
             decision: if enforced {
@@ -284,12 +458,39 @@ impl Policy {
                 Verdict::Warned
             },
             mode: self.mode,
-            rule: rule.map(|rule| rule.pattern.clone()),
-            source: rule.map(|rule| rule.source.clone()),
+            rule,
+            source,
             reason,
+            hint,
             simple_commands,
         }
     }
+}
+
+/// What a caller may do on one host (`policy_capabilities`).
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct Capabilities {
+    pub mode: PolicyMode,
+    /// Non-empty: only these commands run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allow_commands: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deny_commands: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deny_paths: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_roots: Vec<String>,
+    /// Whether commands warden cannot check (`eval`, `sh` on a pipe, `python -c`) run.
+    pub opaque: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allow_env: Vec<String>,
+    /// Only a deny list: it stops the commands it names, not arbitrary code.
+    pub advisory: bool,
+}
+
+fn decision_with_commands(mut decision: Decision, texts: Vec<String>) -> Decision {
+    decision.simple_commands = texts;
+    decision
 }
 
 /// `/a/b/c`, `/a/b`, `/a`, `/`.
@@ -304,12 +505,33 @@ fn path_and_parents(path: &str) -> impl Iterator<Item = &str> {
     })
 }
 
-fn compile_all(patterns: &[String], source: &str) -> Result<Vec<Rule>> {
+fn compile_paths(patterns: &[String], source: &str) -> Result<Vec<PathRule>> {
     patterns
         .iter()
         .enumerate()
-        .map(|(index, pattern)| Rule::compile(pattern, format!("{source}[{index}]")))
+        .map(|(index, pattern)| {
+            let source = format!("{source}[{index}]");
+            let regex = Regex::new(&format!("^(?:{pattern})$")).map_err(|error| {
+                Error::invalid_input(format!("{source}: bad regex {pattern:?}: {error}"))
+            })?;
+            Ok(PathRule {
+                pattern: pattern.clone(),
+                regex,
+                source,
+            })
+        })
         .collect()
+}
+
+/// Lint warnings for every rule list of the policy.
+pub fn lint(config: &PolicyConfig) -> Vec<rules::Lint> {
+    let mut lints = rules::lint(&config.deny_commands, "policy.deny_commands", true);
+    lints.extend(rules::lint(&config.allow_commands, "policy.allow_commands", false));
+    for role in &config.roles {
+        lints.extend(rules::lint(&role.deny_commands, &format!("policy.roles[{}].deny_commands", role.name), true));
+        lints.extend(rules::lint(&role.allow_commands, &format!("policy.roles[{}].allow_commands", role.name), false));
+    }
+    lints
 }
 
 #[cfg(test)]
@@ -325,8 +547,15 @@ mod tests {
         let host = inventory
             .require(host)
             .unwrap_or_else(|error| panic!("{error}"));
-        let decision = policy.evaluate(&host, command, CommandOrigin::Caller);
-        assert_eq!(decision.decision, expect, "{command:?}: {decision:?}");
+        let analysis = policy.analyze(Input {
+            shell: Some(command),
+            argv: None,
+            env: &[],
+            stdin: None,
+            working_directory: None,
+        });
+        let decision = policy.evaluate(&host, "tester", &analysis, CommandOrigin::Caller);
+        assert_eq!(decision.decision, expect, "{command:?}: {decision:?} {analysis:?}");
     }
 
     const HOSTS: &str = "hosts:\n  - {id: web-1, address: a}\n  - {id: db-1, address: b}\n";
@@ -338,7 +567,7 @@ mod tests {
         let inventory = Inventory::from_config(&config);
         let policy = Policy::new(&config.policy, &inventory).unwrap();
         let host = inventory.require("web-1").unwrap();
-        let verdict = |path: &str| policy.evaluate_path(&host, path).decision;
+        let verdict = |path: &str| policy.evaluate_path(&host, "tester", path).decision;
         assert_eq!(verdict("/root/.ssh"), Verdict::Denied);
         assert_eq!(verdict("/root/.ssh/authorized_keys"), Verdict::Denied);
         assert_eq!(verdict("/srv/tls/key.pem"), Verdict::Denied);
@@ -357,7 +586,7 @@ mod tests {
         check(&yaml, "web-1", "rm -rf /", Verdict::Denied);
         check(&yaml, "web-1", "uptime; rm -rf /", Verdict::Denied);
         check(&yaml, "web-1", "/bin/rm -rf /", Verdict::Denied);
-        check(&yaml, "web-1", "echo 'rm -rf /'", Verdict::Allowed);
+        check(&yaml, "web-1", "echo 'rm -rf x'", Verdict::Allowed);
     }
 
     #[test]

@@ -94,7 +94,7 @@ impl Domain {
     }
 }
 
-pub use plan::{Plan, PlannedPath, Probe};
+pub use plan::{CommandInput, Plan, PlannedPath, Probe};
 pub use preview::Preview;
 
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -119,12 +119,89 @@ pub trait Tool: Send + Sync + 'static {
 pub struct Prepared {
     pub plan: Plan,
     pub run: Box<dyn FnOnce(RunContext) -> BoxFuture<Result<Value>> + Send>,
+    pub controls: Controls,
+}
+
+/// The arguments the engine reads for every tool: `dry_run` (any tool), `confirm` and
+/// `plan_token` (tools that change things). A tool that takes `confirm` or `dry_run`
+/// itself sees them too.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Controls {
+    pub confirm: bool,
+    pub dry_run: bool,
+    pub plan_token: Option<String>,
+    /// The arguments without the controls: what a plan token's digest covers.
+    pub args: Value,
+}
+
+/// Splits the engine's controls off `args`, leaving those the tool declares itself.
+fn take_controls(args: &mut Value, own: &[String], effect: Effect) -> Result<Controls> {
+    let Some(map) = args.as_object_mut() else {
+        return Ok(Controls::default());
+    };
+    let flag = |map: &serde_json::Map<String, Value>, name: &str| match map.get(name) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(value)) => Ok(*value),
+        Some(other) => Err(Error::invalid_arguments(format!(
+            "{name} must be true or false, not {other}"
+        ))),
+    };
+    let mut controls = Controls {
+        confirm: flag(map, "confirm")?,
+        dry_run: flag(map, "dry_run")?,
+        plan_token: match map.get("plan_token") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(token)) => Some(token.clone()),
+            Some(other) => {
+                return Err(Error::invalid_arguments(format!(
+                    "plan_token must be the string a preview gave, not {other}"
+                )));
+            }
+        },
+        args: Value::Null,
+    };
+    if effect == Effect::ReadOnly && controls.plan_token.is_some() {
+        controls.plan_token = None;
+    }
+    map.remove("plan_token");
+    for name in ["confirm", "dry_run"] {
+        if !own.iter().any(|field| field == name) {
+            map.remove(name);
+        }
+    }
+    let mut bound = map.clone();
+    for name in ["confirm", "dry_run"] {
+        bound.remove(name);
+    }
+    controls.args = Value::Object(bound);
+    Ok(controls)
+}
+
+/// Adds the engine's controls to a tool's input schema.
+fn with_controls(mut schema: Value, effect: Effect) -> Value {
+    let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
+        return schema;
+    };
+    properties
+        .entry("dry_run")
+        .or_insert_with(|| serde_json::json!({"type": "boolean", "description": "Preview only; run nothing."}));
+    if effect != Effect::ReadOnly {
+        properties.entry("confirm").or_insert_with(
+            || serde_json::json!({"type": "boolean", "description": "Run a destructive change (else a preview)."}),
+        );
+        properties.entry("plan_token").or_insert_with(
+            || serde_json::json!({"type": "string", "description": "From a preview: run only if the plan is unchanged."}),
+        );
+    }
+    schema
 }
 
 /// The object-safe face of [`Tool`], what the registry holds.
 pub trait DynTool: Send + Sync {
     fn info(&self) -> ToolInfo;
     fn input_schema(&self) -> Value;
+    /// The argument names the tool's own params declare (without the engine's controls).
+    fn own_fields(&self) -> Vec<String>;
     fn output_schema(&self) -> Value;
     fn prepare(&'static self, args: Value, planning: &PlanContext) -> Result<Prepared>;
 }
@@ -135,22 +212,25 @@ impl<T: Tool> DynTool for T {
     }
 
     fn input_schema(&self) -> Value {
-        schema::input_schema_of::<T::Params>()
+        with_controls(schema::input_schema_of::<T::Params>(), T::INFO.effect)
     }
 
-    /// A tool that takes `dry_run` may answer with the engine's [`Preview`] instead.
+    fn own_fields(&self) -> Vec<String> {
+        schema::input_schema_of::<T::Params>()["properties"]
+            .as_object()
+            .map(|properties| properties.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Every tool may answer with the engine's [`Preview`] (`dry_run`, or a
+    /// destructive command without `confirm`).
     fn output_schema(&self) -> Value {
-        let previews = self.input_schema()["properties"].get("dry_run").is_some();
-        if previews {
-            schema::output_schema_of::<preview::Answer<T::Output>>()
-        } else {
-            schema::output_schema_of::<T::Output>()
-        }
+        schema::output_schema_of::<preview::Answer<T::Output>>()
     }
 
     fn prepare(&'static self, args: Value, planning: &PlanContext) -> Result<Prepared> {
         // MCP clients send no `arguments` for parameterless calls: read that as `{}`.
-        let args = if args.is_null() {
+        let mut args = if args.is_null() {
             Value::Object(Default::default())
         } else {
             args
@@ -158,13 +238,17 @@ impl<T: Tool> DynTool for T {
         planning
             .registry()
             .reject_unknown_fields(&args, T::INFO.name)?;
+        let own = planning.registry().own_fields(T::INFO.name);
+        let controls = take_controls(&mut args, own, T::INFO.effect)?;
         let params: T::Params = serde_json::from_value(args).map_err(|error| {
             Error::invalid_arguments(format!("invalid arguments for {}: {error}", T::INFO.name))
                 .with_recovery_tool("tools_schema")
         })?;
-        let plan = self.plan(&params, planning)?;
+        let mut plan = self.plan(&params, planning)?;
+        plan.dry_run |= controls.dry_run;
         Ok(Prepared {
             plan,
+            controls,
             run: Box::new(move |context| {
                 let future = self.run(params, context);
                 Box::pin(async move {
@@ -183,6 +267,8 @@ pub struct Registry {
     tools: &'static [&'static dyn DynTool],
     /// Argument names per tool, from the input schemas (generated once: not free).
     known_fields: HashMap<&'static str, Vec<String>>,
+    /// The names each tool's own params declare (the rest are the engine's controls).
+    own_fields: HashMap<&'static str, Vec<String>>,
 }
 
 impl Registry {
@@ -199,10 +285,19 @@ impl Registry {
                 (tool.info().name, names)
             })
             .collect();
+        let own_fields = tools
+            .iter()
+            .map(|tool| (tool.info().name, tool.own_fields()))
+            .collect();
         Registry {
             tools,
             known_fields,
+            own_fields,
         }
+    }
+
+    fn own_fields(&self, tool: &str) -> &[String] {
+        self.own_fields.get(tool).map_or(&[], Vec::as_slice)
     }
 
     pub fn tools(&self) -> &'static [&'static dyn DynTool] {

@@ -29,6 +29,17 @@ pub struct Plan {
     /// host inside the session root or an `allowed_roots` entry before the `requested`
     /// record (which names them), and at run time opens sandboxes for these alone.
     pub paths: Vec<PlannedPath>,
+    /// What the commands get besides their text: policy reads the `env` names and
+    /// a `stdin` a shell may take its script from, and only these run.
+    pub input: CommandInput,
+}
+
+/// The `env` names, `stdin` and working directory planned commands run with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommandInput {
+    pub env: Vec<String>,
+    pub stdin: Option<String>,
+    pub working_directory: Option<String>,
 }
 
 /// One path a call works on.
@@ -66,7 +77,13 @@ impl Plan {
             dry_run: false,
             session: None,
             paths: Vec::new(),
+            input: CommandInput::default(),
         }
+    }
+
+    /// The commands run with these `env` names, `stdin` and working directory.
+    pub fn with_input(self, input: CommandInput) -> Plan {
+        Plan { input, ..self }
     }
 
     /// Works on files on its hosts (the `local` gate is then `allow_write`).

@@ -12,7 +12,9 @@ use warden_core::files::FileKind;
 use warden_core::inventory::Host;
 use warden_core::sandbox::Last;
 use warden_core::sessions::Event;
-use warden_core::tool::{Domain, Effect, FleetResult, HostResult, Plan, Tool, ToolInfo};
+use warden_core::tool::{
+    CommandInput, Domain, Effect, FleetResult, HostResult, Plan, Tool, ToolInfo,
+};
 use warden_core::transport::{Command, ExecRequest};
 use warden_core::{PlanContext, RunContext};
 
@@ -42,7 +44,7 @@ pub struct CommandOptions {
     /// Working directory.
     #[serde(default)]
     pub working_directory: Option<String>,
-    /// Show hosts, command and policy verdicts; run nothing.
+    /// Show hosts, command, how policy reads it and per-host verdicts; run nothing.
     #[serde(default)]
     pub dry_run: bool,
     /// Per-stream output cap (bytes).
@@ -120,7 +122,12 @@ impl CommandOptions {
     pub fn plan(&self, hosts: Vec<Arc<Host>>, command: Command) -> Plan {
         let plan = Plan::command(hosts, command, Effect::Destructive)
             .dry_run(self.dry_run)
-            .in_session(self.session_id.clone());
+            .in_session(self.session_id.clone())
+            .with_input(CommandInput {
+                env: self.env.keys().cloned().collect(),
+                stdin: self.stdin.clone(),
+                working_directory: self.working_directory.clone(),
+            });
         match (&self.session_id, &self.working_directory) {
             (Some(_), Some(directory)) => plan.with_path(directory, Last::Follow),
             _ => plan,
@@ -182,7 +189,7 @@ impl Tool for Exec {
         name: "exec",
         domain: Domain::Exec,
         summary: "Run command on target",
-        description: "Run a command on every host of a target, concurrently, over SSH: `command` (sh) or `argv`. Per host: stdout, stderr, exit_code (non-zero is a result), duration; cut output: truncated: true; identical outputs fold into same_as. Errors: TARGET_EMPTY, HOST_NOT_FOUND, POLICY_DENIED, LOCAL_DISABLED; per host: SSH_*, HOST_KEY_*, CMD_TIMEOUT.",
+        description: "Run a command on every host of a target, concurrently, over SSH: `command` (sh) or `argv`. Per host: stdout, stderr, exit_code (non-zero is a result), duration; cut output: truncated: true; identical outputs fold into same_as. A destructive command (rm, kill, systemctl stop, > file, …) answers with a preview and plan_token; run it with confirm: true and that plan_token. Errors: TARGET_EMPTY, HOST_NOT_FOUND, POLICY_DENIED, LOCAL_DISABLED; per host: SSH_*, HOST_KEY_*, CMD_TIMEOUT.",
         effect: Effect::Destructive,
         idempotent: false,
         open_world: true,

@@ -2,4 +2,7 @@
 
 pub mod audit_search;
 pub mod audit_verify;
+pub mod policy_capabilities;
+pub mod policy_lint;
 pub mod policy_test;
+pub mod policy_test_batch;

@@ -1,11 +1,15 @@
-//! `policy_test`: would this command be allowed, and by which rule? Runs nothing.
+//! `policy_test`: would this command be allowed, how does policy read it, and which
+//! rule decided? Runs nothing.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use warden_core::error::{Error, Result};
-use warden_core::inventory::Host;
-use warden_core::policy::Decision;
+use warden_core::inventory::{Host, Inventory};
+use warden_core::policy::{Analysis, Decision, Input};
 use warden_core::tool::{Domain, Effect, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
@@ -19,8 +23,18 @@ pub struct PolicyTestParams {
     /// A target selector (or give host_id).
     #[serde(default)]
     pub target: Option<String>,
-    /// The shell command to check.
-    pub command: String,
+    /// The shell command to check (or give argv).
+    #[serde(default)]
+    pub command: Option<String>,
+    /// Program and arguments, no shell.
+    #[serde(default)]
+    pub argv: Option<Vec<String>>,
+    /// Environment the command would get (names are checked).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Text for stdin (read when a shell takes its script from there).
+    #[serde(default)]
+    pub stdin: Option<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -35,7 +49,13 @@ pub struct HostDecision {
 pub struct PolicyTestOutput {
     /// Allowed on every host.
     pub allowed: bool,
+    /// How policy reads the command: simple commands (argv, wrappers looked through,
+    /// class), what it cannot see, paths, env names.
+    pub analysis: Analysis,
     pub results: Vec<HostDecision>,
+    /// Said when only deny rules apply: they stop what they name, not arbitrary code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl Tool for PolicyTest {
@@ -46,7 +66,7 @@ impl Tool for PolicyTest {
         name: "policy_test",
         domain: Domain::Governance,
         summary: "Test command vs policy",
-        description: "Would a command be allowed on a host or target, and by which rule? Runs nothing.",
+        description: "Would a command be allowed on a host or target, how policy reads it (simple commands, wrappers looked through, classes read_only/mutating/destructive, what it cannot see), and which rule decided? Runs nothing.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: false,
@@ -54,7 +74,8 @@ impl Tool for PolicyTest {
     };
 
     fn plan(&self, params: &PolicyTestParams, planning: &PlanContext) -> Result<Plan> {
-        hosts_of(params, planning.inventory())?;
+        hosts_of(params.host_id.as_deref(), params.target.as_deref(), planning.inventory())?;
+        input_of(params)?;
         Ok(Plan::local_state())
     }
 
@@ -64,27 +85,62 @@ impl Tool for PolicyTest {
         context: RunContext,
     ) -> impl Future<Output = Result<PolicyTestOutput>> + Send + 'static {
         async move {
-            let hosts = hosts_of(&params, context.inventory())?;
-            let results: Vec<HostDecision> = hosts
-                .iter()
-                .map(|host| HostDecision {
-                    host_id: host.id.to_string(),
-                    decision: context.evaluate_policy(host, &params.command),
-                })
-                .collect();
-            Ok(PolicyTestOutput {
-                allowed: results.iter().all(|result| result.decision.allowed),
-                results,
-            })
+            let hosts = hosts_of(
+                params.host_id.as_deref(),
+                params.target.as_deref(),
+                context.inventory(),
+            )?;
+            let env: Vec<String> = params.env.keys().cloned().collect();
+            let (shell, argv) = input_of(&params)?;
+            let analysis = context.analyze_command(Input {
+                shell,
+                argv,
+                env: &env,
+                stdin: params.stdin.as_deref(),
+                working_directory: None,
+            });
+            Ok(check(&context, &hosts, analysis))
         }
     }
 }
 
-fn hosts_of(
-    params: &PolicyTestParams,
-    inventory: &warden_core::inventory::Inventory,
-) -> Result<Vec<std::sync::Arc<Host>>> {
-    match (&params.host_id, &params.target) {
+/// Policy's decision on every host for one analysed command.
+pub fn check(context: &RunContext, hosts: &[Arc<Host>], analysis: Analysis) -> PolicyTestOutput {
+    let results: Vec<HostDecision> = hosts
+        .iter()
+        .map(|host| HostDecision {
+            host_id: host.id.to_string(),
+            decision: context.evaluate_policy(host, &analysis),
+        })
+        .collect();
+    let advisory = hosts
+        .iter()
+        .any(|host| context.policy_capabilities(host).advisory);
+    PolicyTestOutput {
+        allowed: results.iter().all(|result| result.decision.allowed),
+        analysis,
+        results,
+        note: advisory.then(|| {
+            "only deny rules apply here: they stop the commands they name, not arbitrary code (an allow list does)".to_owned()
+        }),
+    }
+}
+
+fn input_of(params: &PolicyTestParams) -> Result<(Option<&str>, Option<&[String]>)> {
+    match (&params.command, &params.argv) {
+        (Some(command), None) => Ok((Some(command.as_str()), None)),
+        (None, Some(argv)) if !argv.is_empty() => Ok((None, Some(argv.as_slice()))),
+        _ => Err(Error::invalid_input("give command or argv (one of them)")),
+    }
+}
+
+/// The hosts of `host_id` or `target` (exactly one).
+pub fn hosts_of(
+    host_id: Option<&str>,
+    target: Option<&str>,
+    inventory: &Inventory,
+) -> Result<Vec<Arc<Host>>> {
+    match (host_id, target) {
         (Some(host_id), None) => Ok(vec![inventory.require(host_id)?]),
         (None, Some(target)) => inventory.resolve(target),
         _ => Err(Error::invalid_input(

@@ -1,0 +1,365 @@
+//! [`analyze`]: a command as policy sees it. The grammar's simple commands, with
+//! wrappers looked through (recursively, scripts given to shells parsed again),
+//! exec-capable arguments inspected, each command classed, every path it names or
+//! redirects to, and every environment name it sets. Host-independent: computed once
+//! per call, then decided per host by [`super::Policy`].
+
+use serde::Serialize;
+
+use super::classes::{self, Class};
+use super::programs;
+use super::shell::{self, RawCommand, RedirectKind, Stdin, Word};
+use super::wrappers::{self, Step, Wrapper};
+
+/// How deep wrappers and scripts nest before the command counts as opaque.
+const MAX_DEPTH: usize = 12;
+
+/// One simple command, normalized.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct SimpleCommand {
+    /// Program and arguments: quotes removed, escapes resolved, wrappers looked
+    /// through; expansions as written.
+    pub argv: Vec<String>,
+    /// Which arguments hold an expansion (their value is known only when it runs).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub expands: Vec<bool>,
+    /// The wrappers looked through, outermost first (`sudo`, `env`, `sh -c`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub via: Vec<String>,
+    /// The whole invocation from the outermost privileged wrapper (`sudo -u x cmd`):
+    /// an allow rule must cover this, not just the inner command.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub privileged: Option<String>,
+    pub class: Class,
+}
+
+impl SimpleCommand {
+    /// The argv joined by spaces: what regex rules match in full.
+    pub fn text(&self) -> String {
+        self.argv.join(" ")
+    }
+}
+
+/// A path a command names: redirected to, written by an option, or given as an
+/// argument that looks like a path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct PathUse {
+    pub path: String,
+    pub write: bool,
+}
+
+/// A command string (or argv) as policy sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct Analysis {
+    pub commands: Vec<SimpleCommand>,
+    /// Why parts of it cannot be checked; empty when everything was seen.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub opaque: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<PathUse>,
+    /// Environment names the command sets (assignments, `env`, `export`, the call's
+    /// `env`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
+    /// The highest class of its commands (opaque parts count as destructive: what
+    /// cannot be seen may do anything).
+    pub class: Class,
+}
+
+/// What a call runs: a shell string or an argv, with the call's `env` names and
+/// `stdin` (read when a shell takes its script from there).
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    pub shell: Option<&'a str>,
+    pub argv: Option<&'a [String]>,
+    pub env: &'a [String],
+    pub stdin: Option<&'a str>,
+    /// The working directory relative paths are taken in, when the call names one.
+    pub working_directory: Option<&'a str>,
+}
+
+/// `classify` gives a command's class (the operator's table first, then the built-in).
+pub fn analyze(input: Input, classify: &dyn Fn(&SimpleCommand) -> Option<Class>) -> Analysis {
+    let mut analyzer = Analyzer {
+        analysis: Analysis::default(),
+        stdin: input.stdin,
+        working_directory: input.working_directory,
+        classify,
+    };
+    analyzer.analysis.env.extend(input.env.iter().cloned());
+    if let Some(text) = input.shell {
+        analyzer.script(text, Stdin::Inherited, &Context::default());
+    }
+    if let Some(argv) = input.argv {
+        // No shell at all: every word is literal, and a first word that looks like
+        // an assignment is the program's name.
+        let words: Vec<Word> = argv.iter().map(Word::literal_word).collect();
+        analyzer.words(&words, Stdin::Inherited, &Context::default());
+    }
+    let analysis = &mut analyzer.analysis;
+    analysis.class = analysis
+        .commands
+        .iter()
+        .map(|command| command.class)
+        .max()
+        .unwrap_or(Class::ReadOnly);
+    if !analysis.opaque.is_empty() {
+        analysis.class = Class::Destructive;
+    }
+    analyzer.analysis
+}
+
+/// Where a command sits: the wrappers around it.
+#[derive(Debug, Clone, Default)]
+struct Context {
+    depth: usize,
+    via: Vec<String>,
+    privileged: Option<String>,
+}
+
+struct Analyzer<'a> {
+    analysis: Analysis,
+    stdin: Option<&'a str>,
+    working_directory: Option<&'a str>,
+    classify: &'a dyn Fn(&SimpleCommand) -> Option<Class>,
+}
+
+impl Analyzer<'_> {
+    fn opaque(&mut self, why: impl Into<String>) {
+        let why = why.into();
+        if !self.analysis.opaque.contains(&why) {
+            self.analysis.opaque.push(why);
+        }
+    }
+
+    fn script(&mut self, text: &str, stdin: Stdin, context: &Context) {
+        if context.depth > MAX_DEPTH {
+            self.opaque("commands nest deeper than warden follows");
+            return;
+        }
+        let parsed = shell::parse(text);
+        for why in parsed.opaque {
+            self.opaque(why);
+        }
+        for redirect in &parsed.redirects {
+            self.redirect(redirect.kind, &redirect.target);
+        }
+        for command in parsed.commands {
+            let stdin = match (&command.stdin, &stdin) {
+                (Stdin::Inherited, outer) => outer.clone(),
+                (own, _) => own.clone(),
+            };
+            self.command(command, stdin, context);
+        }
+    }
+
+    fn command(&mut self, command: RawCommand, stdin: Stdin, context: &Context) {
+        self.analysis.env.extend(command.assignments.iter().cloned());
+        let mut truncates = false;
+        for redirect in &command.redirects {
+            truncates |= self.redirect(redirect.kind, &redirect.target);
+        }
+        let before = self.analysis.commands.len();
+        self.words(&command.words, stdin, context);
+        if truncates && let Some(own) = self.analysis.commands.get_mut(before) {
+            // `> file` destroys what the file held.
+            own.class = Class::Destructive;
+        }
+    }
+
+    /// A redirection's target is a path it reads or writes; true when it truncates
+    /// a real file.
+    fn redirect(&mut self, kind: RedirectKind, target: &Word) -> bool {
+        let write = kind != RedirectKind::Read;
+        if target.literal().is_none() {
+            if write {
+                self.opaque(format!(
+                    "output goes to {:?}, a path known only when it runs",
+                    target.text
+                ));
+            }
+            return false;
+        }
+        if target.text.starts_with("/dev/") {
+            return false;
+        }
+        self.path(&target.text, write);
+        kind == RedirectKind::Truncate
+    }
+
+    fn path(&mut self, path: &str, write: bool) {
+        let path = normalize(path, self.working_directory);
+        match self.analysis.paths.iter_mut().find(|known| known.path == path) {
+            Some(known) => known.write |= write,
+            None => self.analysis.paths.push(PathUse { path, write }),
+        }
+    }
+
+    fn words(&mut self, words: &[Word], stdin: Stdin, context: &Context) {
+        let Some(program) = words.first() else {
+            return;
+        };
+        if context.depth > MAX_DEPTH {
+            self.opaque("commands nest deeper than warden follows");
+            return;
+        }
+        if program.literal().is_none() {
+            self.opaque(format!(
+                "the command name {:?} is known only when it runs",
+                program.text
+            ));
+            return;
+        }
+        let name = wrappers::basename(&program.text).to_owned();
+        let inner_context = |wrapper: Wrapper| {
+            let mut inner = context.clone();
+            inner.depth += 1;
+            inner.via.push(name.clone());
+            if wrapper == Wrapper::Privileged && inner.privileged.is_none() {
+                inner.privileged = Some(join(words));
+            }
+            inner
+        };
+        match wrappers::look_through(words) {
+            Step::Program => self.program(words, context),
+            Step::Runs {
+                wrapper,
+                assignments,
+                inner,
+            } => {
+                self.analysis.env.extend(assignments);
+                self.arguments(words, &inner);
+                self.words(&inner, stdin, &inner_context(wrapper));
+            }
+            Step::Script { wrapper, script } => {
+                self.script(&script, Stdin::Inherited, &inner_context(wrapper));
+            }
+            Step::ShellStdin { wrapper } => match stdin {
+                Stdin::Text(text) => match text.literal() {
+                    Some(script) => {
+                        let script = script.to_owned();
+                        self.script(&script, Stdin::Inherited, &inner_context(wrapper));
+                    }
+                    None => self.opaque(format!(
+                        "{name} reads a script with expansions from a heredoc; quote the delimiter or give argv"
+                    )),
+                },
+                Stdin::Inherited => {
+                    if let Some(script) = self.stdin {
+                        self.script(script, Stdin::Inherited, &inner_context(wrapper));
+                    }
+                }
+                Stdin::Piped => self.opaque(format!(
+                    "{name} runs a script piped into it, which warden cannot see"
+                )),
+                Stdin::File => self.opaque(format!(
+                    "{name} runs a script file from its input; name the script as the program instead"
+                )),
+            },
+            Step::Opaque(why) => self.opaque(why),
+        }
+    }
+
+    /// The paths among a wrapper's own words (before `inner`).
+    fn arguments(&mut self, words: &[Word], inner: &[Word]) {
+        let own = words.len().saturating_sub(inner.len());
+        for word in &words[1..own] {
+            self.path_argument(word);
+        }
+    }
+
+    fn program(&mut self, words: &[Word], context: &Context) {
+        let inspection = programs::inspect(words);
+        if let Some(why) = inspection.opaque {
+            self.opaque(why);
+        }
+        for word in &words[1..] {
+            self.path_argument(word);
+        }
+        for path in &inspection.writes {
+            self.path(path, true);
+        }
+        let mut command = SimpleCommand {
+            argv: words.iter().map(|word| word.text.clone()).collect(),
+            expands: words.iter().map(|word| word.literal().is_none()).collect(),
+            via: context.via.clone(),
+            privileged: context.privileged.clone(),
+            class: Class::Mutating,
+        };
+        command.class = (self.classify)(&command).unwrap_or_else(|| classes::builtin_class(&command.argv));
+        self.analysis.commands.push(command);
+        for inner in inspection.inner {
+            let mut inner_context = context.clone();
+            inner_context.depth += 1;
+            inner_context.via.push(wrappers::basename(&words[0].text).to_owned());
+            self.words(&inner, Stdin::Inherited, &inner_context);
+        }
+    }
+
+    /// An argument that names a file (`/etc/shadow`, `~/.ssh/id_rsa`, `--file=x/y`,
+    /// `-f/etc/shadow`) is checked against `deny_paths` like a file tool's path.
+    fn path_argument(&mut self, word: &Word) {
+        if word.literal().is_none() {
+            return;
+        }
+        let text = word.text.as_str();
+        let mut candidates = Vec::new();
+        if looks_like_path(text) {
+            candidates.push(text);
+        }
+        if let Some((_, value)) = text.split_once('=')
+            && looks_like_path(value)
+        {
+            candidates.push(value);
+        }
+        if text.starts_with('-')
+            && let Some(at) = text.find(['/', '~'])
+        {
+            candidates.push(&text[at..]);
+        }
+        for candidate in candidates {
+            self.path(candidate, false);
+        }
+    }
+}
+
+fn looks_like_path(text: &str) -> bool {
+    !text.starts_with('-')
+        && (text.contains('/') || text.starts_with('~') || (text.starts_with('.') && text.len() > 1 && text != ".."))
+}
+
+/// A path with `.` and `..` resolved lexically and `//` collapsed; a relative one is
+/// joined to the working directory, or kept as `./rel` (so `.*/\.ssh` still matches
+/// `.ssh/id_rsa`).
+pub fn normalize(path: &str, working_directory: Option<&str>) -> String {
+    let joined = match (path.starts_with('/') || path.starts_with('~'), working_directory) {
+        (true, _) => path.to_owned(),
+        (false, Some(directory)) => format!("{directory}/{path}"),
+        (false, None) => format!("./{path}"),
+    };
+    let (prefix, rest) = match joined.find('/') {
+        Some(0) => ("", &joined[1..]),
+        Some(at) => (&joined[..at], &joined[at + 1..]),
+        None => (joined.as_str(), ""),
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in rest.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            _ => parts.push(part),
+        }
+    }
+    format!("{prefix}/{}", parts.join("/"))
+}
+
+fn join(words: &[Word]) -> String {
+    words
+        .iter()
+        .map(|word| word.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
