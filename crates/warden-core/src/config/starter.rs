@@ -30,17 +30,35 @@ local:
 
 policy:
   mode: enforce                       # off | warn | enforce
-  deny_commands:                      # regex, full match against each simple command
-    - 'rm\s+-rf\s+/\S*'
-    - 'mkfs(\..*)?\s.*'
-    - 'shutdown.*|reboot.*|halt.*|poweroff.*'
-  allow_commands: []                  # non-empty: everything else is denied
+  deny_commands:                      # a regex (full match on each simple command, quotes
+    #                                   #   removed, wrappers like sudo/env/sh -c looked through)
+    #                                   # or {program, flags, args}: flags in any spelling
+    - {program: rm, flags: ['r|R|recursive'], args: ['**', '/*', '**']}
+    - {program: 'mkfs*'}
+    - {program: '{shutdown,reboot,halt,poweroff}'}
+  allow_commands: []                  # non-empty: everything else is denied (a deny list
+    #                                   #   alone stops what it names, not arbitrary code)
   allowed_roots: []                   # file tools and sessions work only under these
   #  - /etc/myapp                     #   (resolved on each host; symlinks out are refused)
   #  - /var/www
-  deny_paths:                         # regex, full match on resolved paths and their parents
+  deny_paths:                         # regex, full match on paths and their parents: file
+    #                                   #   tools, redirections and path arguments
     - '.*/\.ssh(/.*)?'
-    - '/etc/(shadow|gshadow|sudoers)(\..*)?'
+    - '.*/authorized_keys2?'
+    - '/etc/(shadow|gshadow|sudoers)(-|\..*)?'
+    - '/etc/sudoers\.d(/.*)?'
+    - '/etc/cron.*'
+    - '/var/spool/cron(/.*)?'
+    - '/(etc|lib|usr/lib|run)/systemd/(system|user)(/.*)?'
+    - '.*/\.config/systemd(/.*)?'
+    - '/etc/profile(\.d(/.*)?)?'
+    - '/etc/(bash\.bashrc|environment|ld\.so\.preload)'
+    - '.*/\.(bashrc|bash_profile|bash_login|bash_logout|profile|zshrc|zprofile|zshenv)'
+  allow_opaque: false                 # true: commands warden cannot check (eval, sh fed a
+    #                                   #   pipe, python -c) run when no rule denies them
+  allow_env: []                       # env names a command may set although they change
+    #                                   #   what runs (PATH, LD_*, BASH_ENV, … are refused)
+  classes: {}                         # more read_only / mutating / destructive commands
   roles: []
   #  - name: operator
   #    allow_commands: ['systemctl (status|restart) \S+', 'journalctl .*', 'uptime']

@@ -155,22 +155,30 @@ impl Analyzer<'_> {
     }
 
     fn command(&mut self, command: RawCommand, stdin: Stdin, context: &Context) {
-        self.analysis.env.extend(command.assignments.iter().cloned());
-        let mut truncates = false;
+        // `IFS=: read a b` sets IFS for that one command, which changes no program;
+        // IFS set for what follows (or exported) is checked like any name.
+        let prefix_only = !command.words.is_empty() && !command.declaration;
+        self.analysis.env.extend(
+            command
+                .assignments
+                .iter()
+                .filter(|name| !(prefix_only && *name == "IFS"))
+                .cloned(),
+        );
+        let mut class = Class::ReadOnly;
         for redirect in &command.redirects {
-            truncates |= self.redirect(redirect.kind, &redirect.target);
+            class = class.max(self.redirect(redirect.kind, &redirect.target));
         }
         let before = self.analysis.commands.len();
         self.words(&command.words, stdin, context);
-        if truncates && let Some(own) = self.analysis.commands.get_mut(before) {
-            // `> file` destroys what the file held.
-            own.class = Class::Destructive;
+        if let Some(own) = self.analysis.commands.get_mut(before) {
+            own.class = own.class.max(class);
         }
     }
 
-    /// A redirection's target is a path it reads or writes; true when it truncates
-    /// a real file.
-    fn redirect(&mut self, kind: RedirectKind, target: &Word) -> bool {
+    /// A redirection's target is a path it reads or writes. Its class: `> file`
+    /// destroys what the file held, `>> file` changes it.
+    fn redirect(&mut self, kind: RedirectKind, target: &Word) -> Class {
         let write = kind != RedirectKind::Read;
         if target.literal().is_none() {
             if write {
@@ -179,13 +187,17 @@ impl Analyzer<'_> {
                     target.text
                 ));
             }
-            return false;
+            return Class::ReadOnly;
         }
         if target.text.starts_with("/dev/") {
-            return false;
+            return Class::ReadOnly;
         }
         self.path(&target.text, write);
-        kind == RedirectKind::Truncate
+        match kind {
+            RedirectKind::Truncate => Class::Destructive,
+            RedirectKind::Append | RedirectKind::ReadWrite => Class::Mutating,
+            RedirectKind::Read => Class::ReadOnly,
+        }
     }
 
     fn path(&mut self, path: &str, write: bool) {

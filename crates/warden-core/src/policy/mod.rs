@@ -12,6 +12,8 @@
 
 pub mod analysis;
 pub mod classes;
+#[cfg(test)]
+mod corpus_tests;
 pub mod programs;
 pub mod rules;
 pub mod shell;

@@ -75,6 +75,8 @@ pub struct RawCommand {
     pub words: Vec<Word>,
     pub redirects: Vec<Redirect>,
     pub stdin: Stdin,
+    /// `export`/`local`/`readonly`/`declare`: its names outlive the command.
+    pub declaration: bool,
 }
 
 /// A command string read by the grammar.
@@ -159,6 +161,13 @@ pub fn parse(text: &str) -> Parsed {
         return parsed;
     };
     let root = tree.root_node();
+    // The grammar reads `r\<newline>m` as two words where bash runs `rm`: a line
+    // continuation anywhere makes the string opaque rather than misread.
+    if text.contains("\\\n") {
+        parsed
+            .opaque
+            .push("a backslash-newline line continuation (put the command on one line)".into());
+    }
     if root.has_error() {
         parsed
             .opaque
@@ -210,6 +219,7 @@ impl Walker<'_> {
                     words: Vec::new(),
                     redirects: Vec::new(),
                     stdin,
+                    declaration: false,
                 });
             }
             "declaration_command" | "unset_command" => self.declaration(node, stdin),
@@ -242,13 +252,13 @@ impl Walker<'_> {
         let mut cursor = node.walk();
         let children: Vec<Node> = node.named_children(&mut cursor).collect();
         for child in &children {
-            if node_field(node, *child).as_deref() == Some("redirect") {
+            if node_field(node, *child) == Some("redirect") {
                 self.collect_redirect(*child, &mut redirects, &mut stdin_text);
             }
         }
         let stdin = stdin_text.unwrap_or(stdin);
         for child in children {
-            if node_field(node, child).as_deref() == Some("body") {
+            if node_field(node, child) == Some("body") {
                 if child.kind() == "command" {
                     self.command(child, redirects.clone(), stdin.clone());
                 } else {
@@ -290,8 +300,10 @@ impl Walker<'_> {
                                 redirects.push(redirect);
                             }
                         }
-                        // A quoted delimiter makes the body literal; nothing to walk.
-                        _ => {}
+                        "heredoc_start" | "heredoc_end" => {}
+                        // `cat <<EOF | sh`, `<<EOF && touch f`: what follows the
+                        // delimiter on its line hangs under the redirect.
+                        _ => self.statement(child, Stdin::Inherited),
                     }
                 }
                 if stdin.is_none() {
@@ -336,7 +348,7 @@ impl Walker<'_> {
         for child in children {
             if !child.is_named() {
                 operator.push_str(self.text(child));
-            } else if node_field(node, child).as_deref() == Some("destination") {
+            } else if node_field(node, child) == Some("destination") {
                 target = Some(child);
             } else if child.kind() != "file_descriptor" {
                 self.statement(child, Stdin::Inherited);
@@ -363,10 +375,11 @@ impl Walker<'_> {
         let mut assignments = Vec::new();
         let mut words = Vec::new();
         let mut stdin_text = None;
-        let mut cursor = node.walk();
-        let children: Vec<Node> = node.named_children(&mut cursor).collect();
-        for child in children {
-            match (node_field(node, child).as_deref(), child.kind()) {
+        for (field, child) in fields(node) {
+            if !child.is_named() && field.is_none() {
+                continue;
+            }
+            match (field, child.kind()) {
                 (Some("name"), _) => {
                     let inner = child.named_child(0).unwrap_or(child);
                     words.push(self.word(inner));
@@ -390,6 +403,7 @@ impl Walker<'_> {
             words,
             redirects,
             stdin,
+            declaration: false,
         });
     }
 
@@ -420,6 +434,7 @@ impl Walker<'_> {
             words,
             redirects: Vec::new(),
             stdin,
+            declaration: true,
         });
     }
 
@@ -427,7 +442,7 @@ impl Walker<'_> {
         let mut cursor = node.walk();
         let children: Vec<Node> = node.named_children(&mut cursor).collect();
         for child in children {
-            match node_field(node, child).as_deref() {
+            match node_field(node, child) {
                 Some("name") => {
                     let name = self.text(child);
                     // `a[$(cmd)]=1`: the subscript is evaluated.
@@ -520,14 +535,23 @@ impl Walker<'_> {
     }
 }
 
+/// Every child of `node` with its field name.
+fn fields<'tree>(node: Node<'tree>) -> Vec<(Option<&'tree str>, Node<'tree>)> {
+    let mut cursor = node.walk();
+    let children: Vec<Node> = node.children(&mut cursor).collect();
+    children
+        .into_iter()
+        .enumerate()
+        .map(|(index, child)| (node.field_name_for_child(index as u32), child))
+        .collect()
+}
+
 /// The field name of `child` within `parent`.
-fn node_field(parent: Node, child: Node) -> Option<String> {
+fn node_field<'tree>(parent: Node<'tree>, child: Node<'tree>) -> Option<&'tree str> {
     let mut cursor = parent.walk();
     for (index, candidate) in parent.children(&mut cursor).enumerate() {
         if candidate.id() == child.id() {
-            return parent
-                .field_name_for_child(index as u32)
-                .map(str::to_owned);
+            return parent.field_name_for_child(index as u32);
         }
     }
     None

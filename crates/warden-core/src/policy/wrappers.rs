@@ -76,7 +76,7 @@ const SPECS: &[Spec] = &[
         wrapper: Wrapper::Transparent,
     },
     Spec {
-        names: &["nohup"],
+        names: &["nohup", "coproc"],
         short_values: "",
         short_flags: "",
         long_values: &[],
