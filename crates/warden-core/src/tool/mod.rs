@@ -245,7 +245,10 @@ impl<T: Tool> DynTool for T {
                 .with_recovery_tool("tools_schema")
         })?;
         let mut plan = self.plan(&params, planning)?;
-        plan.dry_run |= controls.dry_run;
+        // A tool that declares dry_run previews itself; for the rest the engine does.
+        if !own.iter().any(|field| field == "dry_run") {
+            plan.dry_run |= controls.dry_run;
+        }
         Ok(Prepared {
             plan,
             controls,

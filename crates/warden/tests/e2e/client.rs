@@ -36,8 +36,14 @@ pub fn warden_command(home: &Path) -> Command {
 
 impl McpProcess {
     pub fn spawn(home: &Path, args: &[&str]) -> McpProcess {
+        McpProcess::spawn_with(home, args, &[])
+    }
+
+    /// [`McpProcess::spawn`] with extra environment (`WARDEN_UNSAFE_LOCAL=1`).
+    pub fn spawn_with(home: &Path, args: &[&str], env: &[(&str, &str)]) -> McpProcess {
         let mut child = warden_command(home)
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -63,13 +69,18 @@ impl McpProcess {
 
     /// Spawns and completes the initialize handshake.
     pub fn start(home: &Path, config: Option<&Path>) -> McpProcess {
+        McpProcess::start_with(home, config, &[])
+    }
+
+    /// [`McpProcess::start`] with extra environment.
+    pub fn start_with(home: &Path, config: Option<&Path>, env: &[(&str, &str)]) -> McpProcess {
         let mut args = vec!["mcp", "serve"];
         let config_arg;
         if let Some(config) = config {
             config_arg = config.display().to_string();
             args.extend(["--config", &config_arg]);
         }
-        let mut process = McpProcess::spawn(home, &args);
+        let mut process = McpProcess::spawn_with(home, &args, env);
         let answer = process.request(
             "initialize",
             json!({

@@ -8,6 +8,7 @@ mod client;
 mod file_edits;
 mod file_walks;
 mod fleet_files;
+mod policy;
 mod sessions;
 
 use std::os::unix::fs::MetadataExt;
