@@ -179,7 +179,14 @@ fn take_controls(args: &mut Value, own: &[String], effect: Effect) -> Result<Con
 
 /// Adds the engine's controls to a tool's input schema.
 fn with_controls(mut schema: Value, effect: Effect) -> Value {
-    let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
+    let Some(object) = schema.as_object_mut() else {
+        return schema;
+    };
+    let Some(properties) = object
+        .entry("properties")
+        .or_insert_with(|| Value::Object(Default::default()))
+        .as_object_mut()
+    else {
         return schema;
     };
     properties

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use warden_core::files::{DirEntry, FileMeta, HostFiles};
 use warden_core::inventory::Host;
-use warden_core::tool::{Domain, DynTool};
+use warden_core::tool::{Domain, DynTool, Effect};
 use warden_core::transport::{ExecOutput, ExecRequest, Permit, Transport};
 use warden_core::{Caller, Engine, ErrorCode, Result};
 use warden_testkit::schema_check::violations;
@@ -27,6 +27,8 @@ use crate::TOOLS;
 struct Counting {
     inner: Arc<dyn Transport>,
     calls: Arc<AtomicUsize>,
+    /// Commands run and file primitives that change something.
+    changes: Arc<AtomicUsize>,
 }
 
 #[async_trait]
@@ -40,6 +42,7 @@ impl Transport for Counting {
     ) -> Result<ExecOutput> {
         assert_eq!(permit.host(), &host.id, "a permit is for one host");
         self.calls.fetch_add(1, Ordering::SeqCst);
+        self.changes.fetch_add(1, Ordering::SeqCst);
         self.inner.exec(permit, host, request, cancel).await
     }
 
@@ -50,6 +53,7 @@ impl Transport for Counting {
         Ok(Arc::new(CountingFiles {
             inner,
             calls: Arc::clone(&self.calls),
+            changes: Arc::clone(&self.changes),
         }))
     }
 }
@@ -57,12 +61,19 @@ impl Transport for Counting {
 struct CountingFiles {
     inner: Arc<dyn HostFiles>,
     calls: Arc<AtomicUsize>,
+    changes: Arc<AtomicUsize>,
 }
 
 impl CountingFiles {
     fn count(&self) -> &dyn HostFiles {
         self.calls.fetch_add(1, Ordering::SeqCst);
         self.inner.as_ref()
+    }
+
+    /// A primitive that changes the file system: counted as a change too.
+    fn change(&self) -> &dyn HostFiles {
+        self.changes.fetch_add(1, Ordering::SeqCst);
+        self.count()
     }
 }
 
@@ -78,37 +89,37 @@ impl HostFiles for CountingFiles {
         self.count().read(path, offset, length).await
     }
     async fn create_new(&self, path: &str, data: &[u8], mode: u32) -> Result<()> {
-        self.count().create_new(path, data, mode).await
+        self.change().create_new(path, data, mode).await
     }
     async fn rename(&self, from: &str, to: &str) -> Result<()> {
-        self.count().rename(from, to).await
+        self.change().rename(from, to).await
     }
     async fn read_dir(&self, path: &str) -> Result<Vec<DirEntry>> {
         self.count().read_dir(path).await
     }
     async fn mkdir(&self, path: &str, mode: u32) -> Result<()> {
-        self.count().mkdir(path, mode).await
+        self.change().mkdir(path, mode).await
     }
     async fn remove_file(&self, path: &str) -> Result<()> {
-        self.count().remove_file(path).await
+        self.change().remove_file(path).await
     }
     async fn remove_dir(&self, path: &str) -> Result<()> {
-        self.count().remove_dir(path).await
+        self.change().remove_dir(path).await
     }
     async fn symlink(&self, target: &str, link_path: &str) -> Result<()> {
-        self.count().symlink(target, link_path).await
+        self.change().symlink(target, link_path).await
     }
     async fn set_mode(&self, path: &str, mode: u32) -> Result<()> {
-        self.count().set_mode(path, mode).await
+        self.change().set_mode(path, mode).await
     }
     async fn set_owner(&self, path: &str, uid: u32, gid: u32) -> Result<()> {
-        self.count().set_owner(path, uid, gid).await
+        self.change().set_owner(path, uid, gid).await
     }
     async fn write_at(&self, path: &str, offset: u64, data: &[u8]) -> Result<()> {
-        self.count().write_at(path, offset, data).await
+        self.change().write_at(path, offset, data).await
     }
     async fn truncate(&self, path: &str, length: u64) -> Result<()> {
-        self.count().truncate(path, length).await
+        self.change().truncate(path, length).await
     }
     async fn sync(&self, path: &str) -> Result<()> {
         self.count().sync(path).await
@@ -119,6 +130,7 @@ impl HostFiles for CountingFiles {
 struct World {
     engine: Engine,
     calls: Arc<AtomicUsize>,
+    changes: Arc<AtomicUsize>,
     base: tempfile::TempDir,
 }
 
@@ -131,14 +143,17 @@ impl World {
             srv.display()
         );
         let calls = Arc::new(AtomicUsize::new(0));
+        let changes = Arc::new(AtomicUsize::new(0));
         let transport = Arc::new(Counting {
             inner: warden_core::local_transport(),
             calls: Arc::clone(&calls),
+            changes: Arc::clone(&changes),
         });
         let engine = super::engine_over(&yaml, &base.path().join("state"), transport);
         World {
             engine,
             calls,
+            changes,
             base,
         }
     }
@@ -334,15 +349,56 @@ async fn allow_all_runs_every_example_and_every_answer_fits_its_schema() {
             "{}: open_world is {} but the example touched hosts: {touched}",
             info.name, info.open_world
         );
-        if tool.input_schema()["properties"].get("dry_run").is_some() {
-            let mut dry = args;
-            dry["dry_run"] = json!(true);
-            let preview = world
-                .call(info.name, dry)
-                .await
-                .unwrap_or_else(|error| panic!("{} dry run: {error:?}", info.name));
-            assert_fits_its_schema(*tool, &preview, "dry-run answer");
+        // Every tool takes dry_run; a dry run changes nothing (it may look: paths are
+        // resolved to show where they lie), and where the engine previews (the tool
+        // does not declare dry_run) it is the engine's preview.
+        let mut dry = args;
+        dry["dry_run"] = json!(true);
+        let before = world.changes.load(Ordering::SeqCst);
+        let preview = world
+            .call(info.name, dry)
+            .await
+            .unwrap_or_else(|error| panic!("{} dry run: {error:?}", info.name));
+        assert_fits_its_schema(*tool, &preview, "dry-run answer");
+        assert_eq!(
+            world.changes.load(Ordering::SeqCst),
+            before,
+            "{} dry run changed something",
+            info.name
+        );
+        let declares = tool.own_fields().contains(&"dry_run".to_owned());
+        if !declares || matches!(info.name, "exec" | "facts") {
+            assert_eq!(preview["dry_run"], true, "{}: {preview}", info.name);
+            assert_eq!(
+                preview["plan_token"].is_string(),
+                info.effect != Effect::ReadOnly,
+                "{}: a preview of a change carries a plan token",
+                info.name
+            );
         }
+    }
+}
+
+#[tokio::test]
+async fn every_changing_tool_takes_confirm_and_refuses_a_stale_plan_token() {
+    for tool in TOOLS {
+        let info = tool.info();
+        let properties = tool.input_schema()["properties"].clone();
+        assert!(properties.get("dry_run").is_some(), "{}", info.name);
+        if info.effect == Effect::ReadOnly {
+            assert!(properties.get("plan_token").is_none(), "{}", info.name);
+            continue;
+        }
+        assert!(properties.get("confirm").is_some(), "{} takes confirm", info.name);
+        let world = World::new("");
+        let mut args = world.example(*tool);
+        if info.example.contains("SESSION_ID") {
+            args = with_session(args, &open_session(&world).await);
+        }
+        args["confirm"] = json!(true);
+        args["plan_token"] = json!("pt_not_from_a_preview");
+        let error = world.call(info.name, args).await.unwrap_err();
+        assert_eq!(error.code, ErrorCode::PlanChanged, "{}: {error:?}", info.name);
     }
 }
 
