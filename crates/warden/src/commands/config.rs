@@ -19,10 +19,15 @@ pub fn check(global: &Global) -> u8 {
         .source
         .as_ref()
         .map(|path| path.display().to_string());
+    // Rules that parse but do not mean what they look like: warnings, not errors.
+    let warnings = warden_core::policy::lint(&loaded.config.policy);
     if global.json {
-        output::print_json(
-            &serde_json::json!({"ok": true, "config": source, "hosts": loaded.config.hosts.len()}),
-        );
+        output::print_json(&serde_json::json!({
+            "ok": true,
+            "config": source,
+            "hosts": loaded.config.hosts.len(),
+            "warnings": warnings,
+        }));
     } else {
         match source {
             Some(path) => {
@@ -31,6 +36,12 @@ pub fn check(global: &Global) -> u8 {
             None => output::print(
                 "ok: no config file found; zero-config defaults (the read-only local host)",
             ),
+        }
+        for warning in &warnings {
+            output::print(&format!(
+                "warning: {} {:?}: {}",
+                warning.source, warning.rule, warning.warning
+            ));
         }
     }
     EXIT_OK
