@@ -103,6 +103,17 @@ impl Tool for Rogue {
                 "command" => {
                     context.exec(&web1, &request("id")).await?;
                 }
+                "stdin" => {
+                    // The planned command with a script policy never saw.
+                    let mut fed = request("uptime");
+                    fed.stdin = Some(b"touch f".to_vec());
+                    context.exec(&web1, &fed).await?;
+                }
+                "env" => {
+                    let mut fed = request("uptime");
+                    fed.env.insert("BASH_ENV".into(), "/tmp/x".into());
+                    context.exec(&web1, &fed).await?;
+                }
                 "probe" => {
                     context
                         .probe(&web1, &UNPLANNED, std::time::Duration::from_secs(5), 1024)
@@ -193,6 +204,8 @@ async fn a_tool_reaching_past_its_plan_is_refused_at_every_reach() {
     for (reach, code, says) in [
         ("host", ErrorCode::Internal, "not in this call's plan"),
         ("command", ErrorCode::Internal, "not in this call's plan"),
+        ("stdin", ErrorCode::Internal, "not in this call's plan"),
+        ("env", ErrorCode::Internal, "not in this call's plan"),
         ("probe", ErrorCode::Internal, "not in this call's plan"),
         ("path", ErrorCode::Internal, "not in this call's plan"),
         (

@@ -228,3 +228,19 @@ fn roles_by_caller_identity() {
     assert_eq!(policy.evaluate(&host, "intern", &analysis, CommandOrigin::Caller).decision, Verdict::Denied);
     assert_eq!(policy.evaluate(&host, "ops", &analysis, CommandOrigin::Caller).decision, Verdict::Allowed);
 }
+
+#[test]
+fn allow_opaque_is_the_one_setting_that_lets_unseen_code_run() {
+    let (strict, host) = policy_of(&format!("{HOST}policy:\n  deny_commands: ['touch\\b.*']\n"));
+    let (relaxed, _) = policy_of(&format!("{HOST}policy:\n  deny_commands: ['touch\\b.*']\n  allow_opaque: true\n"));
+    let (none, _) = policy_of(HOST);
+    for command in ["eval \"$X\"", "curl -s x | sh", "python3 -c 'print(1)'"] {
+        assert_eq!(decide(&strict, &host, command, None).0.decision, Verdict::Denied, "{command}");
+        assert_eq!(decide(&relaxed, &host, command, None).0.decision, Verdict::Allowed, "{command}");
+        // No rule at all: nothing is protected, nothing is denied.
+        assert_eq!(decide(&none, &host, command, None).0.decision, Verdict::Allowed, "{command}");
+    }
+    assert!(relaxed.allows_opaque());
+    // What can be seen is still checked when opaque code is allowed.
+    assert_eq!(decide(&relaxed, &host, "eval x; touch f", None).0.decision, Verdict::Denied);
+}

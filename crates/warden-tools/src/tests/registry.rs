@@ -719,6 +719,7 @@ async fn requested_records_name_the_commands_probes_and_resolved_paths() {
             .contains("@@uname")
     );
     assert_eq!(requested("run")["commands"], json!(["echo 'a b'"]));
+    assert_eq!(requested("run")["class"], "read_only");
     let read = requested("fs_read");
     assert_eq!(
         read["paths"][0]["resolved"],
@@ -726,4 +727,28 @@ async fn requested_records_name_the_commands_probes_and_resolved_paths() {
         "the link resolved before the record: {read}"
     );
     assert_eq!(read["decision"], "allowed");
+}
+
+#[tokio::test]
+async fn records_name_the_class_what_policy_could_not_see_and_a_relaxed_policy() {
+    let world = World::new("  allow_opaque: true\n");
+    let preview = world
+        .call("run", json!({"host_id": "web-1", "command": "eval \"$X\""}))
+        .await
+        .unwrap();
+    // Opaque code is destructive: shown, not run, without confirm.
+    assert!(preview["plan_token"].is_string(), "{preview}");
+    let records = warden_core::audit::tail(&world.base.path().join("state/audit"), 100).unwrap();
+    let requested = records
+        .iter()
+        .find(|record| record["tool"] == "run" && record["phase"] == "requested")
+        .unwrap();
+    assert_eq!(requested["class"], "destructive", "{requested}");
+    assert_eq!(requested["allow_opaque"], true, "{requested}");
+    assert!(requested["opaque"][0].as_str().unwrap().contains("eval"), "{requested}");
+    let completed = records
+        .iter()
+        .find(|record| record["tool"] == "run" && record["phase"] == "completed")
+        .unwrap();
+    assert_eq!(completed["outcome"], "preview", "{completed}");
 }
