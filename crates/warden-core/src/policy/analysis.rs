@@ -292,8 +292,13 @@ impl Analyzer<'_> {
         for path in &inspection.writes {
             self.path(path, true);
         }
+        let mut argv: Vec<String> = words.iter().map(|word| word.text.clone()).collect();
+        // `/bin/../usr/bin/touch` and `/usr//bin/touch` are `/usr/bin/touch` to rules.
+        if argv[0].starts_with('/') {
+            argv[0] = normalize(&argv[0], None);
+        }
         let mut command = SimpleCommand {
-            argv: words.iter().map(|word| word.text.clone()).collect(),
+            argv,
             expands: words.iter().map(|word| word.literal().is_none()).collect(),
             via: context.via.clone(),
             privileged: context.privileged.clone(),

@@ -244,3 +244,33 @@ fn allow_opaque_is_the_one_setting_that_lets_unseen_code_run() {
     // What can be seen is still checked when opaque code is allowed.
     assert_eq!(decide(&relaxed, &host, "eval x; touch f", None).0.decision, Verdict::Denied);
 }
+
+#[test]
+fn a_rule_by_path_holds_for_the_name_and_other_spellings() {
+    let (policy, host) = policy_of(&format!("{HOST}policy:\n  deny_commands: ['/usr/bin/touch .*', {{program: /usr/sbin/reboot}}]\n"));
+    for command in ["touch f", "/usr/bin/touch f", "/bin/../usr/bin/touch f", "/usr//bin/touch f", "reboot", "sudo /sbin/../usr/sbin/reboot"] {
+        assert_eq!(decide(&policy, &host, command, None).0.decision, Verdict::Denied, "{command}");
+    }
+    assert_eq!(decide(&policy, &host, "ls /usr/bin/touch", None).0.decision, Verdict::Allowed);
+}
+
+#[test]
+fn starter_deny_paths_cover_credentials_and_persistence_points() {
+    let (policy, host) = policy_of(&STARTER_CONFIG.replacen("hosts:\n", HOST, 1));
+    for path in [
+        "/etc/cron.d/x",
+        "/etc/crontab",
+        "/var/spool/cron/crontabs/root",
+        "/etc/systemd/system/x.service",
+        "/home/u/.config/systemd/user/x.service",
+        "/etc/sudoers.d/x",
+        "/etc/shadow",
+        "/root/.ssh/authorized_keys",
+        "/home/u/.bashrc",
+        "/etc/profile.d/x.sh",
+        "/etc/ld.so.preload",
+    ] {
+        assert_eq!(policy.evaluate_path(&host, "t", path).decision, Verdict::Denied, "{path}");
+    }
+    assert_eq!(policy.evaluate_path(&host, "t", "/srv/app/x").decision, Verdict::Allowed);
+}

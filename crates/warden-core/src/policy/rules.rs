@@ -60,7 +60,19 @@ pub struct Rule {
     /// `policy.deny_commands[0]`, `policy.roles[ops].allow_commands[2]`.
     pub source: String,
     matcher: Matcher,
+    /// The rule names the program by path.
+    by_path: bool,
 }
+
+/// Where a bare program name is found on the hosts warden targets.
+const STANDARD_PATH: &[&str] = &[
+    "/usr/local/sbin",
+    "/usr/local/bin",
+    "/usr/sbin",
+    "/usr/bin",
+    "/sbin",
+    "/bin",
+];
 
 #[derive(Debug, Clone)]
 enum Matcher {
@@ -128,10 +140,15 @@ impl Rule {
                 }
             }
         };
+        let by_path = match spec {
+            RuleSpec::Pattern(pattern) => pattern.starts_with('/'),
+            RuleSpec::Structured(structured) => structured.program.contains('/'),
+        };
         Ok(Rule {
             pattern: spec.to_string(),
             source,
             matcher,
+            by_path,
         })
     }
 
@@ -154,6 +171,23 @@ impl Rule {
     }
 
     fn matches_argv(&self, argv: &[String], expands: &[bool], purpose: Purpose) -> bool {
+        let Some(program) = argv.first() else {
+            return false;
+        };
+        // A rule written with a path (`/usr/bin/touch .*`) also holds for the bare
+        // name: `touch` is tried as each standard PATH directory's program.
+        if self.by_path && !program.starts_with('/') {
+            let name = basename(program);
+            return STANDARD_PATH.iter().any(|directory| {
+                let mut spelt = argv.to_vec();
+                spelt[0] = format!("{directory}/{name}");
+                self.matches_spelling(&spelt, expands, purpose)
+            }) || self.matches_spelling(argv, expands, purpose);
+        }
+        self.matches_spelling(argv, expands, purpose)
+    }
+
+    fn matches_spelling(&self, argv: &[String], expands: &[bool], purpose: Purpose) -> bool {
         let Some(program) = argv.first() else {
             return false;
         };
