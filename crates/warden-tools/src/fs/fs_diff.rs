@@ -131,7 +131,12 @@ impl Tool for FsDiff {
 /// The diff of two texts, computed off the async runtime by the caller: its cost
 /// grows with the square of the lines that differ, so the span between the first and
 /// the last differing line is bounded.
-fn unified_diff(a: &str, b: &str, context_lines: usize, names: (String, String)) -> Result<String> {
+pub(crate) fn unified_diff(
+    a: &str,
+    b: &str,
+    context_lines: usize,
+    names: (String, String),
+) -> Result<String> {
     let (lines_a, lines_b): (Vec<&str>, Vec<&str>) = (
         a.split_inclusive('\n').collect(),
         b.split_inclusive('\n').collect(),

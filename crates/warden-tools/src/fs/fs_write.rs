@@ -56,6 +56,36 @@ pub struct FsWriteOutput {
     pub previous_size: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub preview: Option<String>,
+    /// In a preview of replacing a text file: the unified diff (cut at 8 KiB).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+}
+
+/// Texts up to this size are diffed in a preview.
+const PREVIEW_DIFF_FILE_BYTES: u64 = 64 * 1024;
+/// The diff in a preview is cut here (on a line boundary).
+const PREVIEW_DIFF_BYTES: usize = 8 * 1024;
+
+/// The diff of replacing `path` (`size` bytes now) with `data`, when both are text
+/// small enough to show.
+async fn preview_diff(sandbox: &Sandbox, path: &str, size: u64, data: &[u8]) -> Option<String> {
+    if size > PREVIEW_DIFF_FILE_BYTES || data.len() as u64 > PREVIEW_DIFF_FILE_BYTES {
+        return None;
+    }
+    let old = String::from_utf8(sandbox.files().read(path, 0, size).await.ok()?).ok()?;
+    let new = String::from_utf8(data.to_vec()).ok()?;
+    let names = (format!("a{path}"), format!("b{path}"));
+    let diff = tokio::task::spawn_blocking(move || {
+        crate::fs::fs_diff::unified_diff(&old, &new, 3, names)
+    })
+    .await
+    .ok()?
+    .ok()?;
+    if diff.len() <= PREVIEW_DIFF_BYTES {
+        return Some(diff);
+    }
+    let cut = diff[..PREVIEW_DIFF_BYTES].rfind('\n').map_or(0, |at| at + 1);
+    Some(format!("{}… (diff cut at {PREVIEW_DIFF_BYTES} bytes)\n", &diff[..cut]))
 }
 
 impl Tool for FsWrite {
@@ -134,12 +164,14 @@ impl Tool for FsWrite {
                 previous_sha256,
                 previous_size: previous.as_ref().map(|meta| meta.size),
                 preview: None,
+                diff: None,
             };
-            if previous.is_some() && !params.confirm {
+            if let Some(meta) = previous.as_ref().filter(|_| !params.confirm) {
+                output.diff = preview_diff(&sandbox, &resolved.path, meta.size, &data).await;
                 output.preview = Some(format!(
-                    "would replace {} ({} bytes) with {} bytes; call again with confirm: true",
+                    "would replace {} ({} bytes) with {} bytes; call again with confirm: true and the plan_token",
                     resolved.path,
-                    previous.as_ref().map_or(0, |meta| meta.size),
+                    meta.size,
                     data.len()
                 ));
                 return Ok(output);

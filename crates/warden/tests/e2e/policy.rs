@@ -218,6 +218,8 @@ fn a_file_changed_since_the_preview_changes_the_plan() {
     let path = file.display().to_string();
     let (preview, _) = mcp.call("fs_write", json!({"host_id": "fleet-01", "path": path, "content": "new"}));
     assert_eq!(preview["written"], false, "{preview}");
+    let diff = preview["diff"].as_str().unwrap();
+    assert!(diff.contains("-old") && diff.contains("+new"), "{diff}");
     let token = preview["plan_token"].as_str().unwrap().to_owned();
     std::fs::write(&file, "changed by someone else").unwrap();
     let (changed, is_error) = mcp.call(
