@@ -294,3 +294,27 @@ fn warden_protects_its_own_files_even_with_unsafe_local() {
     }
     assert!(std::fs::read_to_string(&config).unwrap().contains("enforce"));
 }
+
+#[test]
+fn a_policy_that_protects_nothing_says_so_at_start() {
+    for (policy, says) in [
+        ("policy:\n  mode: off\n", "policy.mode is off"),
+        (
+            "policy:\n  deny_commands: ['reboot']\n  allow_opaque: true\n",
+            "policy.allow_opaque is on",
+        ),
+    ] {
+        let home = tempfile::tempdir().unwrap();
+        let config = home.path().join("warden.yaml");
+        std::fs::write(&config, policy).unwrap();
+        let output = crate::client::warden_command(home.path())
+            .args(["mcp", "serve", "--config"])
+            .arg(&config)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(says), "{policy}: {stderr}");
+        assert!(output.stdout.is_empty(), "stdout carries only MCP");
+    }
+}
