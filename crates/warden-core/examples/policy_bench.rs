@@ -28,7 +28,11 @@ fn main() {
     let host = inventory.require("web-1").expect("host");
     let commands: Vec<&str> = EVERYDAY
         .lines()
-        .chain(BYPASS.lines().filter_map(|line| line.split_once('\t').map(|(_, command)| command)))
+        .chain(
+            BYPASS
+                .lines()
+                .filter_map(|line| line.split_once('\t').map(|(_, command)| command)),
+        )
         .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
         .collect();
     let rounds = 50;

@@ -196,9 +196,10 @@ impl Engine {
         for (host, planned, outcome) in decided {
             let outcome = outcome.unwrap_or_else(|| Err(Error::internal("path check lost")));
             if let Ok(grant) = &outcome {
-                warned |=
-                    self.path_decision(&host, identity, &grant.resolved.path).decision
-                        == Verdict::Warned;
+                warned |= self
+                    .path_decision(&host, identity, &grant.resolved.path)
+                    .decision
+                    == Verdict::Warned;
             }
             let key = (host.id.to_string(), planned.path, planned.local_source);
             let outcome = outcome.map_err(|error| error.with_host(host.id.as_str()));

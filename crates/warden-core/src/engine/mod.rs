@@ -165,7 +165,9 @@ impl Engine {
         let loaded_limits = loaded.config.limits.clone();
         let policy = Policy::new(&loaded.config.policy, &inventory)?.protect(own_files(&loaded));
         if policy.allows_opaque() {
-            tracing::warn!("policy.allow_opaque is on: commands warden cannot check run whenever no rule denies them outright");
+            tracing::warn!(
+                "policy.allow_opaque is on: commands warden cannot check run whenever no rule denies them outright"
+            );
         }
         if policy.mode() == crate::config::PolicyMode::Off {
             tracing::warn!("policy.mode is off: no command or path rule is enforced");
@@ -277,7 +279,12 @@ impl Engine {
             return Err(self.deny(call, policy_error(host, decision)));
         }
         let grants = match self
-            .grant_paths(&plan, session.as_ref(), &call.record.job_id, &caller.identity)
+            .grant_paths(
+                &plan,
+                session.as_ref(),
+                &call.record.job_id,
+                &caller.identity,
+            )
             .await
         {
             Ok(grants) => grants,
@@ -316,13 +323,7 @@ impl Engine {
             let token = (plan.effect != Effect::ReadOnly)
                 .then(|| self.inner.tokens.mint(&caller.id, &digest));
             preview(
-                tool_name,
-                &plan,
-                &analyses,
-                &decisions,
-                &grants,
-                &job_id,
-                token,
+                tool_name, &plan, &analyses, &decisions, &grants, &job_id, token,
             )
         } else {
             let context = RunContext {
@@ -344,7 +345,9 @@ impl Engine {
             let mut result = (prepared.run)(context).await;
             // A tool's own preview (a file it would replace) gets a token to confirm it.
             if let Ok(Value::Object(answer)) = &mut result
-                && answer.get("preview").is_some_and(|preview| !preview.is_null())
+                && answer
+                    .get("preview")
+                    .is_some_and(|preview| !preview.is_null())
                 && plan.effect != Effect::ReadOnly
             {
                 let token = self.inner.tokens.mint(&caller.id, &digest);
@@ -380,7 +383,13 @@ impl Engine {
 
     /// The digest a plan token binds: tool, arguments, hosts, commands and what they
     /// get, every path with what it held on each host, and the policy version.
-    fn digest(&self, tool: &str, controls: &Controls, plan: &Plan, grants: &grant::Grants) -> String {
+    fn digest(
+        &self,
+        tool: &str,
+        controls: &Controls,
+        plan: &Plan,
+        grants: &grant::Grants,
+    ) -> String {
         use sha2::{Digest, Sha256};
         let bound = serde_json::json!({
             "tool": tool,

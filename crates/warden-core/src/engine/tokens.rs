@@ -31,7 +31,10 @@ impl PlanTokens {
     pub fn mint(&self, client: &ClientId, digest: &str) -> String {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let token = format!("pt_{}", &id[..20]);
-        let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         entries.retain(|_, entry| entry.minted.elapsed() < TOKEN_TTL);
         if entries.len() >= MAX_TOKENS
             && let Some(oldest) = entries

@@ -202,7 +202,12 @@ impl Analyzer<'_> {
 
     fn path(&mut self, path: &str, write: bool) {
         let path = normalize(path, self.working_directory);
-        match self.analysis.paths.iter_mut().find(|known| known.path == path) {
+        match self
+            .analysis
+            .paths
+            .iter_mut()
+            .find(|known| known.path == path)
+        {
             Some(known) => known.write |= write,
             None => self.analysis.paths.push(PathUse { path, write }),
         }
@@ -304,12 +309,15 @@ impl Analyzer<'_> {
             privileged: context.privileged.clone(),
             class: Class::Mutating,
         };
-        command.class = (self.classify)(&command).unwrap_or_else(|| classes::builtin_class(&command.argv));
+        command.class =
+            (self.classify)(&command).unwrap_or_else(|| classes::builtin_class(&command.argv));
         self.analysis.commands.push(command);
         for inner in inspection.inner {
             let mut inner_context = context.clone();
             inner_context.depth += 1;
-            inner_context.via.push(wrappers::basename(&words[0].text).to_owned());
+            inner_context
+                .via
+                .push(wrappers::basename(&words[0].text).to_owned());
             self.words(&inner, Stdin::Inherited, &inner_context);
         }
     }
@@ -343,14 +351,19 @@ impl Analyzer<'_> {
 
 fn looks_like_path(text: &str) -> bool {
     !text.starts_with('-')
-        && (text.contains('/') || text.starts_with('~') || (text.starts_with('.') && text.len() > 1 && text != ".."))
+        && (text.contains('/')
+            || text.starts_with('~')
+            || (text.starts_with('.') && text.len() > 1 && text != ".."))
 }
 
 /// A path with `.` and `..` resolved lexically and `//` collapsed; a relative one is
 /// joined to the working directory, or kept as `./rel` (so `.*/\.ssh` still matches
 /// `.ssh/id_rsa`).
 pub fn normalize(path: &str, working_directory: Option<&str>) -> String {
-    let joined = match (path.starts_with('/') || path.starts_with('~'), working_directory) {
+    let joined = match (
+        path.starts_with('/') || path.starts_with('~'),
+        working_directory,
+    ) {
         (true, _) => path.to_owned(),
         (false, Some(directory)) => format!("{directory}/{path}"),
         (false, None) => format!("./{path}"),

@@ -32,26 +32,197 @@ impl Class {
 
 /// Programs that only read (as long as no argument below makes them write).
 const READ_ONLY: &[&str] = &[
-    "ls", "cat", "head", "tail", "grep", "egrep", "fgrep", "zgrep", "rg", "ag", "less", "more",
-    "ps", "pgrep", "pidof", "top", "htop", "df", "du", "free", "uptime", "uname", "hostname",
-    "hostnamectl", "id", "whoami", "who", "w", "last", "lastlog", "date", "printenv", "echo",
-    "printf", "pwd", "stat", "file", "wc", "sort", "uniq", "cut", "tr", "awk", "gawk", "mawk",
-    "sed", "jq", "yq", "diff", "cmp", "comm", "md5sum", "sha1sum", "sha256sum", "sha512sum",
-    "b2sum", "cksum", "base64", "xxd", "od", "hexdump", "strings", "readlink", "realpath",
-    "dirname", "basename", "which", "whereis", "type", "command", "test", "[", "[[", "true",
-    "false", ":", "sleep", "seq", "expr", "journalctl", "ss", "netstat", "lsblk", "blkid",
-    "lsof", "lscpu", "lsmem", "lsmod", "lspci", "lsusb", "findmnt", "getent", "groups",
-    "nproc", "arch", "vmstat", "iostat", "mpstat", "sar", "env", "tac", "nl", "fold", "column",
-    "paste", "join", "rev", "zcat", "bzcat", "xzcat", "zless", "dig", "host", "nslookup",
-    "ping", "traceroute", "tracepath", "curl", "wget", "openssl", "ldd", "uptime", "locale",
-    "timedatectl", "loginctl", "dmidecode", "sensors", "getconf", "tput", "yes", "cal", "let",
-    "read", "local", "export", "declare", "typeset", "readonly", "set", "shift", "unset",
-    "return", "exit", "break", "continue", "wait", "jobs", "cd", "pushd", "popd", "dirs",
-    "umask", "ulimit", "getfacl", "lsattr", "namei", "tree", "find", "git", "docker",
-    "systemctl", "ip", "mount", "dmesg", "crontab", "kill", "sysctl", "apt", "apt-cache",
-    "dpkg", "dpkg-query", "rpm", "yum", "dnf", "pip", "pip3", "npm", "ifconfig", "route",
-    "iptables", "ip6tables", "nft", "service", "tee", "xargs", "watch", "sudo", "time",
-    "timeout", "nice", "nohup",
+    "ls",
+    "cat",
+    "head",
+    "tail",
+    "grep",
+    "egrep",
+    "fgrep",
+    "zgrep",
+    "rg",
+    "ag",
+    "less",
+    "more",
+    "ps",
+    "pgrep",
+    "pidof",
+    "top",
+    "htop",
+    "df",
+    "du",
+    "free",
+    "uptime",
+    "uname",
+    "hostname",
+    "hostnamectl",
+    "id",
+    "whoami",
+    "who",
+    "w",
+    "last",
+    "lastlog",
+    "date",
+    "printenv",
+    "echo",
+    "printf",
+    "pwd",
+    "stat",
+    "file",
+    "wc",
+    "sort",
+    "uniq",
+    "cut",
+    "tr",
+    "awk",
+    "gawk",
+    "mawk",
+    "sed",
+    "jq",
+    "yq",
+    "diff",
+    "cmp",
+    "comm",
+    "md5sum",
+    "sha1sum",
+    "sha256sum",
+    "sha512sum",
+    "b2sum",
+    "cksum",
+    "base64",
+    "xxd",
+    "od",
+    "hexdump",
+    "strings",
+    "readlink",
+    "realpath",
+    "dirname",
+    "basename",
+    "which",
+    "whereis",
+    "type",
+    "command",
+    "test",
+    "[",
+    "[[",
+    "true",
+    "false",
+    ":",
+    "sleep",
+    "seq",
+    "expr",
+    "journalctl",
+    "ss",
+    "netstat",
+    "lsblk",
+    "blkid",
+    "lsof",
+    "lscpu",
+    "lsmem",
+    "lsmod",
+    "lspci",
+    "lsusb",
+    "findmnt",
+    "getent",
+    "groups",
+    "nproc",
+    "arch",
+    "vmstat",
+    "iostat",
+    "mpstat",
+    "sar",
+    "env",
+    "tac",
+    "nl",
+    "fold",
+    "column",
+    "paste",
+    "join",
+    "rev",
+    "zcat",
+    "bzcat",
+    "xzcat",
+    "zless",
+    "dig",
+    "host",
+    "nslookup",
+    "ping",
+    "traceroute",
+    "tracepath",
+    "curl",
+    "wget",
+    "openssl",
+    "ldd",
+    "uptime",
+    "locale",
+    "timedatectl",
+    "loginctl",
+    "dmidecode",
+    "sensors",
+    "getconf",
+    "tput",
+    "yes",
+    "cal",
+    "let",
+    "read",
+    "local",
+    "export",
+    "declare",
+    "typeset",
+    "readonly",
+    "set",
+    "shift",
+    "unset",
+    "return",
+    "exit",
+    "break",
+    "continue",
+    "wait",
+    "jobs",
+    "cd",
+    "pushd",
+    "popd",
+    "dirs",
+    "umask",
+    "ulimit",
+    "getfacl",
+    "lsattr",
+    "namei",
+    "tree",
+    "find",
+    "git",
+    "docker",
+    "systemctl",
+    "ip",
+    "mount",
+    "dmesg",
+    "crontab",
+    "kill",
+    "sysctl",
+    "apt",
+    "apt-cache",
+    "dpkg",
+    "dpkg-query",
+    "rpm",
+    "yum",
+    "dnf",
+    "pip",
+    "pip3",
+    "npm",
+    "ifconfig",
+    "route",
+    "iptables",
+    "ip6tables",
+    "nft",
+    "service",
+    "tee",
+    "xargs",
+    "watch",
+    "sudo",
+    "time",
+    "timeout",
+    "nice",
+    "nohup",
 ];
 
 /// Programs (and subcommands or options) that destroy data or stop services. With
@@ -92,13 +263,27 @@ const DESTRUCTIVE: &[(&str, &[&str])] = &[
     (
         "systemctl",
         &[
-            "stop", "restart", "disable", "mask", "kill", "isolate", "poweroff", "reboot",
-            "halt", "try-restart", "reload-or-restart", "rescue", "emergency",
+            "stop",
+            "restart",
+            "disable",
+            "mask",
+            "kill",
+            "isolate",
+            "poweroff",
+            "reboot",
+            "halt",
+            "try-restart",
+            "reload-or-restart",
+            "rescue",
+            "emergency",
         ],
     ),
     ("service", &["stop", "restart"]),
     ("apt", &["remove", "purge", "autoremove"]),
-    ("apt-get", &["remove", "purge", "autoremove", "dist-upgrade"]),
+    (
+        "apt-get",
+        &["remove", "purge", "autoremove", "dist-upgrade"],
+    ),
     ("aptitude", &["remove", "purge"]),
     ("yum", &["remove", "erase", "autoremove"]),
     ("dnf", &["remove", "erase", "autoremove"]),
@@ -108,15 +293,42 @@ const DESTRUCTIVE: &[(&str, &[&str])] = &[
     ("snap", &["remove"]),
     ("pip", &["uninstall"]),
     ("pip3", &["uninstall"]),
-    ("iptables", &["-F", "-X", "-D", "-Z", "--flush", "--delete", "--delete-chain", "-P"]),
-    ("ip6tables", &["-F", "-X", "-D", "-Z", "--flush", "--delete", "--delete-chain", "-P"]),
+    (
+        "iptables",
+        &[
+            "-F",
+            "-X",
+            "-D",
+            "-Z",
+            "--flush",
+            "--delete",
+            "--delete-chain",
+            "-P",
+        ],
+    ),
+    (
+        "ip6tables",
+        &[
+            "-F",
+            "-X",
+            "-D",
+            "-Z",
+            "--flush",
+            "--delete",
+            "--delete-chain",
+            "-P",
+        ],
+    ),
     ("nft", &["flush", "delete"]),
     ("ufw", &["reset", "disable", "delete"]),
     ("crontab", &["-r"]),
     ("docker", &["rm", "rmi", "kill", "stop", "prune", "down"]),
     ("podman", &["rm", "rmi", "kill", "stop", "prune"]),
     ("kubectl", &["delete", "drain"]),
-    ("git", &["clean", "--hard", "--force", "-f", "--force-with-lease"]),
+    (
+        "git",
+        &["clean", "--hard", "--force", "-f", "--force-with-lease"],
+    ),
     ("find", &["-delete"]),
     ("zfs", &["destroy"]),
     ("btrfs", &["delete"]),
@@ -131,7 +343,11 @@ pub fn builtin_class(argv: &[String]) -> Class {
     };
     let name = basename(program);
     let args = &argv[1..];
-    if name == "kill" && args.iter().any(|arg| matches!(arg.as_str(), "-0" | "-l" | "-L")) {
+    if name == "kill"
+        && args
+            .iter()
+            .any(|arg| matches!(arg.as_str(), "-0" | "-l" | "-L"))
+    {
         return Class::ReadOnly;
     }
     if let Some((_, words)) = DESTRUCTIVE.iter().find(|(known, _)| *known == name)
@@ -156,32 +372,131 @@ fn writes(name: &str, args: &[String]) -> bool {
     };
     match name {
         "sed" | "gsed" => args.iter().any(|arg| {
-            arg.starts_with("-i") || arg.starts_with("--in-place") || (arg.starts_with('-') && !arg.starts_with("--") && arg.contains('i'))
+            arg.starts_with("-i")
+                || arg.starts_with("--in-place")
+                || (arg.starts_with('-') && !arg.starts_with("--") && arg.contains('i'))
         }),
-        "curl" => has(&["-o", "-O", "--output", "--remote-name", "-T", "--upload-file", "-X", "--request", "-d", "--data", "-F", "--form"]),
+        "curl" => has(&[
+            "-o",
+            "-O",
+            "--output",
+            "--remote-name",
+            "-T",
+            "--upload-file",
+            "-X",
+            "--request",
+            "-d",
+            "--data",
+            "-F",
+            "--form",
+        ]),
         "wget" => !has(&["-O-", "-q", "--spider"]) || has(&["--post-data", "--method"]),
         "tee" => args.iter().any(|arg| !arg.starts_with('-')),
         "sort" => has(&["-o", "--output"]),
         "date" => has(&["-s", "--set"]),
-        "hostname" | "hostnamectl" | "timedatectl" => !args.is_empty() && !has(&["status", "-f", "-s", "-i", "-I", "-A"]),
-        "ip" => args.iter().any(|arg| matches!(arg.as_str(), "add" | "del" | "delete" | "set" | "flush" | "change" | "replace")),
+        "hostname" | "hostnamectl" | "timedatectl" => {
+            !args.is_empty() && !has(&["status", "-f", "-s", "-i", "-I", "-A"])
+        }
+        "ip" => args.iter().any(|arg| {
+            matches!(
+                arg.as_str(),
+                "add" | "del" | "delete" | "set" | "flush" | "change" | "replace"
+            )
+        }),
         "iptables" | "ip6tables" => !has(&["-L", "-S", "--list", "--list-rules"]),
         "nft" => !args.iter().any(|arg| arg == "list"),
-        "systemctl" => !args.iter().any(|arg| matches!(arg.as_str(), "status" | "show" | "is-active" | "is-enabled" | "is-failed" | "list-units" | "list-unit-files" | "list-timers" | "list-sockets" | "cat" | "list-dependencies" | "--version")),
-        "service" => !args.iter().any(|arg| arg == "status" || arg == "--status-all"),
-        "docker" => !args.iter().any(|arg| matches!(arg.as_str(), "ps" | "images" | "logs" | "inspect" | "version" | "info" | "stats" | "top" | "port" | "diff" | "history")),
-        "git" => !args.iter().any(|arg| matches!(arg.as_str(), "status" | "log" | "diff" | "show" | "branch" | "rev-parse" | "remote" | "describe" | "blame" | "ls-files" | "shortlog" | "tag" | "grep" | "config" | "--version")) || has(&["--set-upstream-to", "-d", "-D", "--add", "--unset"]),
-        "apt" | "apt-get" | "dnf" | "yum" | "pip" | "pip3" | "npm" => !args.iter().any(|arg| matches!(arg.as_str(), "list" | "show" | "search" | "info" | "policy" | "--version" | "freeze" | "ls" | "view" | "history")),
+        "systemctl" => !args.iter().any(|arg| {
+            matches!(
+                arg.as_str(),
+                "status"
+                    | "show"
+                    | "is-active"
+                    | "is-enabled"
+                    | "is-failed"
+                    | "list-units"
+                    | "list-unit-files"
+                    | "list-timers"
+                    | "list-sockets"
+                    | "cat"
+                    | "list-dependencies"
+                    | "--version"
+            )
+        }),
+        "service" => !args
+            .iter()
+            .any(|arg| arg == "status" || arg == "--status-all"),
+        "docker" => !args.iter().any(|arg| {
+            matches!(
+                arg.as_str(),
+                "ps" | "images"
+                    | "logs"
+                    | "inspect"
+                    | "version"
+                    | "info"
+                    | "stats"
+                    | "top"
+                    | "port"
+                    | "diff"
+                    | "history"
+            )
+        }),
+        "git" => {
+            !args.iter().any(|arg| {
+                matches!(
+                    arg.as_str(),
+                    "status"
+                        | "log"
+                        | "diff"
+                        | "show"
+                        | "branch"
+                        | "rev-parse"
+                        | "remote"
+                        | "describe"
+                        | "blame"
+                        | "ls-files"
+                        | "shortlog"
+                        | "tag"
+                        | "grep"
+                        | "config"
+                        | "--version"
+                )
+            }) || has(&["--set-upstream-to", "-d", "-D", "--add", "--unset"])
+        }
+        "apt" | "apt-get" | "dnf" | "yum" | "pip" | "pip3" | "npm" => !args.iter().any(|arg| {
+            matches!(
+                arg.as_str(),
+                "list"
+                    | "show"
+                    | "search"
+                    | "info"
+                    | "policy"
+                    | "--version"
+                    | "freeze"
+                    | "ls"
+                    | "view"
+                    | "history"
+            )
+        }),
         "dpkg" | "rpm" => has(&["-i", "--install", "-U", "--upgrade", "--configure", "-F"]),
         "mount" => !args.is_empty() && !has(&["-l", "--list"]),
         "dmesg" => has(&["-c", "-C", "--clear", "--read-clear"]),
         "crontab" => !args.iter().any(|arg| arg == "-l"),
-        "sysctl" => args.iter().any(|arg| arg.contains('=') || arg == "-w" || arg == "-p"),
+        "sysctl" => args
+            .iter()
+            .any(|arg| arg.contains('=') || arg == "-w" || arg == "-p"),
         "route" | "ifconfig" => args.len() > 1,
         "find" => has(&["-fprint", "-fprint0", "-fprintf", "-fls"]),
-        "journalctl" => has(&["--vacuum-size", "--vacuum-time", "--vacuum-files", "--rotate", "--flush", "--relinquish-var"]),
+        "journalctl" => has(&[
+            "--vacuum-size",
+            "--vacuum-time",
+            "--vacuum-files",
+            "--rotate",
+            "--flush",
+            "--relinquish-var",
+        ]),
         "kill" => true,
-        "export" | "declare" | "typeset" | "readonly" | "local" | "set" | "unset" | "cd" | "umask" | "ulimit" | "read" | "let" | "shift" => false,
+        "export" | "declare" | "typeset" | "readonly" | "local" | "set" | "unset" | "cd"
+        | "umask" | "ulimit" | "read" | "let" | "shift" => false,
         "xargs" | "watch" | "sudo" | "time" | "timeout" | "nice" | "nohup" | "env" => false,
         _ => false,
     }

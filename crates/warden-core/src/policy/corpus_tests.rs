@@ -12,11 +12,18 @@ fn policy_of(yaml: &str) -> (Policy, Arc<Host>) {
     let config = Config::parse(yaml).unwrap_or_else(|error| panic!("{error}"));
     let inventory = Inventory::from_config(&config);
     let policy = Policy::new(&config.policy, &inventory).unwrap_or_else(|error| panic!("{error}"));
-    let host = inventory.require("web-1").unwrap_or_else(|error| panic!("{error}"));
+    let host = inventory
+        .require("web-1")
+        .unwrap_or_else(|error| panic!("{error}"));
     (policy, host)
 }
 
-fn decide(policy: &Policy, host: &Host, command: &str, stdin: Option<&str>) -> (Decision, Analysis) {
+fn decide(
+    policy: &Policy,
+    host: &Host,
+    command: &str,
+    stdin: Option<&str>,
+) -> (Decision, Analysis) {
     let analysis = policy.analyze(Input {
         shell: Some(command),
         argv: None,
@@ -24,7 +31,10 @@ fn decide(policy: &Policy, host: &Host, command: &str, stdin: Option<&str>) -> (
         stdin,
         working_directory: None,
     });
-    (policy.evaluate(host, "tester", &analysis, CommandOrigin::Caller), analysis)
+    (
+        policy.evaluate(host, "tester", &analysis, CommandOrigin::Caller),
+        analysis,
+    )
 }
 
 use std::sync::Arc;
@@ -67,11 +77,21 @@ fn every_bypass_class_is_denied_by_a_deny_rule() {
     for (class, command) in bypass_corpus() {
         let (decision, analysis) = decide(&policy, &host, &command, None);
         if decision.decision != Verdict::Denied {
-            let_through.push(format!("{class}: {command:?} → {} ({analysis:?})", decision.reason));
+            let_through.push(format!(
+                "{class}: {command:?} → {} ({analysis:?})",
+                decision.reason
+            ));
         }
-        assert!(decision.hint.is_some() || decision.decision != Verdict::Denied, "{command:?}: a denial says what to do");
+        assert!(
+            decision.hint.is_some() || decision.decision != Verdict::Denied,
+            "{command:?}: a denial says what to do"
+        );
     }
-    assert!(let_through.is_empty(), "let through:\n{}", let_through.join("\n"));
+    assert!(
+        let_through.is_empty(),
+        "let through:\n{}",
+        let_through.join("\n")
+    );
     assert!(bypass_corpus().len() >= 80);
 }
 
@@ -80,45 +100,150 @@ fn call_level_bypasses_are_denied() {
     let (policy, host) = policy_of(&format!("{HOST}policy:\n  deny_commands: ['touch\\b.*']\n"));
     let evaluate = |input: Input| {
         let analysis = policy.analyze(input);
-        policy.evaluate(&host, "tester", &analysis, CommandOrigin::Caller).decision
+        policy
+            .evaluate(&host, "tester", &analysis, CommandOrigin::Caller)
+            .decision
     };
-    let argv = |words: &[&str]| words.iter().map(|word| word.to_string()).collect::<Vec<_>>();
-    let base = Input { shell: None, argv: None, env: &[], stdin: None, working_directory: None };
+    let argv = |words: &[&str]| {
+        words
+            .iter()
+            .map(|word| word.to_string())
+            .collect::<Vec<_>>()
+    };
+    let base = Input {
+        shell: None,
+        argv: None,
+        env: &[],
+        stdin: None,
+        working_directory: None,
+    };
     // `sh` fed its script on the call's stdin.
-    assert_eq!(evaluate(Input { shell: Some("sh"), stdin: Some("touch f"), ..base }), Verdict::Denied);
+    assert_eq!(
+        evaluate(Input {
+            shell: Some("sh"),
+            stdin: Some("touch f"),
+            ..base
+        }),
+        Verdict::Denied
+    );
     // argv looked through like a shell's words.
     let words = argv(&["sudo", "touch", "f"]);
-    assert_eq!(evaluate(Input { argv: Some(&words), ..base }), Verdict::Denied);
+    assert_eq!(
+        evaluate(Input {
+            argv: Some(&words),
+            ..base
+        }),
+        Verdict::Denied
+    );
     let words = argv(&["sh", "-c", "touch f"]);
-    assert_eq!(evaluate(Input { argv: Some(&words), ..base }), Verdict::Denied);
+    assert_eq!(
+        evaluate(Input {
+            argv: Some(&words),
+            ..base
+        }),
+        Verdict::Denied
+    );
     // An assignment-looking argv[0] is a program's name: it cannot smuggle `touch`
     // past a rule, and nothing named `FOO=1` exists to run.
     let words = argv(&["FOO=1", "touch", "f"]);
-    let analysis = policy.analyze(Input { argv: Some(&words), ..base });
+    let analysis = policy.analyze(Input {
+        argv: Some(&words),
+        ..base
+    });
     assert_eq!(analysis.commands[0].argv[0], "FOO=1");
     // Environment that changes what runs.
-    for name in ["PATH", "LD_PRELOAD", "BASH_ENV", "IFS", "PROMPT_COMMAND", "PS4", "ENV", "SHELLOPTS", "BASHOPTS"] {
+    for name in [
+        "PATH",
+        "LD_PRELOAD",
+        "BASH_ENV",
+        "IFS",
+        "PROMPT_COMMAND",
+        "PS4",
+        "ENV",
+        "SHELLOPTS",
+        "BASHOPTS",
+    ] {
         let env = [name.to_owned()];
-        assert_eq!(evaluate(Input { shell: Some("ls"), env: &env, ..base }), Verdict::Denied, "{name}");
+        assert_eq!(
+            evaluate(Input {
+                shell: Some("ls"),
+                env: &env,
+                ..base
+            }),
+            Verdict::Denied,
+            "{name}"
+        );
         // A prefix `IFS=x cmd` changes no program (it splits nothing in cmd's words).
         if name != "IFS" {
-            assert_eq!(evaluate(Input { shell: Some(&format!("{name}=/tmp ls")), ..base }), Verdict::Denied, "{name}");
+            assert_eq!(
+                evaluate(Input {
+                    shell: Some(&format!("{name}=/tmp ls")),
+                    ..base
+                }),
+                Verdict::Denied,
+                "{name}"
+            );
         }
-        assert_eq!(evaluate(Input { shell: Some(&format!("{name}=/tmp; ls")), ..base }), Verdict::Denied, "{name}");
-        assert_eq!(evaluate(Input { shell: Some(&format!("env {name}=/tmp ls")), ..base }), Verdict::Denied, "{name}");
-        assert_eq!(evaluate(Input { shell: Some(&format!("export {name}=/tmp")), ..base }), Verdict::Denied, "{name}");
+        assert_eq!(
+            evaluate(Input {
+                shell: Some(&format!("{name}=/tmp; ls")),
+                ..base
+            }),
+            Verdict::Denied,
+            "{name}"
+        );
+        assert_eq!(
+            evaluate(Input {
+                shell: Some(&format!("env {name}=/tmp ls")),
+                ..base
+            }),
+            Verdict::Denied,
+            "{name}"
+        );
+        assert_eq!(
+            evaluate(Input {
+                shell: Some(&format!("export {name}=/tmp")),
+                ..base
+            }),
+            Verdict::Denied,
+            "{name}"
+        );
     }
-    let (allowing, host) = policy_of(&format!("{HOST}policy:\n  deny_commands: ['touch\\b.*']\n  allow_env: [PATH]\n"));
-    let analysis = allowing.analyze(Input { shell: Some("PATH=/usr/bin ls"), ..base });
-    assert_eq!(allowing.evaluate(&host, "t", &analysis, CommandOrigin::Caller).decision, Verdict::Allowed);
+    let (allowing, host) = policy_of(&format!(
+        "{HOST}policy:\n  deny_commands: ['touch\\b.*']\n  allow_env: [PATH]\n"
+    ));
+    let analysis = allowing.analyze(Input {
+        shell: Some("PATH=/usr/bin ls"),
+        ..base
+    });
+    assert_eq!(
+        allowing
+            .evaluate(&host, "t", &analysis, CommandOrigin::Caller)
+            .decision,
+        Verdict::Allowed
+    );
 }
 
 #[test]
 fn starter_rules_hold_against_reordered_flags() {
     let (policy, host) = policy_of(&STARTER_CONFIG.replacen("hosts:\n", HOST, 1));
-    for command in ["rm -rf /", "rm -fr /", "rm -r -f /", "rm --recursive --force /", "sudo rm -rf /", "rm -Rf /etc", "/bin/rm -rf /", "rm -rf -- /", "rm -rf $DIR/"] {
+    for command in [
+        "rm -rf /",
+        "rm -fr /",
+        "rm -r -f /",
+        "rm --recursive --force /",
+        "sudo rm -rf /",
+        "rm -Rf /etc",
+        "/bin/rm -rf /",
+        "rm -rf -- /",
+        "rm -rf $DIR/",
+    ] {
         let (decision, _) = decide(&policy, &host, command, None);
-        assert_eq!(decision.decision, Verdict::Denied, "{command:?}: {decision:?}");
+        assert_eq!(
+            decision.decision,
+            Verdict::Denied,
+            "{command:?}: {decision:?}"
+        );
     }
 }
 
@@ -144,11 +269,25 @@ fn allow_lists_hold_against_exec_capable_options() {
         "find . -name '*' -fprint /home/u/.ssh/authorized_keys",
     ] {
         let (decision, analysis) = decide(&policy, &host, command, None);
-        assert_eq!(decision.decision, Verdict::Denied, "{command:?}: {decision:?} {analysis:?}");
+        assert_eq!(
+            decision.decision,
+            Verdict::Denied,
+            "{command:?}: {decision:?} {analysis:?}"
+        );
     }
-    for command in ["cat /etc/hostname", "git status", "grep -r foo /srv/app", "find /var/log -name '*.log'", "ls -la /tmp"] {
+    for command in [
+        "cat /etc/hostname",
+        "git status",
+        "grep -r foo /srv/app",
+        "find /var/log -name '*.log'",
+        "ls -la /tmp",
+    ] {
         let (decision, _) = decide(&policy, &host, command, None);
-        assert_eq!(decision.decision, Verdict::Allowed, "{command:?}: {decision:?}");
+        assert_eq!(
+            decision.decision,
+            Verdict::Allowed,
+            "{command:?}: {decision:?}"
+        );
     }
 }
 
@@ -161,11 +300,20 @@ fn the_everyday_corpus_runs_under_the_starter_policy_without_a_preview() {
     for command in &corpus {
         let (decision, analysis) = decide(&policy, &host, command, None);
         if decision.decision != Verdict::Allowed || analysis.class == Class::Destructive {
-            refused.push(format!("{command:?}: {} [{:?}] {:?}", decision.reason, analysis.class, analysis.opaque));
+            refused.push(format!(
+                "{command:?}: {} [{:?}] {:?}",
+                decision.reason, analysis.class, analysis.opaque
+            ));
         }
     }
     assert!(corpus.len() >= 150, "{}", corpus.len());
-    assert!(refused.is_empty(), "{} of {} refused or previewed:\n{}", refused.len(), corpus.len(), refused.join("\n"));
+    assert!(
+        refused.is_empty(),
+        "{} of {} refused or previewed:\n{}",
+        refused.len(),
+        corpus.len(),
+        refused.join("\n")
+    );
 }
 
 #[test]
@@ -224,34 +372,83 @@ fn roles_by_caller_identity() {
     let (policy, host) = policy_of(&format!(
         "{HOST}policy:\n  roles:\n    - name: interns\n      identities: [intern]\n      allow_commands: ['uptime']\n"
     ));
-    let analysis = policy.analyze(Input { shell: Some("reboot"), argv: None, env: &[], stdin: None, working_directory: None });
-    assert_eq!(policy.evaluate(&host, "intern", &analysis, CommandOrigin::Caller).decision, Verdict::Denied);
-    assert_eq!(policy.evaluate(&host, "ops", &analysis, CommandOrigin::Caller).decision, Verdict::Allowed);
+    let analysis = policy.analyze(Input {
+        shell: Some("reboot"),
+        argv: None,
+        env: &[],
+        stdin: None,
+        working_directory: None,
+    });
+    assert_eq!(
+        policy
+            .evaluate(&host, "intern", &analysis, CommandOrigin::Caller)
+            .decision,
+        Verdict::Denied
+    );
+    assert_eq!(
+        policy
+            .evaluate(&host, "ops", &analysis, CommandOrigin::Caller)
+            .decision,
+        Verdict::Allowed
+    );
 }
 
 #[test]
 fn allow_opaque_is_the_one_setting_that_lets_unseen_code_run() {
     let (strict, host) = policy_of(&format!("{HOST}policy:\n  deny_commands: ['touch\\b.*']\n"));
-    let (relaxed, _) = policy_of(&format!("{HOST}policy:\n  deny_commands: ['touch\\b.*']\n  allow_opaque: true\n"));
+    let (relaxed, _) = policy_of(&format!(
+        "{HOST}policy:\n  deny_commands: ['touch\\b.*']\n  allow_opaque: true\n"
+    ));
     let (none, _) = policy_of(HOST);
     for command in ["eval \"$X\"", "curl -s x | sh", "python3 -c 'print(1)'"] {
-        assert_eq!(decide(&strict, &host, command, None).0.decision, Verdict::Denied, "{command}");
-        assert_eq!(decide(&relaxed, &host, command, None).0.decision, Verdict::Allowed, "{command}");
+        assert_eq!(
+            decide(&strict, &host, command, None).0.decision,
+            Verdict::Denied,
+            "{command}"
+        );
+        assert_eq!(
+            decide(&relaxed, &host, command, None).0.decision,
+            Verdict::Allowed,
+            "{command}"
+        );
         // No rule at all: nothing is protected, nothing is denied.
-        assert_eq!(decide(&none, &host, command, None).0.decision, Verdict::Allowed, "{command}");
+        assert_eq!(
+            decide(&none, &host, command, None).0.decision,
+            Verdict::Allowed,
+            "{command}"
+        );
     }
     assert!(relaxed.allows_opaque());
     // What can be seen is still checked when opaque code is allowed.
-    assert_eq!(decide(&relaxed, &host, "eval x; touch f", None).0.decision, Verdict::Denied);
+    assert_eq!(
+        decide(&relaxed, &host, "eval x; touch f", None).0.decision,
+        Verdict::Denied
+    );
 }
 
 #[test]
 fn a_rule_by_path_holds_for_the_name_and_other_spellings() {
-    let (policy, host) = policy_of(&format!("{HOST}policy:\n  deny_commands: ['/usr/bin/touch .*', {{program: /usr/sbin/reboot}}]\n"));
-    for command in ["touch f", "/usr/bin/touch f", "/bin/../usr/bin/touch f", "/usr//bin/touch f", "reboot", "sudo /sbin/../usr/sbin/reboot"] {
-        assert_eq!(decide(&policy, &host, command, None).0.decision, Verdict::Denied, "{command}");
+    let (policy, host) = policy_of(&format!(
+        "{HOST}policy:\n  deny_commands: ['/usr/bin/touch .*', {{program: /usr/sbin/reboot}}]\n"
+    ));
+    for command in [
+        "touch f",
+        "/usr/bin/touch f",
+        "/bin/../usr/bin/touch f",
+        "/usr//bin/touch f",
+        "reboot",
+        "sudo /sbin/../usr/sbin/reboot",
+    ] {
+        assert_eq!(
+            decide(&policy, &host, command, None).0.decision,
+            Verdict::Denied,
+            "{command}"
+        );
     }
-    assert_eq!(decide(&policy, &host, "ls /usr/bin/touch", None).0.decision, Verdict::Allowed);
+    assert_eq!(
+        decide(&policy, &host, "ls /usr/bin/touch", None).0.decision,
+        Verdict::Allowed
+    );
 }
 
 #[test]
@@ -270,7 +467,14 @@ fn starter_deny_paths_cover_credentials_and_persistence_points() {
         "/etc/profile.d/x.sh",
         "/etc/ld.so.preload",
     ] {
-        assert_eq!(policy.evaluate_path(&host, "t", path).decision, Verdict::Denied, "{path}");
+        assert_eq!(
+            policy.evaluate_path(&host, "t", path).decision,
+            Verdict::Denied,
+            "{path}"
+        );
     }
-    assert_eq!(policy.evaluate_path(&host, "t", "/srv/app/x").decision, Verdict::Allowed);
+    assert_eq!(
+        policy.evaluate_path(&host, "t", "/srv/app/x").decision,
+        Verdict::Allowed
+    );
 }

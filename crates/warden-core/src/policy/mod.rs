@@ -84,7 +84,8 @@ impl RuleSet {
         self.deny.extend(other.deny.iter().cloned());
         self.allow.extend(other.allow.iter().cloned());
         self.deny_paths.extend(other.deny_paths.iter().cloned());
-        self.allowed_roots.extend(other.allowed_roots.iter().cloned());
+        self.allowed_roots
+            .extend(other.allowed_roots.iter().cloned());
     }
 
     /// Whether any command or path rule is set: then what cannot be seen is denied.
@@ -195,7 +196,8 @@ impl Policy {
                     members.extend(hosts.iter().map(|host| host.id.to_string()));
                 }
             }
-            let by_identity_only = members.is_empty() && role.hosts.is_empty() && !role.identities.is_empty();
+            let by_identity_only =
+                members.is_empty() && role.hosts.is_empty() && !role.identities.is_empty();
             roles.push(RoleRules {
                 hosts: (!by_identity_only).then_some(members),
                 identities: role.identities.clone(),
@@ -204,7 +206,11 @@ impl Policy {
         }
         let mut classes = Vec::new();
         for (class, specs, list) in [
-            (Class::Destructive, &config.classes.destructive, "destructive"),
+            (
+                Class::Destructive,
+                &config.classes.destructive,
+                "destructive",
+            ),
             (Class::Mutating, &config.classes.mutating, "mutating"),
             (Class::ReadOnly, &config.classes.read_only, "read_only"),
         ] {
@@ -286,10 +292,19 @@ impl Policy {
         }
         let rules = self.rules_for(host, identity);
         let deny = |rule: Option<&Rule>, reason: String, hint: &str| {
-            self.denied(rule.map(|rule| (rule.pattern.clone(), rule.source.clone())), reason, Some(hint.to_owned()), texts.clone())
+            self.denied(
+                rule.map(|rule| (rule.pattern.clone(), rule.source.clone())),
+                reason,
+                Some(hint.to_owned()),
+                texts.clone(),
+            )
         };
         for rule in &rules.deny {
-            if let Some(hit) = analysis.commands.iter().find(|command| rule.matches(command, Purpose::Deny)) {
+            if let Some(hit) = analysis
+                .commands
+                .iter()
+                .find(|command| rule.matches(command, Purpose::Deny))
+            {
                 return deny(
                     Some(rule),
                     format!("{:?} matches a deny rule", hit.text()),
@@ -316,7 +331,10 @@ impl Policy {
         if !analysis.opaque.is_empty() && rules.any_rule() && !self.allow_opaque {
             return deny(
                 None,
-                format!("the command cannot be checked: {}", analysis.opaque.join("; ")),
+                format!(
+                    "the command cannot be checked: {}",
+                    analysis.opaque.join("; ")
+                ),
                 "Give argv (no shell), write out the commands the script runs, or put the script in a file under an allowed root and ask the operator to allow it by name.",
             );
         }
@@ -325,7 +343,11 @@ impl Policy {
         }
         let mut deciding = None;
         for command in &analysis.commands {
-            match rules.allow.iter().find(|rule| rule.matches(command, Purpose::Allow)) {
+            match rules
+                .allow
+                .iter()
+                .find(|rule| rule.matches(command, Purpose::Allow))
+            {
                 Some(rule) => deciding = Some(rule),
                 None => {
                     let what = command.privileged.clone().unwrap_or_else(|| command.text());
@@ -343,13 +365,19 @@ impl Policy {
                 "every simple command is allowed".into(),
                 texts,
             ),
-            None => deny(None, "an allow list is set and the command is empty".into(), "Give a command."),
+            None => deny(
+                None,
+                "an allow list is set and the command is empty".into(),
+                "Give a command.",
+            ),
         }
     }
 
     fn dangerous_env(&self, name: &str) -> bool {
         let dangerous = DANGEROUS_ENV.contains(&name)
-            || DANGEROUS_ENV_PREFIXES.iter().any(|prefix| name.starts_with(prefix));
+            || DANGEROUS_ENV_PREFIXES
+                .iter()
+                .any(|prefix| name.starts_with(prefix));
         dangerous && !self.allow_env.iter().any(|allowed| allowed == name)
     }
 
@@ -363,9 +391,10 @@ impl Policy {
 
     fn path_verdict(&self, host: &Host, rules: &RuleSet, path: &str) -> Decision {
         if host.is_local()
-            && let Some(own) = self.protected.iter().find(|own| {
-                path_and_parents(path).any(|candidate| candidate == own.as_str())
-            })
+            && let Some(own) = self
+                .protected
+                .iter()
+                .find(|own| path_and_parents(path).any(|candidate| candidate == own.as_str()))
         {
             // Always, in every mode: warden's own files are not the agent's to change.
             return Decision {
@@ -412,7 +441,11 @@ impl Policy {
             mode: self.mode,
             allow_commands: patterns(&rules.allow),
             deny_commands: patterns(&rules.deny),
-            deny_paths: rules.deny_paths.iter().map(|rule| rule.pattern.clone()).collect(),
+            deny_paths: rules
+                .deny_paths
+                .iter()
+                .map(|rule| rule.pattern.clone())
+                .collect(),
             allowed_roots: rules.allowed_roots.clone(),
             opaque: if self.mode == PolicyMode::Off || !rules.any_rule() || self.allow_opaque {
                 "allowed"
@@ -528,10 +561,22 @@ fn compile_paths(patterns: &[String], source: &str) -> Result<Vec<PathRule>> {
 /// Lint warnings for every rule list of the policy.
 pub fn lint(config: &PolicyConfig) -> Vec<rules::Lint> {
     let mut lints = rules::lint(&config.deny_commands, "policy.deny_commands", true);
-    lints.extend(rules::lint(&config.allow_commands, "policy.allow_commands", false));
+    lints.extend(rules::lint(
+        &config.allow_commands,
+        "policy.allow_commands",
+        false,
+    ));
     for role in &config.roles {
-        lints.extend(rules::lint(&role.deny_commands, &format!("policy.roles[{}].deny_commands", role.name), true));
-        lints.extend(rules::lint(&role.allow_commands, &format!("policy.roles[{}].allow_commands", role.name), false));
+        lints.extend(rules::lint(
+            &role.deny_commands,
+            &format!("policy.roles[{}].deny_commands", role.name),
+            true,
+        ));
+        lints.extend(rules::lint(
+            &role.allow_commands,
+            &format!("policy.roles[{}].allow_commands", role.name),
+            false,
+        ));
     }
     lints
 }
@@ -557,7 +602,10 @@ mod tests {
             working_directory: None,
         });
         let decision = policy.evaluate(&host, "tester", &analysis, CommandOrigin::Caller);
-        assert_eq!(decision.decision, expect, "{command:?}: {decision:?} {analysis:?}");
+        assert_eq!(
+            decision.decision, expect,
+            "{command:?}: {decision:?} {analysis:?}"
+        );
     }
 
     const HOSTS: &str = "hosts:\n  - {id: web-1, address: a}\n  - {id: db-1, address: b}\n";

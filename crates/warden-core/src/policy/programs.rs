@@ -58,7 +58,10 @@ const ALWAYS_OPAQUE: &[(&str, &str)] = &[
     ("at", "at runs commands from its input later"),
     ("batch", "batch runs commands from its input later"),
     ("parallel", "parallel builds commands from its input"),
-    ("screen", "screen runs commands in a session warden cannot see"),
+    (
+        "screen",
+        "screen runs commands in a session warden cannot see",
+    ),
     ("tmux", "tmux runs commands in a session warden cannot see"),
     ("gdb", "gdb runs commands in the debugged program"),
     ("script", "script runs a command line in a pseudo-terminal"),
@@ -74,7 +77,9 @@ pub fn inspect(words: &[Word]) -> Inspection {
     if let Some((_, why)) = ALWAYS_OPAQUE.iter().find(|(opaque, _)| *opaque == name) {
         // `trap - INT`, `hash -r`, `alias` alone: harmless forms that run nothing.
         let harmless = match name {
-            "trap" => args.first().is_none_or(|word| word.text == "-" || word.text == "-l"),
+            "trap" => args
+                .first()
+                .is_none_or(|word| word.text == "-" || word.text == "-l"),
             "hash" => !args.iter().any(|word| word.text.starts_with("-p")),
             "alias" => args.iter().all(|word| !word.text.contains('=')),
             _ => false,
@@ -93,12 +98,27 @@ pub fn inspect(words: &[Word]) -> Inspection {
     // `--checkpoint-action=exec=…`.
     let exec_capable = matches!(
         name,
-        "find" | "sed" | "gsed" | "awk" | "gawk" | "mawk" | "nawk" | "tar" | "gtar" | "bsdtar"
-            | "git" | "rsync" | "ssh" | "scp" | "sftp" | "apt" | "apt-get" | "zip" | "man"
+        "find"
+            | "sed"
+            | "gsed"
+            | "awk"
+            | "gawk"
+            | "mawk"
+            | "nawk"
+            | "tar"
+            | "gtar"
+            | "bsdtar"
+            | "git"
+            | "rsync"
+            | "ssh"
+            | "scp"
+            | "sftp"
+            | "apt"
+            | "apt-get"
+            | "zip"
+            | "man"
     );
-    if exec_capable
-        && let Some(word) = args.iter().find(|word| word.literal().is_none())
-    {
+    if exec_capable && let Some(word) = args.iter().find(|word| word.literal().is_none()) {
         return Inspection::opaque(format!(
             "{name} can run commands from its options, and {:?} is only known at run time",
             word.text
@@ -111,12 +131,24 @@ pub fn inspect(words: &[Word]) -> Inspection {
         "awk" | "gawk" | "mawk" | "nawk" => awk(&texts),
         "tar" | "gtar" | "bsdtar" => tar(&texts),
         "git" => git(&texts),
-        "rsync" => flag_opaque(&texts, &["-e", "--rsh", "--rsync-path"], "rsync runs a remote shell command given by"),
+        "rsync" => flag_opaque(
+            &texts,
+            &["-e", "--rsh", "--rsync-path"],
+            "rsync runs a remote shell command given by",
+        ),
         "ssh" => ssh(&texts),
         "scp" | "sftp" => flag_opaque(&texts, &["-S", "-o"], "scp runs the program named by"),
         "apt" | "apt-get" => flag_opaque(&texts, &["-o"], "apt runs hooks set by"),
-        "zip" => flag_opaque(&texts, &["-TT", "--unzip-command"], "zip runs the command given by"),
-        "man" => flag_opaque(&texts, &["-P", "--pager", "-H", "--html"], "man runs the program given by"),
+        "zip" => flag_opaque(
+            &texts,
+            &["-TT", "--unzip-command"],
+            "zip runs the command given by",
+        ),
+        "man" => flag_opaque(
+            &texts,
+            &["-P", "--pager", "-H", "--html"],
+            "man runs the program given by",
+        ),
         _ => Inspection::default(),
     }
 }
@@ -272,7 +304,8 @@ fn sed_code(script: &str) -> Option<String> {
             'w' | 'W' => return Some("sed's w command writes a file".into()),
             'r' | 'R' | 'a' | 'i' | 'c' | 'b' | 't' | 'T' | ':' | 'l' | 'L' | 'q' | 'Q' | 'v' => {
                 // These take the rest of the line as their argument.
-                while at < chars.len() && chars[at] != '\n' && !(command == 'b' && chars[at] == ';') {
+                while at < chars.len() && chars[at] != '\n' && !(command == 'b' && chars[at] == ';')
+                {
                     if matches!(command, 'b' | 't' | 'T' | ':' | 'q' | 'Q' | 'l' | 'L' | 'v')
                         && chars[at] == ';'
                     {
@@ -476,7 +509,11 @@ fn ssh(args: &[&str]) -> Inspection {
                     return Inspection::opaque("ssh -o runs a local command");
                 }
             }
-            index += if takes_value && cluster.len() == 1 { 2 } else { 1 };
+            index += if takes_value && cluster.len() == 1 {
+                2
+            } else {
+                1
+            };
             continue;
         }
         if host.is_none() {
@@ -484,7 +521,9 @@ fn ssh(args: &[&str]) -> Inspection {
             index += 1;
             continue;
         }
-        return Inspection::opaque("ssh runs a command on another host, out of this policy's sight");
+        return Inspection::opaque(
+            "ssh runs a command on another host, out of this policy's sight",
+        );
     }
     Inspection::default()
 }

@@ -218,10 +218,12 @@ impl Rule {
                 let rest = &argv[1..];
                 let rest_expands = expands.get(1..).unwrap_or_default();
                 named
-                    && flags.iter().all(|group| has_flag(rest, rest_expands, group, purpose))
-                    && args.as_ref().is_none_or(|globs| {
-                        args_match(globs, rest, rest_expands, purpose)
-                    })
+                    && flags
+                        .iter()
+                        .all(|group| has_flag(rest, rest_expands, group, purpose))
+                    && args
+                        .as_ref()
+                        .is_none_or(|globs| args_match(globs, rest, rest_expands, purpose))
             }
         }
     }
@@ -250,8 +252,14 @@ fn has_flag(args: &[String], expands: &[bool], names: &[String], purpose: Purpos
 fn args_match(globs: &[ArgGlob], args: &[String], expands: &[bool], purpose: Purpose) -> bool {
     match globs.split_first() {
         None => args.is_empty(),
-        Some((ArgGlob::Any, rest)) => (0..=args.len())
-            .any(|skip| args_match(rest, &args[skip..], &expands[skip.min(expands.len())..], purpose)),
+        Some((ArgGlob::Any, rest)) => (0..=args.len()).any(|skip| {
+            args_match(
+                rest,
+                &args[skip..],
+                &expands[skip.min(expands.len())..],
+                purpose,
+            )
+        }),
         Some((ArgGlob::One { glob, star }, rest)) => {
             let Some(arg) = args.first() else {
                 return false;
@@ -262,7 +270,12 @@ fn args_match(globs: &[ArgGlob], args: &[String], expands: &[bool], purpose: Pur
             } else {
                 glob.is_match(arg)
             };
-            here && args_match(rest, &args[1..], expands.get(1..).unwrap_or_default(), purpose)
+            here && args_match(
+                rest,
+                &args[1..],
+                expands.get(1..).unwrap_or_default(),
+                purpose,
+            )
         }
     }
 }
@@ -286,10 +299,42 @@ pub struct Lint {
 /// Programs whose options can run other commands: an allow rule `find .*` admits
 /// `find -exec` (which warden then checks, but the operator likely did not mean it).
 const EXEC_CAPABLE: &[&str] = &[
-    "find", "sed", "awk", "gawk", "tar", "git", "rsync", "ssh", "xargs", "env", "sudo", "doas",
-    "sh", "bash", "zsh", "dash", "python", "python3", "perl", "ruby", "node", "docker",
-    "kubectl", "systemd-run", "nice", "timeout", "nohup", "watch", "flock", "su", "vim", "vi",
-    "less", "man", "make", "npm",
+    "find",
+    "sed",
+    "awk",
+    "gawk",
+    "tar",
+    "git",
+    "rsync",
+    "ssh",
+    "xargs",
+    "env",
+    "sudo",
+    "doas",
+    "sh",
+    "bash",
+    "zsh",
+    "dash",
+    "python",
+    "python3",
+    "perl",
+    "ruby",
+    "node",
+    "docker",
+    "kubectl",
+    "systemd-run",
+    "nice",
+    "timeout",
+    "nohup",
+    "watch",
+    "flock",
+    "su",
+    "vim",
+    "vi",
+    "less",
+    "man",
+    "make",
+    "npm",
 ];
 
 /// Warnings for rules in `source` (`deny` tells which list they are in).
@@ -310,7 +355,10 @@ pub fn lint(specs: &[RuleSpec], source: &str, deny: bool) -> Vec<Lint> {
         if pattern.starts_with('^') || (pattern.ends_with('$') && !pattern.ends_with("\\$")) {
             warn("rules match the whole simple command already; a leading ^ or trailing $ is redundant, and inside an alternation it anchors only one branch".into());
         }
-        if flag_cluster.as_ref().is_some_and(|regex| regex.is_match(pattern)) {
+        if flag_cluster
+            .as_ref()
+            .is_some_and(|regex| regex.is_match(pattern))
+        {
             warn(format!(
                 "flags can be written in other orders or apart ({}), which this regex does not match; use a structured rule with flags: [..]",
                 reorderings(pattern)

@@ -153,7 +153,9 @@ pub fn parse(text: &str) -> Parsed {
         .set_language(&tree_sitter_bash::LANGUAGE.into())
         .is_err()
     {
-        parsed.opaque.push("the shell grammar could not be loaded".into());
+        parsed
+            .opaque
+            .push("the shell grammar could not be loaded".into());
         return parsed;
     }
     let Some(tree) = parser.parse(text, None) else {
@@ -241,7 +243,9 @@ impl Walker<'_> {
                 // Leaves may still hold substitutions (`"$(..)"` is a string).
                 self.substitutions(node);
             }
-            kind => self.opaque(&format!("the shell construct {kind:?} is not one warden reads")),
+            kind => self.opaque(&format!(
+                "the shell construct {kind:?} is not one warden reads"
+            )),
         }
     }
 
@@ -472,7 +476,12 @@ impl Walker<'_> {
                     .named_children(&mut cursor)
                     .any(|child| child.kind() != "string_content");
                 Word {
-                    text: unescape_double_quoted(raw.strip_prefix('"').unwrap_or(&raw).strip_suffix('"').unwrap_or(&raw)),
+                    text: unescape_double_quoted(
+                        raw.strip_prefix('"')
+                            .unwrap_or(&raw)
+                            .strip_suffix('"')
+                            .unwrap_or(&raw),
+                    ),
                     expands,
                     globs: false,
                 }
@@ -706,13 +715,27 @@ mod tests {
 
     #[test]
     fn inner_commands_are_found_everywhere() {
-        let found = argvs("echo \"$(touch a)\" `touch b` <(touch c) ${x:-$(touch d)}; y=$(touch e)");
-        let programs: Vec<&str> = found.iter().filter_map(|argv| argv.first().map(String::as_str)).collect();
-        assert_eq!(programs.iter().filter(|program| **program == "touch").count(), 5, "{found:?}");
+        let found =
+            argvs("echo \"$(touch a)\" `touch b` <(touch c) ${x:-$(touch d)}; y=$(touch e)");
+        let programs: Vec<&str> = found
+            .iter()
+            .filter_map(|argv| argv.first().map(String::as_str))
+            .collect();
+        assert_eq!(
+            programs
+                .iter()
+                .filter(|program| **program == "touch")
+                .count(),
+            5,
+            "{found:?}"
+        );
         let heredoc = argvs("cat <<EOF\n$(touch f)\nEOF");
         assert!(heredoc.iter().any(|argv| argv[0] == "touch"), "{heredoc:?}");
         let function = argvs("f(){ touch x; }; f");
-        assert!(function.iter().any(|argv| argv[0] == "touch"), "{function:?}");
+        assert!(
+            function.iter().any(|argv| argv[0] == "touch"),
+            "{function:?}"
+        );
     }
 
     #[test]
@@ -721,7 +744,10 @@ mod tests {
         assert_eq!(parsed.commands[0].redirects.len(), 1);
         assert_eq!(parsed.commands[0].redirects[0].target.text, "~/.bashrc");
         assert_eq!(parsed.commands[0].redirects[0].kind, RedirectKind::Truncate);
-        assert_eq!(parsed.commands[1].stdin, Stdin::Text(Word::literal_word("touch f")));
+        assert_eq!(
+            parsed.commands[1].stdin,
+            Stdin::Text(Word::literal_word("touch f"))
+        );
         assert_eq!(parsed.commands[2].stdin, Stdin::File);
         assert_eq!(parse("a | sh").commands[1].stdin, Stdin::Piped);
     }

@@ -254,11 +254,19 @@ pub fn look_through(words: &[Word]) -> Step {
                 inner: args.to_vec(),
             };
         }
-        "command" if args.iter().any(|word| matches!(word.text.as_str(), "-v" | "-V")) => {
+        "command"
+            if args
+                .iter()
+                .any(|word| matches!(word.text.as_str(), "-v" | "-V")) =>
+        {
             // `command -v x` looks a name up; it runs nothing.
             return Step::Program;
         }
-        "sudo" if args.iter().any(|word| word.text == "-e" || word.text == "--edit") => {
+        "sudo"
+            if args
+                .iter()
+                .any(|word| word.text == "-e" || word.text == "--edit") =>
+        {
             // sudoedit: edits the named files as root (their paths are checked).
             return Step::Program;
         }
@@ -374,7 +382,10 @@ fn shell(args: &[Word]) -> Step {
             index += 1;
             continue;
         }
-        let Some(cluster) = text.strip_prefix(['-', '+']).filter(|rest| !rest.is_empty()) else {
+        let Some(cluster) = text
+            .strip_prefix(['-', '+'])
+            .filter(|rest| !rest.is_empty())
+        else {
             break;
         };
         if cluster.contains('c') {
@@ -420,7 +431,9 @@ fn env(args: &[Word]) -> Step {
             }
             _ if text.starts_with("-u") || text.starts_with("-C") => index += 1,
             _ if text.starts_with('-') => {
-                return Step::Opaque(format!("env option {text:?} is not one warden can read past"));
+                return Step::Opaque(format!(
+                    "env option {text:?} is not one warden can read past"
+                ));
             }
             _ if is_assignment(text) => {
                 assignments.push(text.split('=').next().unwrap_or_default().to_owned());
@@ -456,7 +469,10 @@ fn su(name: &str, args: &[Word]) -> Step {
                 };
             }
             _ if text.starts_with("--command=") || text.starts_with("--session-command=") => {
-                let script = text.split_once('=').map(|(_, script)| script).unwrap_or_default();
+                let script = text
+                    .split_once('=')
+                    .map(|(_, script)| script)
+                    .unwrap_or_default();
                 return Step::Script {
                     wrapper: Wrapper::Privileged,
                     script: script.to_owned(),
@@ -474,7 +490,13 @@ fn su(name: &str, args: &[Word]) -> Step {
                     },
                 };
             }
-            "-s" | "--shell" | "-g" | "--group" | "-G" | "--supp-group" | "-w"
+            "-s"
+            | "--shell"
+            | "-g"
+            | "--group"
+            | "-G"
+            | "--supp-group"
+            | "-w"
             | "--whitelist-environment" => index += 2,
             _ => index += 1,
         }
@@ -497,9 +519,7 @@ fn watch(args: &[Word]) -> Step {
                 direct = true;
                 index += 1;
             }
-            _ if text.starts_with("--") || (text.starts_with('-') && text.len() > 1) => {
-                index += 1
-            }
+            _ if text.starts_with("--") || (text.starts_with('-') && text.len() > 1) => index += 1,
             _ => break,
         }
     }

@@ -189,9 +189,9 @@ fn with_controls(mut schema: Value, effect: Effect) -> Value {
     else {
         return schema;
     };
-    properties
-        .entry("dry_run")
-        .or_insert_with(|| serde_json::json!({"type": "boolean", "description": "Preview only; run nothing."}));
+    properties.entry("dry_run").or_insert_with(
+        || serde_json::json!({"type": "boolean", "description": "Preview only; run nothing."}),
+    );
     if effect != Effect::ReadOnly {
         properties.entry("confirm").or_insert_with(
             || serde_json::json!({"type": "boolean", "description": "Run a destructive change (else a preview)."}),

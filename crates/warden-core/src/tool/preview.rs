@@ -72,5 +72,5 @@ pub struct PreviewSummary {
 #[serde(untagged)]
 pub enum Answer<T> {
     Done(T),
-    Preview(Preview),
+    Preview(Box<Preview>),
 }

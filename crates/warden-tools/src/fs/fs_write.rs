@@ -75,17 +75,21 @@ async fn preview_diff(sandbox: &Sandbox, path: &str, size: u64, data: &[u8]) -> 
     let old = String::from_utf8(sandbox.files().read(path, 0, size).await.ok()?).ok()?;
     let new = String::from_utf8(data.to_vec()).ok()?;
     let names = (format!("a{path}"), format!("b{path}"));
-    let diff = tokio::task::spawn_blocking(move || {
-        crate::fs::fs_diff::unified_diff(&old, &new, 3, names)
-    })
-    .await
-    .ok()?
-    .ok()?;
+    let diff =
+        tokio::task::spawn_blocking(move || crate::fs::fs_diff::unified_diff(&old, &new, 3, names))
+            .await
+            .ok()?
+            .ok()?;
     if diff.len() <= PREVIEW_DIFF_BYTES {
         return Some(diff);
     }
-    let cut = diff[..PREVIEW_DIFF_BYTES].rfind('\n').map_or(0, |at| at + 1);
-    Some(format!("{}… (diff cut at {PREVIEW_DIFF_BYTES} bytes)\n", &diff[..cut]))
+    let cut = diff[..PREVIEW_DIFF_BYTES]
+        .rfind('\n')
+        .map_or(0, |at| at + 1);
+    Some(format!(
+        "{}… (diff cut at {PREVIEW_DIFF_BYTES} bytes)\n",
+        &diff[..cut]
+    ))
 }
 
 impl Tool for FsWrite {

@@ -74,7 +74,11 @@ impl Tool for PolicyTest {
     };
 
     fn plan(&self, params: &PolicyTestParams, planning: &PlanContext) -> Result<Plan> {
-        hosts_of(params.host_id.as_deref(), params.target.as_deref(), planning.inventory())?;
+        hosts_of(
+            params.host_id.as_deref(),
+            params.target.as_deref(),
+            planning.inventory(),
+        )?;
         input_of(params)?;
         Ok(Plan::local_state())
     }

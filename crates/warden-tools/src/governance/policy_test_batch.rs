@@ -68,7 +68,11 @@ impl Tool for PolicyTestBatch {
     };
 
     fn plan(&self, params: &PolicyTestBatchParams, planning: &PlanContext) -> Result<Plan> {
-        hosts_of(params.host_id.as_deref(), params.target.as_deref(), planning.inventory())?;
+        hosts_of(
+            params.host_id.as_deref(),
+            params.target.as_deref(),
+            planning.inventory(),
+        )?;
         if params.commands.is_empty() || params.commands.len() > MAX_COMMANDS {
             return Err(Error::invalid_input(format!(
                 "commands takes 1 to {MAX_COMMANDS} commands, not {}",

@@ -389,7 +389,11 @@ async fn every_changing_tool_takes_confirm_and_refuses_a_stale_plan_token() {
             assert!(properties.get("plan_token").is_none(), "{}", info.name);
             continue;
         }
-        assert!(properties.get("confirm").is_some(), "{} takes confirm", info.name);
+        assert!(
+            properties.get("confirm").is_some(),
+            "{} takes confirm",
+            info.name
+        );
         let world = World::new("");
         let mut args = world.example(*tool);
         if info.example.contains("SESSION_ID") {
@@ -398,7 +402,12 @@ async fn every_changing_tool_takes_confirm_and_refuses_a_stale_plan_token() {
         args["confirm"] = json!(true);
         args["plan_token"] = json!("pt_not_from_a_preview");
         let error = world.call(info.name, args).await.unwrap_err();
-        assert_eq!(error.code, ErrorCode::PlanChanged, "{}: {error:?}", info.name);
+        assert_eq!(
+            error.code,
+            ErrorCode::PlanChanged,
+            "{}: {error:?}",
+            info.name
+        );
     }
 }
 
@@ -745,7 +754,10 @@ async fn records_name_the_class_what_policy_could_not_see_and_a_relaxed_policy()
         .unwrap();
     assert_eq!(requested["class"], "destructive", "{requested}");
     assert_eq!(requested["allow_opaque"], true, "{requested}");
-    assert!(requested["opaque"][0].as_str().unwrap().contains("eval"), "{requested}");
+    assert!(
+        requested["opaque"][0].as_str().unwrap().contains("eval"),
+        "{requested}"
+    );
     let completed = records
         .iter()
         .find(|record| record["tool"] == "run" && record["phase"] == "completed")

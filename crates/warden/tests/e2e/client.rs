@@ -35,12 +35,8 @@ pub fn warden_command(home: &Path) -> Command {
 }
 
 impl McpProcess {
-    pub fn spawn(home: &Path, args: &[&str]) -> McpProcess {
-        McpProcess::spawn_with(home, args, &[])
-    }
-
-    /// [`McpProcess::spawn`] with extra environment (`WARDEN_UNSAFE_LOCAL=1`).
-    pub fn spawn_with(home: &Path, args: &[&str], env: &[(&str, &str)]) -> McpProcess {
+    /// Spawns `warden ARGS` with extra environment (`WARDEN_UNSAFE_LOCAL=1`).
+    pub fn spawn(home: &Path, args: &[&str], env: &[(&str, &str)]) -> McpProcess {
         let mut child = warden_command(home)
             .args(args)
             .envs(env.iter().copied())
@@ -80,7 +76,7 @@ impl McpProcess {
             config_arg = config.display().to_string();
             args.extend(["--config", &config_arg]);
         }
-        let mut process = McpProcess::spawn_with(home, &args, env);
+        let mut process = McpProcess::spawn(home, &args, env);
         let answer = process.request(
             "initialize",
             json!({

@@ -4,8 +4,8 @@
 //! a dry run lists each host's verdict; warden's own files are out of reach even with
 //! unsafe-local on.
 
-use std::path::Path;
 use serde_json::json;
+use std::path::Path;
 
 use crate::client::McpProcess;
 use crate::{fleet, results};
@@ -62,13 +62,21 @@ fn every_bypass_class_is_refused_on_a_real_host_and_policy_test_agrees() {
             "exec",
             json!({"target": "fleet-01", "command": command, "working_directory": directory, "timeout_ms": 5000}),
         );
-        let (test, _) = mcp.call("policy_test", json!({"host_id": "fleet-01", "command": command}));
+        let (test, _) = mcp.call(
+            "policy_test",
+            json!({"host_id": "fleet-01", "command": command}),
+        );
         if !is_error || answer["error"]["code"] != "POLICY_DENIED" {
             through.push(format!("{class}: {command:?} → {answer}"));
         }
-        assert_eq!(test["allowed"], false, "policy_test disagrees with exec on {command:?}: {test}");
+        assert_eq!(
+            test["allowed"], false,
+            "policy_test disagrees with exec on {command:?}: {test}"
+        );
         assert!(
-            answer["error"]["hint"].as_str().is_some_and(|hint| !hint.is_empty()),
+            answer["error"]["hint"]
+                .as_str()
+                .is_some_and(|hint| !hint.is_empty()),
             "a denial says what to do next: {answer}"
         );
     }
@@ -98,8 +106,16 @@ fn every_bypass_class_is_refused_on_a_real_host_and_policy_test_agrees() {
     );
     assert_ne!(results(&answer)[0]["exit_code"], 0, "{answer}");
     assert!(through.is_empty(), "got through:\n{}", through.join("\n"));
-    assert_eq!(leftovers(dir.path()), Vec::<String>::new(), "a sentinel appeared");
-    eprintln!("bypass corpus: {} of {} refused", corpus.len(), corpus.len());
+    assert_eq!(
+        leftovers(dir.path()),
+        Vec::<String>::new(),
+        "a sentinel appeared"
+    );
+    eprintln!(
+        "bypass corpus: {} of {} refused",
+        corpus.len(),
+        corpus.len()
+    );
 
     // The same commands do run where no rule applies: the corpus is live.
     let (_open_fleet, open_home, open_config) = fleet(1, "policy:\n  mode: off\n");
@@ -143,8 +159,18 @@ fn the_everyday_corpus_runs_at_once_under_the_starter_policy() {
         }
     }
     assert!(commands.len() >= 150);
-    assert!(refused.is_empty(), "{} of {} refused or previewed:\n{}", refused.len(), commands.len(), refused.join("\n"));
-    eprintln!("everyday corpus: {} of {} ran at once", commands.len() - refused.len(), commands.len());
+    assert!(
+        refused.is_empty(),
+        "{} of {} refused or previewed:\n{}",
+        refused.len(),
+        commands.len(),
+        refused.join("\n")
+    );
+    eprintln!(
+        "everyday corpus: {} of {} ran at once",
+        commands.len() - refused.len(),
+        commands.len()
+    );
 }
 
 #[test]
@@ -175,7 +201,10 @@ fn previews_bind_what_runs_with_plan_tokens() {
         "exec",
         json!({"target": "all", "command": command, "confirm": true, "plan_token": token}),
     );
-    assert_eq!(spent["error"]["code"], "PLAN_CHANGED", "single use: {spent}");
+    assert_eq!(
+        spent["error"]["code"], "PLAN_CHANGED",
+        "single use: {spent}"
+    );
     assert!(victim.exists());
 
     // A fresh preview, confirmed with its token, runs exactly that.
@@ -190,7 +219,10 @@ fn previews_bind_what_runs_with_plan_tokens() {
     assert!(!victim.exists());
 
     // A command changed under the same token is PLAN_CHANGED.
-    let (preview, _) = mcp.call("run", json!({"host_id": "fleet-01", "command": "rm -f /tmp/warden-none-a"}));
+    let (preview, _) = mcp.call(
+        "run",
+        json!({"host_id": "fleet-01", "command": "rm -f /tmp/warden-none-a"}),
+    );
     let token = preview["plan_token"].as_str().unwrap().to_owned();
     let (changed, _) = mcp.call(
         "run",
@@ -200,7 +232,10 @@ fn previews_bind_what_runs_with_plan_tokens() {
 
     // confirm without a token runs (an agent that adds it out of caution is answered),
     // and a read-only tool takes confirm and dry_run without a protocol error.
-    let (ran, is_error) = mcp.call("run", json!({"host_id": "fleet-01", "command": "uptime", "confirm": true}));
+    let (ran, is_error) = mcp.call(
+        "run",
+        json!({"host_id": "fleet-01", "command": "uptime", "confirm": true}),
+    );
     assert!(!is_error, "{ran}");
     let (listed, is_error) = mcp.call("hosts_list", json!({"dry_run": true}));
     assert!(!is_error, "{listed}");
@@ -216,7 +251,10 @@ fn a_file_changed_since_the_preview_changes_the_plan() {
     let (_fleet, home, config) = crate::fleet_allowing(&root, "");
     let mut mcp = McpProcess::start(home.path(), Some(&config));
     let path = file.display().to_string();
-    let (preview, _) = mcp.call("fs_write", json!({"host_id": "fleet-01", "path": path, "content": "new"}));
+    let (preview, _) = mcp.call(
+        "fs_write",
+        json!({"host_id": "fleet-01", "path": path, "content": "new"}),
+    );
     assert_eq!(preview["written"], false, "{preview}");
     let diff = preview["diff"].as_str().unwrap();
     assert!(diff.contains("-old") && diff.contains("+new"), "{diff}");
@@ -228,8 +266,14 @@ fn a_file_changed_since_the_preview_changes_the_plan() {
     );
     assert!(is_error);
     assert_eq!(changed["error"]["code"], "PLAN_CHANGED", "{changed}");
-    assert_eq!(std::fs::read_to_string(&file).unwrap(), "changed by someone else");
-    let (preview, _) = mcp.call("fs_write", json!({"host_id": "fleet-01", "path": path, "content": "new"}));
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "changed by someone else"
+    );
+    let (preview, _) = mcp.call(
+        "fs_write",
+        json!({"host_id": "fleet-01", "path": path, "content": "new"}),
+    );
     let token = preview["plan_token"].as_str().unwrap().to_owned();
     let (written, is_error) = mcp.call(
         "fs_write",
@@ -247,15 +291,27 @@ fn a_dry_run_lists_each_hosts_verdict() {
         "policy:\n  roles:\n    - name: locked\n      hosts: [host:fleet-02]\n      deny_commands: ['uptime']\n",
     );
     let mut mcp = McpProcess::start(home.path(), Some(&config));
-    let (preview, is_error) = mcp.call("exec", json!({"target": "all", "command": "uptime", "dry_run": true}));
+    let (preview, is_error) = mcp.call(
+        "exec",
+        json!({"target": "all", "command": "uptime", "dry_run": true}),
+    );
     assert!(!is_error, "{preview}");
     let verdicts: Vec<(&str, &str)> = preview["policy"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|verdict| (verdict["host_id"].as_str().unwrap(), verdict["decision"].as_str().unwrap()))
+        .map(|verdict| {
+            (
+                verdict["host_id"].as_str().unwrap(),
+                verdict["decision"].as_str().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(verdicts, [("fleet-01", "allowed"), ("fleet-02", "denied")], "{preview}");
+    assert_eq!(
+        verdicts,
+        [("fleet-01", "allowed"), ("fleet-02", "denied")],
+        "{preview}"
+    );
     assert_eq!(preview["summary"]["ok"], false);
 }
 
@@ -271,7 +327,8 @@ fn warden_protects_its_own_files_even_with_unsafe_local() {
         ),
     )
     .unwrap();
-    let mut mcp = McpProcess::start_with(home.path(), Some(&config), &[("WARDEN_UNSAFE_LOCAL", "1")]);
+    let mut mcp =
+        McpProcess::start_with(home.path(), Some(&config), &[("WARDEN_UNSAFE_LOCAL", "1")]);
     let config_path = config.canonicalize().unwrap().display().to_string();
     let state = home.path().canonicalize().unwrap().join("state");
     let (written, is_error) = mcp.call(
@@ -280,19 +337,36 @@ fn warden_protects_its_own_files_even_with_unsafe_local() {
     );
     assert!(is_error, "{written}");
     assert_eq!(written["error"]["code"], "POLICY_DENIED", "{written}");
-    let audit_file = state.join("audit").join("audit-000001.jsonl").display().to_string();
-    let (removed, is_error) = mcp.call("fs_remove", json!({"host_id": "local", "path": audit_file, "confirm": true}));
+    let audit_file = state
+        .join("audit")
+        .join("audit-000001.jsonl")
+        .display()
+        .to_string();
+    let (removed, is_error) = mcp.call(
+        "fs_remove",
+        json!({"host_id": "local", "path": audit_file, "confirm": true}),
+    );
     assert!(is_error, "{removed}");
     for command in [
         format!("echo 'policy: {{mode: off}}' > {config_path}"),
         format!("sed -i s/enforce/off/ {config_path}"),
         format!("cat /dev/null > {}", state.join("audit").display()),
     ] {
-        let (answer, is_error) = mcp.call("exec", json!({"target": "local", "command": command, "confirm": true}));
+        let (answer, is_error) = mcp.call(
+            "exec",
+            json!({"target": "local", "command": command, "confirm": true}),
+        );
         assert!(is_error, "{command}: {answer}");
-        assert_eq!(answer["error"]["code"], "POLICY_DENIED", "{command}: {answer}");
+        assert_eq!(
+            answer["error"]["code"], "POLICY_DENIED",
+            "{command}: {answer}"
+        );
     }
-    assert!(std::fs::read_to_string(&config).unwrap().contains("enforce"));
+    assert!(
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .contains("enforce")
+    );
 }
 
 #[test]
