@@ -163,7 +163,13 @@ impl Engine {
     ) -> Result<Engine> {
         let inventory = Inventory::from_config(&loaded.config);
         let loaded_limits = loaded.config.limits.clone();
-        let policy = Policy::new(&loaded.config.policy, &inventory)?.protect(own_files(&loaded));
+        let policy = Policy::new(&loaded.config.policy, &inventory)?.protect(
+            own_files(&loaded),
+            Some(crate::config::home_dir().display().to_string()),
+            std::env::current_dir()
+                .ok()
+                .map(|cwd| cwd.display().to_string()),
+        );
         if policy.allows_opaque() {
             tracing::warn!(
                 "policy.allow_opaque is on: commands warden cannot check run whenever no rule denies them outright"

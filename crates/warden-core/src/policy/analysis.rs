@@ -86,6 +86,8 @@ pub fn analyze(input: Input, classify: &dyn Fn(&SimpleCommand) -> Option<Class>)
         stdin: input.stdin,
         working_directory: input.working_directory,
         classify,
+        relative: Vec::new(),
+        directories: Vec::new(),
     };
     analyzer.analysis.env.extend(input.env.iter().cloned());
     if let Some(text) = input.shell {
@@ -97,6 +99,7 @@ pub fn analyze(input: Input, classify: &dyn Fn(&SimpleCommand) -> Option<Class>)
         let words: Vec<Word> = argv.iter().map(Word::literal_word).collect();
         analyzer.words(&words, Stdin::Inherited, &Context::default());
     }
+    analyzer.place_relative_paths();
     let analysis = &mut analyzer.analysis;
     analysis.class = analysis
         .commands
@@ -123,6 +126,11 @@ struct Analyzer<'a> {
     stdin: Option<&'a str>,
     working_directory: Option<&'a str>,
     classify: &'a dyn Fn(&SimpleCommand) -> Option<Class>,
+    /// Relative paths, placed at the end in every directory the command may be in.
+    relative: Vec<(String, bool)>,
+    /// Directories `cd`/`pushd` may move to (`cd /etc && cat shadow` reads
+    /// `/etc/shadow`).
+    directories: Vec<String>,
 }
 
 impl Analyzer<'_> {
@@ -201,7 +209,25 @@ impl Analyzer<'_> {
     }
 
     fn path(&mut self, path: &str, write: bool) {
-        let path = normalize(path, self.working_directory);
+        if !path.starts_with('/') && !path.starts_with('~') {
+            self.relative.push((path.to_owned(), write));
+        }
+        self.place(normalize(path, self.working_directory), write);
+    }
+
+    /// Each relative path also in every directory a `cd` in the command names: the
+    /// order of a script is not followed, so every place it may be is checked.
+    fn place_relative_paths(&mut self) {
+        let relative = std::mem::take(&mut self.relative);
+        let directories = self.directories.clone();
+        for (path, write) in relative {
+            for directory in &directories {
+                self.place(normalize(&path, Some(directory)), write);
+            }
+        }
+    }
+
+    fn place(&mut self, path: String, write: bool) {
         match self
             .analysis
             .paths
@@ -287,6 +313,19 @@ impl Analyzer<'_> {
     }
 
     fn program(&mut self, words: &[Word], context: &Context) {
+        if matches!(words[0].text.as_str(), "cd" | "pushd") {
+            let target = words[1..].iter().find(|word| !word.text.starts_with('-'));
+            match target.map(|word| (word.literal(), word)) {
+                Some((Some(directory), _)) => {
+                    let directory = normalize(directory, self.working_directory);
+                    self.directories.push(directory);
+                }
+                None => self.directories.push("~".into()),
+                // `cd "$dir"`: relative paths after it cannot be placed; they are
+                // still checked where they are written.
+                Some((None, _)) => {}
+            }
+        }
         let inspection = programs::inspect(words);
         if let Some(why) = inspection.opaque {
             self.opaque(why);
@@ -323,14 +362,17 @@ impl Analyzer<'_> {
     }
 
     /// An argument that names a file (`/etc/shadow`, `~/.ssh/id_rsa`, `--file=x/y`,
-    /// `-f/etc/shadow`) is checked against `deny_paths` like a file tool's path.
+    /// `-f/etc/shadow`, or a plain word, a file where the command runs) is checked
+    /// against `deny_paths` like a file tool's path.
     fn path_argument(&mut self, word: &Word) {
         if word.literal().is_none() {
             return;
         }
         let text = word.text.as_str();
         let mut candidates = Vec::new();
-        if looks_like_path(text) {
+        // A plain word may be a file in the working directory (`cd /etc && cat
+        // shadow`): it is checked where the command may run.
+        if looks_like_path(text) || (!text.starts_with('-') && !text.is_empty()) {
             candidates.push(text);
         }
         if let Some((_, value)) = text.split_once('=')

@@ -264,6 +264,9 @@ fn allow_lists_hold_against_exec_capable_options() {
         "cat ~/.ssh/id_ed25519",
         "cat .ssh/id_ed25519",
         "echo x >> ~/.ssh/authorized_keys",
+        "cd /etc && cat shadow",
+        "cd ~ && cat .ssh/id_rsa",
+        "cat shadow; cd /etc",
         "ls; touch f",
         "sudo cat /etc/hostname",
         "find . -name '*' -fprint /home/u/.ssh/authorized_keys",
@@ -475,6 +478,44 @@ fn starter_deny_paths_cover_credentials_and_persistence_points() {
     }
     assert_eq!(
         policy.evaluate_path(&host, "t", "/srv/app/x").decision,
+        Verdict::Allowed
+    );
+}
+
+#[test]
+fn relative_paths_are_checked_wherever_the_command_may_run() {
+    let (policy, host) = policy_of(&format!(
+        "{HOST}policy:\n  deny_paths: ['/etc/shadow', '.*/\\.ssh(/.*)?']\n"
+    ));
+    for command in [
+        "cd /etc && cat shadow",
+        "cat shadow; cd /etc",
+        "cd ~ && cat .ssh/id_rsa",
+        "pushd /etc; grep root shadow",
+    ] {
+        assert_eq!(
+            decide(&policy, &host, command, None).0.decision,
+            Verdict::Denied,
+            "{command}"
+        );
+    }
+    let analysis = policy.analyze(Input {
+        shell: Some("cat shadow"),
+        argv: None,
+        env: &[],
+        stdin: None,
+        working_directory: Some("/etc"),
+    });
+    assert_eq!(
+        policy
+            .evaluate(&host, "t", &analysis, CommandOrigin::Caller)
+            .decision,
+        Verdict::Denied
+    );
+    assert_eq!(
+        decide(&policy, &host, "cd /var/log && cat syslog", None)
+            .0
+            .decision,
         Verdict::Allowed
     );
 }

@@ -124,6 +124,10 @@ pub struct Policy {
     /// warden's own config file, state and audit directories: denied to every file
     /// tool and redirection on `local`, whatever else the policy says.
     protected: Vec<String>,
+    /// On `local`, where `~` and relative paths of a command lead (warden's home and
+    /// working directory), so its own files are found under any spelling.
+    local_home: Option<String>,
+    local_cwd: Option<String>,
     /// A digest of the policy as configured: plan tokens are bound to it.
     version: String,
 }
@@ -227,15 +231,37 @@ impl Policy {
             roles,
             classes,
             protected: Vec::new(),
+            local_home: None,
+            local_cwd: None,
             version,
         })
     }
 
     /// Adds warden's own files (config, state dir, audit dir) to what no file tool or
-    /// redirection on `local` may touch.
-    pub fn protect(mut self, paths: impl IntoIterator<Item = String>) -> Policy {
+    /// redirection on `local` may touch; `home` and `cwd` say where `~/x` and `./x`
+    /// lead there.
+    pub fn protect(
+        mut self,
+        paths: impl IntoIterator<Item = String>,
+        home: Option<String>,
+        cwd: Option<String>,
+    ) -> Policy {
         self.protected.extend(paths);
+        self.local_home = home;
+        self.local_cwd = cwd;
         self
+    }
+
+    /// `path` as it reads on `local`: `~/x` under warden's home, `./x` in its cwd.
+    fn on_local(&self, path: &str) -> String {
+        let expanded = match (path.strip_prefix('~'), path.strip_prefix("./")) {
+            (Some(rest), _) if rest.is_empty() || rest.starts_with('/') => {
+                self.local_home.as_ref().map(|home| format!("{home}{rest}"))
+            }
+            (_, Some(rest)) => self.local_cwd.as_ref().map(|cwd| format!("{cwd}/{rest}")),
+            _ => None,
+        };
+        analysis::normalize(expanded.as_deref().unwrap_or(path), None)
     }
 
     pub fn mode(&self) -> PolicyMode {
@@ -390,11 +416,12 @@ impl Policy {
     }
 
     fn path_verdict(&self, host: &Host, rules: &RuleSet, path: &str) -> Decision {
-        if host.is_local()
+        let local = host.is_local().then(|| self.on_local(path));
+        if let Some(local) = &local
             && let Some(own) = self
                 .protected
                 .iter()
-                .find(|own| path_and_parents(path).any(|candidate| candidate == own.as_str()))
+                .find(|own| path_and_parents(local).any(|candidate| candidate == own.as_str()))
         {
             // Always, in every mode: warden's own files are not the agent's to change.
             return Decision {

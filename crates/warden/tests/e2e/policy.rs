@@ -351,6 +351,12 @@ fn warden_protects_its_own_files_even_with_unsafe_local() {
         format!("echo 'policy: {{mode: off}}' > {config_path}"),
         format!("sed -i s/enforce/off/ {config_path}"),
         format!("cat /dev/null > {}", state.join("audit").display()),
+        "sed -i s/enforce/off/ ~/warden.yaml".to_owned(),
+        "sed -i s/enforce/off/ warden.yaml".to_owned(),
+        format!(
+            "cd {} && sed -i s/enforce/off/ warden.yaml",
+            home.path().display()
+        ),
     ] {
         let (answer, is_error) = mcp.call(
             "exec",
