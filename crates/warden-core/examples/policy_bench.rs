@@ -26,13 +26,13 @@ fn main() {
     let inventory = Inventory::from_config(&config);
     let policy = Policy::new(&config.policy, &inventory).expect("policy");
     let host = inventory.require("web-1").expect("host");
-    let commands: Vec<&str> = EVERYDAY
+    let commands: Vec<String> = EVERYDAY
         .lines()
-        .chain(
-            BYPASS
-                .lines()
-                .filter_map(|line| line.split_once('\t').map(|(_, command)| command)),
-        )
+        .map(str::to_owned)
+        .chain(BYPASS.lines().filter_map(|line| {
+            let (_, command) = line.split_once('\t')?;
+            Some(command.replace('⏎', "\n"))
+        }))
         .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
         .collect();
     let rounds = 50;
