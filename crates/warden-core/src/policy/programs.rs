@@ -200,7 +200,11 @@ fn find(args: &[Word]) -> Inspection {
                     .position(|word| word.text == ";" || word.text == "+")
                     .map_or(args.len(), |offset| start + offset);
                 if end > start {
-                    inspection.inner.push(args[start..end].to_vec());
+                    // `{}` is a found file's name: known only when it runs
+                    // (`-exec sh -c {} \;` runs each name as a script).
+                    inspection
+                        .inner
+                        .push(super::wrappers::replaced(&args[start..end], "{}"));
                 }
                 index = end + 1;
             }

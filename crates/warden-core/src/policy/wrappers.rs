@@ -292,10 +292,15 @@ pub fn look_through(words: &[Word]) -> Step {
                     "an expansion among {name}'s options decides what it runs"
                 ));
             }
+            let inner = match xargs_replace(name, &args[..start]) {
+                // `xargs -I{} sh -c '{}'` runs its input as a script.
+                Some(token) => replaced(&args[start..], &token),
+                None => args[start..].to_vec(),
+            };
             Step::Runs {
                 wrapper: spec.wrapper,
                 assignments: Vec::new(),
-                inner: args[start..].to_vec(),
+                inner,
             }
         }
         Err(option) => Step::Opaque(format!(
@@ -571,6 +576,36 @@ fn flock(args: &[Word]) -> Step {
             inner: args[index..].to_vec(),
         },
     }
+}
+
+/// The replace string of `xargs -I R` / `-i` / `--replace[=R]`, if any.
+fn xargs_replace(name: &str, options: &[Word]) -> Option<String> {
+    if name != "xargs" {
+        return None;
+    }
+    options.iter().enumerate().find_map(|(index, word)| {
+        let text = word.text.as_str();
+        match text {
+            "-I" => options.get(index + 1).map(|value| value.text.clone()),
+            "-i" | "--replace" => Some("{}".into()),
+            _ if text.starts_with("--replace=") => Some(text["--replace=".len()..].to_owned()),
+            _ if text.starts_with("-I") => Some(text[2..].to_owned()),
+            _ if text.starts_with("-i") => Some(text[2..].to_owned()),
+            _ => None,
+        }
+    })
+}
+
+/// `words` with every word holding `token` marked as known only when it runs: the
+/// input xargs or find puts there.
+pub fn replaced(words: &[Word], token: &str) -> Vec<Word> {
+    words
+        .iter()
+        .map(|word| Word {
+            expands: word.expands || (!token.is_empty() && word.text.contains(token)),
+            ..word.clone()
+        })
+        .collect()
 }
 
 /// `NAME=value` with a valid variable name.
