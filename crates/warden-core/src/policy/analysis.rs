@@ -14,6 +14,13 @@ use super::wrappers::{self, Step, Wrapper};
 /// How deep wrappers and scripts nest before the command counts as opaque.
 const MAX_DEPTH: usize = 12;
 
+/// Most paths one command is checked for; a command naming more is opaque (a bound
+/// on the work a hostile command can ask of the policy).
+const MAX_PATHS: usize = 4096;
+
+/// Most directories a command may `cd` to that relative paths are placed in.
+const MAX_DIRECTORIES: usize = 16;
+
 /// One simple command, normalized.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct SimpleCommand {
@@ -88,6 +95,7 @@ pub fn analyze(input: Input, classify: &dyn Fn(&SimpleCommand) -> Option<Class>)
         classify,
         relative: Vec::new(),
         directories: Vec::new(),
+        seen: Default::default(),
     };
     analyzer.analysis.env.extend(input.env.iter().cloned());
     if let Some(text) = input.shell {
@@ -131,6 +139,8 @@ struct Analyzer<'a> {
     /// Directories `cd`/`pushd` may move to (`cd /etc && cat shadow` reads
     /// `/etc/shadow`).
     directories: Vec<String>,
+    /// Index of each path in `analysis.paths`.
+    seen: std::collections::HashMap<String, usize>,
 }
 
 impl Analyzer<'_> {
@@ -228,14 +238,15 @@ impl Analyzer<'_> {
     }
 
     fn place(&mut self, path: String, write: bool) {
-        match self
-            .analysis
-            .paths
-            .iter_mut()
-            .find(|known| known.path == path)
-        {
-            Some(known) => known.write |= write,
-            None => self.analysis.paths.push(PathUse { path, write }),
+        match self.seen.get(&path) {
+            Some(&index) => self.analysis.paths[index].write |= write,
+            None if self.analysis.paths.len() >= MAX_PATHS => {
+                self.opaque(format!("the command names more than {MAX_PATHS} paths"));
+            }
+            None => {
+                self.seen.insert(path.clone(), self.analysis.paths.len());
+                self.analysis.paths.push(PathUse { path, write });
+            }
         }
     }
 
@@ -316,6 +327,9 @@ impl Analyzer<'_> {
         if matches!(words[0].text.as_str(), "cd" | "pushd") {
             let target = words[1..].iter().find(|word| !word.text.starts_with('-'));
             match target.map(|word| (word.literal(), word)) {
+                Some((Some(_), _)) if self.directories.len() >= MAX_DIRECTORIES => {
+                    self.opaque(format!("the command changes directory more than {MAX_DIRECTORIES} times"));
+                }
                 Some((Some(directory), _)) => {
                     let directory = normalize(directory, self.working_directory);
                     self.directories.push(directory);

@@ -175,12 +175,45 @@ pub fn parse(text: &str) -> Parsed {
             .opaque
             .push("the shell grammar cannot parse this string (a syntax error)".into());
     }
+    // The walk recurses with the tree; a tree nested deeper than any real command is
+    // refused before it (measured without recursion).
+    if depth_of(root) > MAX_NESTING {
+        parsed.opaque.push(format!(
+            "the command nests deeper than {MAX_NESTING} levels"
+        ));
+        return parsed;
+    }
     let mut walker = Walker {
         source: text,
         parsed,
     };
     walker.statement(root, Stdin::Inherited);
     walker.parsed
+}
+
+/// Deepest syntax tree walked; real commands stay far below.
+const MAX_NESTING: usize = 200;
+
+/// The depth of the tree under `root`, walked with a cursor (no recursion).
+fn depth_of(root: Node) -> usize {
+    let mut cursor = root.walk();
+    let (mut depth, mut deepest) = (0, 0);
+    loop {
+        if cursor.goto_first_child() {
+            depth += 1;
+            deepest = deepest.max(depth);
+            continue;
+        }
+        loop {
+            if cursor.goto_next_sibling() {
+                break;
+            }
+            if !cursor.goto_parent() {
+                return deepest;
+            }
+            depth -= 1;
+        }
+    }
 }
 
 struct Walker<'a> {
@@ -253,16 +286,15 @@ impl Walker<'_> {
     fn redirected(&mut self, node: Node, stdin: Stdin) {
         let mut redirects = Vec::new();
         let mut stdin_text = None;
-        let mut cursor = node.walk();
-        let children: Vec<Node> = node.named_children(&mut cursor).collect();
-        for child in &children {
-            if node_field(node, *child) == Some("redirect") {
+        let children = fields(node);
+        for (field, child) in &children {
+            if *field == Some("redirect") {
                 self.collect_redirect(*child, &mut redirects, &mut stdin_text);
             }
         }
         let stdin = stdin_text.unwrap_or(stdin);
-        for child in children {
-            if node_field(node, child) == Some("body") {
+        for (field, child) in children {
+            if field == Some("body") {
                 if child.kind() == "command" {
                     self.command(child, redirects.clone(), stdin.clone());
                 } else {
@@ -347,12 +379,10 @@ impl Walker<'_> {
     fn redirect(&mut self, node: Node) -> Option<Redirect> {
         let mut operator = String::new();
         let mut target = None;
-        let mut cursor = node.walk();
-        let children: Vec<Node> = node.children(&mut cursor).collect();
-        for child in children {
+        for (field, child) in fields(node) {
             if !child.is_named() {
                 operator.push_str(self.text(child));
-            } else if node_field(node, child) == Some("destination") {
+            } else if field == Some("destination") {
                 target = Some(child);
             } else if child.kind() != "file_descriptor" {
                 self.statement(child, Stdin::Inherited);
@@ -443,10 +473,11 @@ impl Walker<'_> {
     }
 
     fn assignment(&mut self, node: Node, names: &mut Vec<String>) {
-        let mut cursor = node.walk();
-        let children: Vec<Node> = node.named_children(&mut cursor).collect();
-        for child in children {
-            match node_field(node, child) {
+        for (field, child) in fields(node) {
+            if !child.is_named() {
+                continue;
+            }
+            match field {
                 Some("name") => {
                     let name = self.text(child);
                     // `a[$(cmd)]=1`: the subscript is evaluated.
@@ -553,17 +584,6 @@ fn fields<'tree>(node: Node<'tree>) -> Vec<(Option<&'tree str>, Node<'tree>)> {
         .enumerate()
         .map(|(index, child)| (node.field_name_for_child(index as u32), child))
         .collect()
-}
-
-/// The field name of `child` within `parent`.
-fn node_field<'tree>(parent: Node<'tree>, child: Node<'tree>) -> Option<&'tree str> {
-    let mut cursor = parent.walk();
-    for (index, candidate) in parent.children(&mut cursor).enumerate() {
-        if candidate.id() == child.id() {
-            return parent.field_name_for_child(index as u32);
-        }
-    }
-    None
 }
 
 /// An unquoted word: backslashes escape the next character; unescaped `*`, `?`, `[`
