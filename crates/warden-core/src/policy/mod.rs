@@ -14,6 +14,8 @@ pub mod analysis;
 pub mod classes;
 #[cfg(test)]
 mod corpus_tests;
+#[cfg(test)]
+mod review3_tests;
 pub mod programs;
 pub mod rules;
 pub mod shell;

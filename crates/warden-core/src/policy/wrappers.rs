@@ -123,7 +123,7 @@ const SPECS: &[Spec] = &[
     Spec {
         names: &["command", "builtin"],
         short_values: "",
-        short_flags: "p",
+        short_flags: "pvV",
         long_values: &[],
         long_flags: &[],
         positionals: 0,
@@ -150,7 +150,7 @@ const SPECS: &[Spec] = &[
     Spec {
         names: &["sudo"],
         short_values: "CDghpRrTtUu",
-        short_flags: "AbEHiKkLlnPSsVv",
+        short_flags: "AbEeHiKkLlnPSsVv",
         long_values: &[
             "close-from",
             "chdir",
@@ -178,6 +178,7 @@ const SPECS: &[Spec] = &[
             "stdin",
             "shell",
             "validate",
+            "edit",
         ],
         positionals: 0,
         wrapper: Wrapper::Privileged,
@@ -230,7 +231,9 @@ const SPECS: &[Spec] = &[
 ];
 
 /// Shells: `-c SCRIPT` runs the script, no script means standard input.
-const SHELLS: &[&str] = &["sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "yash"];
+const SHELLS: &[&str] = &[
+    "sh", "bash", "rbash", "dash", "zsh", "ksh", "mksh", "ash", "yash", "fish", "tcsh", "csh",
+];
 
 /// What `words` (a simple command, program first, quotes removed) runs one level down.
 pub fn look_through(words: &[Word]) -> Step {
@@ -254,22 +257,6 @@ pub fn look_through(words: &[Word]) -> Step {
                 inner: args.to_vec(),
             };
         }
-        "command"
-            if args
-                .iter()
-                .any(|word| matches!(word.text.as_str(), "-v" | "-V")) =>
-        {
-            // `command -v x` looks a name up; it runs nothing.
-            return Step::Program;
-        }
-        "sudo"
-            if args
-                .iter()
-                .any(|word| word.text == "-e" || word.text == "--edit") =>
-        {
-            // sudoedit: edits the named files as root (their paths are checked).
-            return Step::Program;
-        }
         _ => {}
     }
     let Some(spec) = SPECS.iter().find(|spec| spec.names.contains(&name)) else {
@@ -277,10 +264,18 @@ pub fn look_through(words: &[Word]) -> Step {
     };
     match skip_options(spec, args) {
         Ok(start) => {
+            let options = &args[..start.min(args.len())];
+            // `command -v x` looks a name up; `sudo -e f` (sudoedit) edits files as
+            // root: neither runs a program (sudoedit's paths are checked).
+            if (name == "command" && has_short(options, &['v', 'V']))
+                || (name == "sudo" && (has_short(options, &['e']) || has_long(options, "edit")))
+            {
+                return Step::Program;
+            }
             let start = start + spec.positionals;
             if start >= args.len() {
                 // `sudo -i`, `sudo -s`, `chroot /x`: an interactive shell on stdin.
-                if name == "chroot" || (matches!(name, "sudo" | "doas") && sudo_shell(args)) {
+                if name == "chroot" || (matches!(name, "sudo" | "doas") && sudo_shell(options)) {
                     return Step::ShellStdin {
                         wrapper: spec.wrapper,
                     };
@@ -307,6 +302,23 @@ pub fn look_through(words: &[Word]) -> Step {
             "{name} option {option:?} is not one warden can read past"
         )),
     }
+}
+
+/// A short option among `options` (`-v`, or inside a cluster: `-pv`).
+fn has_short(options: &[Word], letters: &[char]) -> bool {
+    options.iter().any(|word| {
+        word.text.starts_with('-')
+            && !word.text.starts_with("--")
+            && word.text[1..].contains(letters)
+    })
+}
+
+fn has_long(options: &[Word], name: &str) -> bool {
+    options.iter().any(|word| {
+        word.text
+            .strip_prefix("--")
+            .is_some_and(|long| long == name || long.starts_with(&format!("{name}=")))
+    })
 }
 
 /// `sudo -i` / `sudo -s` with nothing after: a shell reading stdin.
@@ -396,10 +408,24 @@ fn shell(args: &[Word]) -> Step {
         if cluster.contains('c') {
             script_flag = true;
         }
-        // `-o OPTION` and `-O SHOPT` take a value.
-        index += if cluster.ends_with(['o', 'O']) { 2 } else { 1 };
+        if cluster.contains('s') && !script_flag {
+            // `bash -s ARGS`: the script comes from stdin, the words are its $1…
+            return Step::ShellStdin {
+                wrapper: Wrapper::Transparent,
+            };
+        }
+        // Each `o` and `O` in a cluster takes the next word (`-eoc pipefail SCRIPT`).
+        index += 1 + cluster.chars().filter(|c| matches!(c, 'o' | 'O')).count();
     }
     match (script_flag, args.get(index)) {
+        // `bash /dev/stdin`, `sh /proc/self/fd/0`: the "file" is standard input.
+        (false, Some(file))
+            if file.text.starts_with("/dev/") || file.text.starts_with("/proc/") =>
+        {
+            Step::ShellStdin {
+                wrapper: Wrapper::Transparent,
+            }
+        }
         (true, Some(script)) => match script.literal() {
             Some(text) => Step::Script {
                 wrapper: Wrapper::Transparent,
@@ -458,56 +484,143 @@ fn env(args: &[Word]) -> Step {
     }
 }
 
-/// `su [-] [USER] -c SCRIPT`, `runuser -u USER COMMAND`, `sg GROUP -c SCRIPT`.
+/// `su [options] [-] [USER [ARGS]]` with `-c SCRIPT`, `runuser -u USER COMMAND…`,
+/// `sg GROUP [-c] SCRIPT`: options read as getopt reads them (`-lc SCRIPT`,
+/// `-c'SCRIPT'`, `--command=SCRIPT`, `-uroot`).
 fn su(name: &str, args: &[Word]) -> Step {
+    let short_values: &[char] = if name == "runuser" {
+        &['c', 's', 'g', 'G', 'w', 'u']
+    } else {
+        &['c', 's', 'g', 'G', 'w']
+    };
+    let long_values = [
+        "command",
+        "session-command",
+        "shell",
+        "group",
+        "supp-group",
+        "whitelist-environment",
+        "user",
+    ];
+    let long_flags = ["login", "preserve-environment", "pty", "fast"];
+    // The script: `Some(Ok(text))`, or `Some(Err(()))` when only known at run time.
+    let mut script: Option<Result<String, ()>> = None;
+    let mut user = false;
+    let mut positionals: Vec<&Word> = Vec::new();
+    let value_of = |word: Option<&Word>| -> Result<String, ()> {
+        word.and_then(Word::literal).map(str::to_owned).ok_or(())
+    };
     let mut index = 0;
     while let Some(word) = args.get(index) {
         let text = word.text.as_str();
-        match text {
-            "-c" | "--command" | "--session-command" => {
-                return match args.get(index + 1).and_then(Word::literal) {
-                    Some(script) => Step::Script {
-                        wrapper: Wrapper::Privileged,
-                        script: script.to_owned(),
-                    },
-                    None => Step::Opaque(format!("{name} -c with a script known only at run time")),
-                };
-            }
-            _ if text.starts_with("--command=") || text.starts_with("--session-command=") => {
-                let script = text
-                    .split_once('=')
-                    .map(|(_, script)| script)
-                    .unwrap_or_default();
-                return Step::Script {
-                    wrapper: Wrapper::Privileged,
-                    script: script.to_owned(),
-                };
-            }
-            "-u" | "--user" if name == "runuser" => {
-                return match args.get(index + 2) {
-                    Some(_) => Step::Runs {
-                        wrapper: Wrapper::Privileged,
-                        assignments: Vec::new(),
-                        inner: args[index + 2..].to_vec(),
-                    },
-                    None => Step::ShellStdin {
-                        wrapper: Wrapper::Privileged,
-                    },
-                };
-            }
-            "-s"
-            | "--shell"
-            | "-g"
-            | "--group"
-            | "-G"
-            | "--supp-group"
-            | "-w"
-            | "--whitelist-environment" => index += 2,
-            _ => index += 1,
+        if word.literal().is_none() && text.starts_with('-') {
+            return Step::Opaque(format!("an expansion among {name}'s options"));
         }
+        if let Some(long) = text.strip_prefix("--") {
+            if long.is_empty() {
+                positionals.extend(&args[index + 1..]);
+                break;
+            }
+            let (option, inline) = match long.split_once('=') {
+                Some((option, value)) => (option, Some(value)),
+                None => (long, None),
+            };
+            if long_values.contains(&option) {
+                let value = match inline {
+                    Some(value) => Ok(value.to_owned()),
+                    None => value_of(args.get(index + 1)),
+                };
+                match option {
+                    "command" | "session-command" => script = Some(value),
+                    "user" if name == "runuser" => user = true,
+                    _ => {}
+                }
+                index += if inline.is_some() { 1 } else { 2 };
+            } else if long_flags.contains(&option) {
+                index += 1;
+            } else {
+                return Step::Opaque(format!(
+                    "{name} option {text:?} is not one warden can read past"
+                ));
+            }
+            continue;
+        }
+        let Some(cluster) = text.strip_prefix('-').filter(|rest| !rest.is_empty()) else {
+            // `-` alone asks for a login shell. Options end at the first other word
+            // (getopt's `+`): what follows is the user's shell's arguments, the
+            // runuser command, or sg's command.
+            if text == "-" {
+                index += 1;
+                continue;
+            }
+            positionals.extend(&args[index..]);
+            break;
+        };
+        let mut consumed = 1;
+        for (at, letter) in cluster.char_indices() {
+            if short_values.contains(&letter) {
+                // The value is the rest of the cluster (`-c'x'`, `-uroot`) or the next word.
+                let rest = &cluster[at + letter.len_utf8()..];
+                let value = if rest.is_empty() {
+                    consumed = 2;
+                    value_of(args.get(index + 1))
+                } else {
+                    Ok(rest.to_owned())
+                };
+                match letter {
+                    'c' => script = Some(value),
+                    'u' => user = true,
+                    _ => {}
+                }
+                break;
+            }
+            if !"lmpfP".contains(letter) {
+                return Step::Opaque(format!(
+                    "{name} option -{letter} is not one warden can read past"
+                ));
+            }
+        }
+        index += consumed;
     }
-    Step::ShellStdin {
+    // `su USER -c SCRIPT`: the words after the user go to the user's shell.
+    if name == "su" && script.is_none() && positionals.len() > 1 {
+        return match shell(&positionals[1..].iter().map(|word| (*word).clone()).collect::<Vec<_>>()) {
+            Step::Script { script, .. } => script_step(&script),
+            Step::Program => Step::Opaque("su runs a script file as another user".into()),
+            other => other,
+        };
+    }
+    match (script, name) {
+        (Some(Ok(text)), _) => script_step(&text),
+        (Some(Err(())), _) => Step::Opaque(format!(
+            "{name} -c with a script known only at run time"
+        )),
+        // `sg GROUP SCRIPT`: the script is the words after the group.
+        (None, "sg") if positionals.len() > 1 => match positionals[1..]
+            .iter()
+            .skip_while(|word| word.text == "-c")
+            .map(|word| word.literal())
+            .collect::<Option<Vec<_>>>()
+        {
+            Some(words) => script_step(&words.join(" ")),
+            None => Step::Opaque("sg runs words known only at run time".into()),
+        },
+        // `runuser -u USER COMMAND…`.
+        (None, "runuser") if user && !positionals.is_empty() => Step::Runs {
+            wrapper: Wrapper::Privileged,
+            assignments: Vec::new(),
+            inner: positionals.into_iter().cloned().collect(),
+        },
+        _ => Step::ShellStdin {
+            wrapper: Wrapper::Privileged,
+        },
+    }
+}
+
+fn script_step(script: &str) -> Step {
+    Step::Script {
         wrapper: Wrapper::Privileged,
+        script: script.to_owned(),
     }
 }
 
