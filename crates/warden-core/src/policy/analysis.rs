@@ -11,6 +11,16 @@ use super::programs;
 use super::shell::{self, RawCommand, RedirectKind, Stdin, Word};
 use super::wrappers::{self, Step, Wrapper};
 
+/// Redirection targets that hold nothing.
+const HARMLESS_DEVICES: &[&str] = &[
+    "/dev/null",
+    "/dev/zero",
+    "/dev/stdin",
+    "/dev/stdout",
+    "/dev/stderr",
+    "/dev/tty",
+];
+
 /// How deep wrappers and scripts nest before the command counts as opaque.
 const MAX_DEPTH: usize = 12;
 
@@ -96,6 +106,7 @@ pub fn analyze(input: Input, classify: &dyn Fn(&SimpleCommand) -> Option<Class>)
         relative: Vec::new(),
         directories: Vec::new(),
         seen: Default::default(),
+        redirect_class: Class::ReadOnly,
     };
     analyzer.analysis.env.extend(input.env.iter().cloned());
     if let Some(text) = input.shell {
@@ -115,6 +126,7 @@ pub fn analyze(input: Input, classify: &dyn Fn(&SimpleCommand) -> Option<Class>)
         .map(|command| command.class)
         .max()
         .unwrap_or(Class::ReadOnly);
+    analysis.class = analysis.class.max(analyzer.redirect_class);
     if !analysis.opaque.is_empty() {
         analysis.class = Class::Destructive;
     }
@@ -127,6 +139,8 @@ struct Context {
     depth: usize,
     via: Vec<String>,
     privileged: Option<String>,
+    /// Under xargs: more arguments come from the input.
+    appended: bool,
 }
 
 struct Analyzer<'a> {
@@ -141,6 +155,8 @@ struct Analyzer<'a> {
     directories: Vec<String>,
     /// Index of each path in `analysis.paths`.
     seen: std::collections::HashMap<String, usize>,
+    /// The class redirections of compound commands give the whole command.
+    redirect_class: Class,
 }
 
 impl Analyzer<'_> {
@@ -160,8 +176,11 @@ impl Analyzer<'_> {
         for why in parsed.opaque {
             self.opaque(why);
         }
+        // `{ ..; } > f`, `(:) > f`, a bare `> f`: the compound's redirection counts
+        // for the whole command.
         for redirect in &parsed.redirects {
-            self.redirect(redirect.kind, &redirect.target);
+            let class = self.redirect(redirect.kind, &redirect.target);
+            self.redirect_class = self.redirect_class.max(class);
         }
         for command in parsed.commands {
             let stdin = match (&command.stdin, &stdin) {
@@ -207,10 +226,15 @@ impl Analyzer<'_> {
             }
             return Class::ReadOnly;
         }
-        if target.text.starts_with("/dev/") {
+        let normalized = normalize(&target.text, self.working_directory);
+        if HARMLESS_DEVICES.contains(&normalized.as_str()) || normalized.starts_with("/dev/fd/") {
             return Class::ReadOnly;
         }
         self.path(&target.text, write);
+        if write && normalized.starts_with("/dev/") {
+            // A block device, a terminal, a printer: writing it is not undoable.
+            return Class::Destructive;
+        }
         match kind {
             RedirectKind::Truncate => Class::Destructive,
             RedirectKind::Append | RedirectKind::ReadWrite => Class::Mutating,
@@ -265,6 +289,12 @@ impl Analyzer<'_> {
             ));
             return;
         }
+        // `! { ..; }`, `time { ..; }`, `coproc X { ..; }`: the grammar reads the group
+        // as words; bash runs it.
+        if words.iter().any(|word| word.text == "{" || word.text == "}") {
+            self.opaque("a command group the grammar reads as words (write it without `!`, `time` or `coproc`)");
+            return;
+        }
         let name = wrappers::basename(&program.text).to_owned();
         let inner_context = |wrapper: Wrapper| {
             let mut inner = context.clone();
@@ -275,7 +305,17 @@ impl Analyzer<'_> {
             }
             inner
         };
-        match wrappers::look_through(words) {
+        let step = wrappers::look_through(words);
+        // `echo touch f | xargs env`: xargs puts its input after the program, so a
+        // wrapper under it gets its command from the input.
+        if context.appended
+            && wrappers::is_wrapper(&name)
+            && matches!(step, Step::Program | Step::ShellStdin { .. })
+        {
+            self.opaque(format!("xargs gives {name} its command from the input"));
+            return;
+        }
+        match step {
             Step::Program => self.program(words, context),
             Step::Runs {
                 wrapper,
@@ -284,7 +324,9 @@ impl Analyzer<'_> {
             } => {
                 self.analysis.env.extend(assignments);
                 self.arguments(words, &inner);
-                self.words(&inner, stdin, &inner_context(wrapper));
+                let mut inner_context = inner_context(wrapper);
+                inner_context.appended = name == "xargs";
+                self.words(&inner, stdin, &inner_context);
             }
             Step::Script { wrapper, script } => {
                 self.script(&script, Stdin::Inherited, &inner_context(wrapper));
@@ -340,6 +382,7 @@ impl Analyzer<'_> {
                 Some((None, _)) => {}
             }
         }
+        self.names_set(words);
         let inspection = programs::inspect(words);
         if let Some(why) = inspection.opaque {
             self.opaque(why);
@@ -375,6 +418,65 @@ impl Analyzer<'_> {
         }
     }
 
+    /// Builtins that set variables without an assignment (`read PS4`, `printf -v
+    /// PATH`, `mapfile PATH`, `getopts o PS4`): their names are checked like
+    /// assignments. Builtins that evaluate a name (`let`, `read`, `printf -v`,
+    /// `test -v`: `a[$(..)]` runs) must not be given code.
+    fn names_set(&mut self, words: &[Word]) {
+        let name = words[0].text.as_str();
+        if !matches!(
+            name,
+            "read" | "mapfile" | "readarray" | "printf" | "getopts" | "let" | "test" | "["
+        ) {
+            return;
+        }
+        let args = &words[1..];
+        // Only literal text counts: `"$(hostname)"` is a substitution already checked.
+        if args.iter().any(|word| word.literal().is_some_and(holds_code)) {
+            self.opaque(format!("{name} evaluates a name that holds `$(..)` or backticks"));
+        }
+        let operands: Vec<&str> = {
+            // Options that take a value, per builtin.
+            let values: &[&str] = match name {
+                "read" => &["-a", "-d", "-i", "-n", "-N", "-p", "-t", "-u"],
+                "mapfile" | "readarray" => &["-d", "-n", "-O", "-s", "-u", "-C", "-c"],
+                _ => &[],
+            };
+            let mut operands = Vec::new();
+            let mut index = 0;
+            while let Some(word) = args.get(index) {
+                let text = word.text.as_str();
+                if name == "printf" && text == "-v" {
+                    operands.extend(args.get(index + 1).map(|word| word.text.as_str()));
+                    break;
+                }
+                if name == "read" && text == "-a" {
+                    operands.extend(args.get(index + 1).map(|word| word.text.as_str()));
+                }
+                if values.contains(&text) {
+                    index += 2;
+                } else {
+                    if !text.starts_with('-') {
+                        operands.push(text);
+                    }
+                    index += 1;
+                }
+            }
+            operands
+        };
+        let set: Vec<&str> = match name {
+            "read" => operands,
+            "printf" => operands.into_iter().take(1).collect(),
+            "mapfile" | "readarray" => operands.last().copied().into_iter().collect(),
+            "getopts" => operands.get(1).copied().into_iter().collect(),
+            _ => Vec::new(),
+        };
+        for variable in set {
+            let variable = variable.split('[').next().unwrap_or(variable);
+            self.analysis.env.push(variable.to_owned());
+        }
+    }
+
     /// An argument that names a file (`/etc/shadow`, `~/.ssh/id_rsa`, `--file=x/y`,
     /// `-f/etc/shadow`, or a plain word, a file where the command runs) is checked
     /// against `deny_paths` like a file tool's path.
@@ -403,6 +505,11 @@ impl Analyzer<'_> {
             self.path(candidate, false);
         }
     }
+}
+
+/// Text that runs as code if it is ever evaluated: `$(..)` or backticks.
+fn holds_code(text: &str) -> bool {
+    text.contains("$(") || text.contains('`')
 }
 
 fn looks_like_path(text: &str) -> bool {

@@ -235,6 +235,8 @@ const DESTRUCTIVE: &[(&str, &[&str])] = &[
     ("shred", &[]),
     ("truncate", &[]),
     ("wipefs", &[]),
+    ("mkfs", &[]),
+    ("mke2fs", &[]),
     ("mkswap", &[]),
     ("fdisk", &[]),
     ("sfdisk", &[]),
@@ -342,6 +344,8 @@ pub fn builtin_class(argv: &[String]) -> Class {
         return Class::ReadOnly;
     };
     let name = basename(program);
+    // `mkfs.ext4`, `mkfs.xfs`: every mkfs is.
+    let name = if name.starts_with("mkfs.") { "mkfs" } else { name };
     let args = &argv[1..];
     if name == "kill"
         && args

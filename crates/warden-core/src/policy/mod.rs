@@ -575,7 +575,8 @@ fn compile_paths(patterns: &[String], source: &str) -> Result<Vec<PathRule>> {
         .enumerate()
         .map(|(index, pattern)| {
             let source = format!("{source}[{index}]");
-            let regex = Regex::new(&format!("^(?:{pattern})$")).map_err(|error| {
+            // `.` matches a newline too: a path may hold one.
+            let regex = Regex::new(&format!("(?s)^(?:{pattern})$")).map_err(|error| {
                 Error::invalid_input(format!("{source}: bad regex {pattern:?}: {error}"))
             })?;
             Ok(PathRule {

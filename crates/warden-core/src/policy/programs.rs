@@ -195,10 +195,13 @@ fn find(args: &[Word]) -> Inspection {
         match word.text.as_str() {
             "-exec" | "-execdir" | "-ok" | "-okdir" => {
                 let start = index + 1;
-                let end = args[start..]
-                    .iter()
-                    .position(|word| word.text == ";" || word.text == "+")
-                    .map_or(args.len(), |offset| start + offset);
+                // `;` ends the command; `+` only right after `{}` (find's own rule).
+                let end = (start..args.len())
+                    .find(|&at| {
+                        args[at].text == ";"
+                            || (args[at].text == "+" && at > start && args[at - 1].text == "{}")
+                    })
+                    .unwrap_or(args.len());
                 if end > start {
                     // `{}` is a found file's name: known only when it runs
                     // (`-exec sh -c {} \;` runs each name as a script).
@@ -250,16 +253,39 @@ fn sed(args: &[&str]) -> Inspection {
                 given = true;
                 index += 1;
             }
-            _ if arg.starts_with("-f") || arg.starts_with("--file=") => {
+            _ if arg.starts_with("--file=") => {
                 return Inspection::opaque("sed -f reads its script from a file");
             }
-            _ if arg.starts_with("-e") && arg.len() > 2 => {
-                scripts.push(&arg[2..]);
-                given = true;
-                index += 1;
+            "--line-length" => index += 2,
+            _ if arg.starts_with("--") => index += 1,
+            _ if arg.starts_with('-') && arg.len() > 1 => {
+                // A cluster (`-ne SCRIPT`, `-nf FILE`, `-i.bak`, `-l 80`): read letter by
+                // letter as sed does.
+                let mut consumed = 1;
+                for (at, letter) in arg.char_indices().skip(1) {
+                    let rest = &arg[at + 1..];
+                    match letter {
+                        'f' => return Inspection::opaque("sed -f reads its script from a file"),
+                        'e' | 'l' => {
+                            let value = if rest.is_empty() {
+                                consumed = 2;
+                                args.get(index + 1).copied()
+                            } else {
+                                Some(rest)
+                            };
+                            if letter == 'e' {
+                                scripts.extend(value);
+                                given = true;
+                            }
+                            break;
+                        }
+                        // `-i[SUFFIX]`: the rest is the suffix.
+                        'i' => break,
+                        _ => {}
+                    }
+                }
+                index += consumed;
             }
-            "-l" | "--line-length" => index += 2,
-            _ if arg.starts_with('-') && arg.len() > 1 => index += 1,
             _ => {
                 if !given {
                     scripts.push(arg);

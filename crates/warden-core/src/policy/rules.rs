@@ -106,7 +106,7 @@ impl Rule {
         };
         let matcher = match spec {
             RuleSpec::Pattern(pattern) => Matcher::Regex(
-                Regex::new(&format!("^(?:{pattern})$")).map_err(|error| bad("regex", &error))?,
+                Regex::new(&format!("(?s)^(?:{pattern})$")).map_err(|error| bad("regex", &error))?,
             ),
             RuleSpec::Structured(structured) => {
                 let glob = |text: &str| {

@@ -101,7 +101,6 @@ const CONTAINERS: &[&str] = &[
     "elif_clause",
     "else_clause",
     "while_statement",
-    "for_statement",
     "c_style_for_statement",
     "case_statement",
     "case_item",
@@ -258,6 +257,22 @@ impl Walker<'_> {
                 });
             }
             "declaration_command" | "unset_command" => self.declaration(node, stdin),
+            "for_statement" | "select_statement" => {
+                // `for PATH in …` assigns the loop's variable.
+                for (field, child) in fields(node) {
+                    if field == Some("variable") {
+                        self.parsed.commands.push(RawCommand {
+                            assignments: vec![self.text(child).to_owned()],
+                            words: Vec::new(),
+                            redirects: Vec::new(),
+                            stdin: Stdin::Inherited,
+                            declaration: true,
+                        });
+                    } else if child.is_named() {
+                        self.statement(child, Stdin::Inherited);
+                    }
+                }
+            }
             "file_redirect" | "heredoc_redirect" | "herestring_redirect" => {
                 if let Some(redirect) = self.redirect(node) {
                     self.parsed.redirects.push(redirect);
@@ -293,8 +308,10 @@ impl Walker<'_> {
             }
         }
         let stdin = stdin_text.unwrap_or(stdin);
+        let mut bodies = 0;
         for (field, child) in children {
             if field == Some("body") {
+                bodies += 1;
                 if child.kind() == "command" {
                     self.command(child, redirects.clone(), stdin.clone());
                 } else {
@@ -302,6 +319,10 @@ impl Walker<'_> {
                     self.statement(child, stdin.clone());
                 }
             }
+        }
+        // `> f` alone truncates f.
+        if bodies == 0 {
+            self.parsed.redirects.extend(redirects);
         }
     }
 
@@ -325,10 +346,17 @@ impl Walker<'_> {
             "heredoc_redirect" => {
                 let mut cursor = node.walk();
                 let children: Vec<Node> = node.named_children(&mut cursor).collect();
+                // `<<'EOF'`, `<<"EOF"`, `<<\EOF`: a quoted delimiter keeps the body literal.
+                let quoted = children.iter().any(|child| {
+                    child.kind() == "heredoc_start" && self.text(*child).contains(['\'', '"', '\\'])
+                });
                 for child in children {
                     match child.kind() {
                         "heredoc_body" => {
                             let body = self.heredoc(child);
+                            if !quoted {
+                                self.hidden_code(child);
+                            }
                             *stdin = Some(Stdin::Text(body));
                         }
                         "file_redirect" => {
@@ -460,8 +488,28 @@ impl Walker<'_> {
                         assignments.push(name);
                     }
                 }
-                _ => words.push(self.word(child)),
+                _ => {
+                    let word = self.word(child);
+                    // `declare -x 'PS4=…'` assigns as surely as `PS4=…`.
+                    if let Some((name, value)) = word.text.split_once('=')
+                        && crate::policy::wrappers::is_name(name)
+                    {
+                        assignments.push(name.to_owned());
+                        if holds_code(value) {
+                            self.opaque("a value holds `$(..)` or backticks that arithmetic or prompt expansion may run later");
+                        }
+                    }
+                    words.push(word);
+                }
             }
+        }
+        // `declare -n ref=NAME`: a nameref makes later assignments land elsewhere.
+        if words
+            .iter()
+            .skip(1)
+            .any(|word| word.text.starts_with('-') && !word.text.starts_with("--") && word.text.contains('n'))
+        {
+            self.opaque("a nameref (declare -n) makes assignments land on another name");
         }
         self.parsed.commands.push(RawCommand {
             assignments,
@@ -486,7 +534,12 @@ impl Walker<'_> {
                     names.push(name);
                 }
                 _ => {
-                    self.word(child);
+                    let value = self.word(child);
+                    if value.literal().is_some_and(holds_code) {
+                        // `x='a[$(touch f)]'; (( x ))`: arithmetic, `${x@P}` and
+                        // namerefs run code held in a value.
+                        self.opaque("a value holds `$(..)` or backticks that arithmetic or prompt expansion may run later");
+                    }
                 }
             }
         }
@@ -501,6 +554,7 @@ impl Walker<'_> {
             "raw_string" => Word::literal_word(raw.trim_start_matches('\'').trim_end_matches('\'')),
             "ansi_c_string" => ansi_c(&raw),
             "string" => {
+                self.hidden_code(node);
                 self.substitutions(node);
                 let mut cursor = node.walk();
                 let expands = node
@@ -536,6 +590,15 @@ impl Walker<'_> {
             },
             _ => {
                 // Expansions, substitutions, arithmetic, `$"…"`: known when it runs.
+                if node.kind() == "expansion" {
+                    if raw.starts_with("${!") || raw.contains("@P}") {
+                        self.opaque("an indirect (${!x}) or prompt (${x@P}) expansion runs what a variable holds");
+                    }
+                    self.hidden_code(node);
+                }
+                if node.kind() == "command_substitution" && raw.starts_with('`') && raw.contains("\\`") {
+                    self.opaque("nested backticks the grammar does not read");
+                }
                 self.substitutions(node);
                 Word {
                     text: raw,
@@ -568,11 +631,39 @@ impl Walker<'_> {
         }
     }
 
+    /// `$(` or a backtick in text the grammar gave no substitution node for (inside
+    /// `${x:-…}` operands, unquoted heredocs): bash runs it, so it is opaque.
+    fn hidden_code(&mut self, node: Node) {
+        let raw = self.text(node);
+        if !raw.contains('`') && !raw.contains("$(") {
+            return;
+        }
+        let mut cursor = node.walk();
+        let mut found = 0;
+        let mut stack = vec![node];
+        while let Some(current) = stack.pop() {
+            if current.kind() == "command_substitution" || current.kind() == "arithmetic_expansion" {
+                found += 1;
+                continue;
+            }
+            stack.extend(current.named_children(&mut cursor));
+        }
+        let written = raw.matches('`').count() / 2 + raw.matches("$(").count();
+        if written > found {
+            self.opaque("command substitution in text the shell grammar does not read (inside ${..} or a heredoc)");
+        }
+    }
+
     fn opaque(&mut self, why: &str) {
         if !self.parsed.opaque.iter().any(|known| known == why) {
             self.parsed.opaque.push(why.to_owned());
         }
     }
+}
+
+/// Text that runs as code if it is ever evaluated: `$(..)` or backticks.
+fn holds_code(text: &str) -> bool {
+    text.contains("$(") || text.contains('`')
 }
 
 /// Every child of `node` with its field name.

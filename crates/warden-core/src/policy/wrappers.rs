@@ -721,6 +721,13 @@ pub fn replaced(words: &[Word], token: &str) -> Vec<Word> {
         .collect()
 }
 
+/// Whether `name` runs another program given in its arguments.
+pub fn is_wrapper(name: &str) -> bool {
+    SHELLS.contains(&name)
+        || SPECS.iter().any(|spec| spec.names.contains(&name))
+        || matches!(name, "env" | "su" | "runuser" | "sg" | "watch" | "flock" | "busybox")
+}
+
 /// `NAME=value` with a valid variable name.
 pub fn is_assignment(text: &str) -> bool {
     match text.split_once('=') {
