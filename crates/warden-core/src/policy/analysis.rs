@@ -49,6 +49,11 @@ pub struct SimpleCommand {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub privileged: Option<String>,
     pub class: Class,
+    /// A program warden does not know may run its arguments (`strace touch f`,
+    /// `setarch x86_64 touch f`): deny rules also match what follows it.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub may_wrap: bool,
 }
 
 impl SimpleCommand {
@@ -291,7 +296,10 @@ impl Analyzer<'_> {
         }
         // `! { ..; }`, `time { ..; }`, `coproc X { ..; }`: the grammar reads the group
         // as words; bash runs it.
-        if words.iter().any(|word| word.text == "{" || word.text == "}") {
+        if words
+            .iter()
+            .any(|word| word.text == "{" || word.text == "}")
+        {
             self.opaque("a command group the grammar reads as words (write it without `!`, `time` or `coproc`)");
             return;
         }
@@ -370,7 +378,9 @@ impl Analyzer<'_> {
             let target = words[1..].iter().find(|word| !word.text.starts_with('-'));
             match target.map(|word| (word.literal(), word)) {
                 Some((Some(_), _)) if self.directories.len() >= MAX_DIRECTORIES => {
-                    self.opaque(format!("the command changes directory more than {MAX_DIRECTORIES} times"));
+                    self.opaque(format!(
+                        "the command changes directory more than {MAX_DIRECTORIES} times"
+                    ));
                 }
                 Some((Some(directory), _)) => {
                     let directory = normalize(directory, self.working_directory);
@@ -404,9 +414,20 @@ impl Analyzer<'_> {
             via: context.via.clone(),
             privileged: context.privileged.clone(),
             class: Class::Mutating,
+            may_wrap: false,
         };
         command.class =
             (self.classify)(&command).unwrap_or_else(|| classes::builtin_class(&command.argv));
+        let name = wrappers::basename(&command.argv[0]);
+        command.may_wrap = !classes::known(name) && !wrappers::is_wrapper(name);
+        if command.may_wrap {
+            // What it may run counts for its class: `strace rm -rf /srv` is destructive.
+            let wrapped = (1..command.argv.len())
+                .filter(|&at| classes::known(wrappers::basename(&command.argv[at])))
+                .map(|at| classes::builtin_class(&command.argv[at..]))
+                .max();
+            command.class = command.class.max(wrapped.unwrap_or(Class::ReadOnly));
+        }
         self.analysis.commands.push(command);
         for inner in inspection.inner {
             let mut inner_context = context.clone();
@@ -432,8 +453,13 @@ impl Analyzer<'_> {
         }
         let args = &words[1..];
         // Only literal text counts: `"$(hostname)"` is a substitution already checked.
-        if args.iter().any(|word| word.literal().is_some_and(holds_code)) {
-            self.opaque(format!("{name} evaluates a name that holds `$(..)` or backticks"));
+        if args
+            .iter()
+            .any(|word| word.literal().is_some_and(holds_code))
+        {
+            self.opaque(format!(
+                "{name} evaluates a name that holds `$(..)` or backticks"
+            ));
         }
         let operands: Vec<&str> = {
             // Options that take a value, per builtin.

@@ -338,6 +338,14 @@ const DESTRUCTIVE: &[(&str, &[&str])] = &[
     ("umount", &[]),
 ];
 
+/// Whether the built-in table knows `name` (a program it does not know may be a
+/// wrapper of what follows it).
+pub fn known(name: &str) -> bool {
+    READ_ONLY.contains(&name)
+        || DESTRUCTIVE.iter().any(|(known, _)| *known == name)
+        || name.starts_with("mkfs.")
+}
+
 /// The class of one simple command's argv (program first) by the built-in table.
 pub fn builtin_class(argv: &[String]) -> Class {
     let Some(program) = argv.first() else {
@@ -345,7 +353,11 @@ pub fn builtin_class(argv: &[String]) -> Class {
     };
     let name = basename(program);
     // `mkfs.ext4`, `mkfs.xfs`: every mkfs is.
-    let name = if name.starts_with("mkfs.") { "mkfs" } else { name };
+    let name = if name.starts_with("mkfs.") {
+        "mkfs"
+    } else {
+        name
+    };
     let args = &argv[1..];
     if name == "kill"
         && args

@@ -514,10 +514,29 @@ fn hostile_sizes_are_opaque_not_a_crash() {
     let deep_subshells = format!("{}touch f{}", "(".repeat(20_000), ")".repeat(20_000));
     let deep_substitutions = format!("{}touch f{}", "$(".repeat(5_000), ")".repeat(5_000));
     let deep_braces = format!("{}touch f;{}", "{ ".repeat(5_000), "}".repeat(5_000));
-    let many_paths = format!("cat {}", (0..20_000).map(|i| format!("/a/{i}")).collect::<Vec<_>>().join(" "));
-    let many_redirects = format!(": {}", (0..20_000).map(|i| format!(">/a/{i}")).collect::<Vec<_>>().join(" "));
+    let many_paths = format!(
+        "cat {}",
+        (0..20_000)
+            .map(|i| format!("/a/{i}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let many_redirects = format!(
+        ": {}",
+        (0..20_000)
+            .map(|i| format!(">/a/{i}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     let nested_wrappers = format!("{}touch f", "env ".repeat(50));
-    for command in [deep_subshells, deep_substitutions, deep_braces, many_paths, many_redirects, nested_wrappers] {
+    for command in [
+        deep_subshells,
+        deep_substitutions,
+        deep_braces,
+        many_paths,
+        many_redirects,
+        nested_wrappers,
+    ] {
         let (decision, _) = decide(&policy, &host, &command, None);
         assert_eq!(decision.decision, Verdict::Denied, "{}…", &command[..40]);
     }

@@ -14,9 +14,9 @@ pub mod analysis;
 pub mod classes;
 #[cfg(test)]
 mod corpus_tests;
+pub mod programs;
 #[cfg(test)]
 mod review3_tests;
-pub mod programs;
 pub mod rules;
 pub mod shell;
 pub mod wrappers;
@@ -369,6 +369,21 @@ impl Policy {
         if rules.allow.is_empty() {
             return self.allowed(None, "no rule denies it".into(), texts);
         }
+        // An allow list says which programs run, not where they write: output goes
+        // only under an allowed root (`echo … >> .git/config` would arm a hook).
+        if let Some(path) = analysis.paths.iter().find(|path| {
+            path.write
+                && !rules
+                    .allowed_roots
+                    .iter()
+                    .any(|root| within_root(&path.path, root))
+        }) {
+            return deny(
+                None,
+                format!("{:?} is written outside the allowed roots", path.path),
+                "With an allow list, commands write only under policy.allowed_roots (or to /dev/null); write files with fs_write.",
+            );
+        }
         let mut deciding = None;
         for command in &analysis.commands {
             match rules
@@ -555,6 +570,16 @@ pub struct Capabilities {
 fn decision_with_commands(mut decision: Decision, texts: Vec<String>) -> Decision {
     decision.simple_commands = texts;
     decision
+}
+
+/// `path` is `root` or below it (both normalized).
+fn within_root(path: &str, root: &str) -> bool {
+    let root = root.trim_end_matches('/');
+    root.is_empty()
+        || path == root
+        || path
+            .strip_prefix(root)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// `/a/b/c`, `/a/b`, `/a`, `/`.

@@ -106,7 +106,8 @@ impl Rule {
         };
         let matcher = match spec {
             RuleSpec::Pattern(pattern) => Matcher::Regex(
-                Regex::new(&format!("(?s)^(?:{pattern})$")).map_err(|error| bad("regex", &error))?,
+                Regex::new(&format!("(?s)^(?:{pattern})$"))
+                    .map_err(|error| bad("regex", &error))?,
             ),
             RuleSpec::Structured(structured) => {
                 let glob = |text: &str| {
@@ -156,7 +157,18 @@ impl Rule {
     /// privileged invocation (`sudo -u x cmd`); an allow rule must match that when
     /// there is one.
     pub fn matches(&self, command: &SimpleCommand, purpose: Purpose) -> bool {
-        let own = self.matches_argv(&command.argv, &command.expands, purpose);
+        let mut own = self.matches_argv(&command.argv, &command.expands, purpose);
+        if purpose == Purpose::Deny && command.may_wrap && !own {
+            own = (1..command.argv.len())
+                .filter(|&at| !command.argv[at].starts_with('-'))
+                .any(|at| {
+                    self.matches_argv(
+                        &command.argv[at..],
+                        command.expands.get(at..).unwrap_or_default(),
+                        purpose,
+                    )
+                });
+        }
         match (&command.privileged, purpose) {
             (Some(privileged), Purpose::Allow) => self.matches_text(privileged, purpose),
             (Some(privileged), Purpose::Deny) => own || self.matches_text(privileged, purpose),

@@ -504,11 +504,9 @@ impl Walker<'_> {
             }
         }
         // `declare -n ref=NAME`: a nameref makes later assignments land elsewhere.
-        if words
-            .iter()
-            .skip(1)
-            .any(|word| word.text.starts_with('-') && !word.text.starts_with("--") && word.text.contains('n'))
-        {
+        if words.iter().skip(1).any(|word| {
+            word.text.starts_with('-') && !word.text.starts_with("--") && word.text.contains('n')
+        }) {
             self.opaque("a nameref (declare -n) makes assignments land on another name");
         }
         self.parsed.commands.push(RawCommand {
@@ -596,7 +594,10 @@ impl Walker<'_> {
                     }
                     self.hidden_code(node);
                 }
-                if node.kind() == "command_substitution" && raw.starts_with('`') && raw.contains("\\`") {
+                if node.kind() == "command_substitution"
+                    && raw.starts_with('`')
+                    && raw.contains("\\`")
+                {
                     self.opaque("nested backticks the grammar does not read");
                 }
                 self.substitutions(node);
@@ -642,7 +643,8 @@ impl Walker<'_> {
         let mut found = 0;
         let mut stack = vec![node];
         while let Some(current) = stack.pop() {
-            if current.kind() == "command_substitution" || current.kind() == "arithmetic_expansion" {
+            if current.kind() == "command_substitution" || current.kind() == "arithmetic_expansion"
+            {
                 found += 1;
                 continue;
             }

@@ -584,7 +584,12 @@ fn su(name: &str, args: &[Word]) -> Step {
     }
     // `su USER -c SCRIPT`: the words after the user go to the user's shell.
     if name == "su" && script.is_none() && positionals.len() > 1 {
-        return match shell(&positionals[1..].iter().map(|word| (*word).clone()).collect::<Vec<_>>()) {
+        return match shell(
+            &positionals[1..]
+                .iter()
+                .map(|word| (*word).clone())
+                .collect::<Vec<_>>(),
+        ) {
             Step::Script { script, .. } => script_step(&script),
             Step::Program => Step::Opaque("su runs a script file as another user".into()),
             other => other,
@@ -592,9 +597,9 @@ fn su(name: &str, args: &[Word]) -> Step {
     }
     match (script, name) {
         (Some(Ok(text)), _) => script_step(&text),
-        (Some(Err(())), _) => Step::Opaque(format!(
-            "{name} -c with a script known only at run time"
-        )),
+        (Some(Err(())), _) => {
+            Step::Opaque(format!("{name} -c with a script known only at run time"))
+        }
         // `sg GROUP SCRIPT`: the script is the words after the group.
         (None, "sg") if positionals.len() > 1 => match positionals[1..]
             .iter()
@@ -725,7 +730,10 @@ pub fn replaced(words: &[Word], token: &str) -> Vec<Word> {
 pub fn is_wrapper(name: &str) -> bool {
     SHELLS.contains(&name)
         || SPECS.iter().any(|spec| spec.names.contains(&name))
-        || matches!(name, "env" | "su" | "runuser" | "sg" | "watch" | "flock" | "busybox")
+        || matches!(
+            name,
+            "env" | "su" | "runuser" | "sg" | "watch" | "flock" | "busybox"
+        )
 }
 
 /// `NAME=value` with a valid variable name.
