@@ -146,6 +146,8 @@ pub struct PolicyConfig {
     pub allow_env: Vec<String>,
     /// Additions to the built-in command classes, consulted first.
     pub classes: ClassesConfig,
+    /// `confirm: true` runs a change only with the `plan_token` of its preview.
+    pub require_plan_token: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

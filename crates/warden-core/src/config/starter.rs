@@ -44,10 +44,10 @@ policy:
   deny_paths:                         # regex, full match on paths and their parents: file
     #                                   #   tools, redirections and path arguments
     - '.*/\.ssh(/.*)?'
-    - '.*/authorized_keys2?'
-    - '/etc/(shadow|gshadow|sudoers)(-|\..*)?'
+    - '/etc/ssh/authorized_keys(/.*)?'  # ~/.ssh/authorized_keys: under .ssh above
+    - '/etc/(g?shadow|sudoers)(-|\.bak|\.old|\.orig|\.dpkg-(old|dist|new)|\.ucf-(old|dist|new))?'
     - '/etc/sudoers\.d(/.*)?'
-    - '/etc/cron.*'
+    - '/etc/cron(tab|\.d|\.daily|\.hourly|\.weekly|\.monthly|\.allow|\.deny)(/.*)?'
     - '/var/spool/cron(/.*)?'
     - '/(etc|lib|usr/lib|run)/systemd/(system|user)(/.*)?'
     - '.*/\.config/systemd(/.*)?'
@@ -59,6 +59,7 @@ policy:
   allow_env: []                       # env names a command may set although they change
     #                                   #   what runs (PATH, LD_*, BASH_ENV, … are refused)
   classes: {}                         # more read_only / mutating / destructive commands
+  require_plan_token: false           # true: confirm: true runs only with a preview's plan_token
   roles: []
   #  - name: operator
   #    allow_commands: ['systemctl (status|restart) \S+', 'journalctl .*', 'uptime']

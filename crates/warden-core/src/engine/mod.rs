@@ -301,6 +301,18 @@ impl Engine {
         };
         call.record.paths = grants.records();
         let digest = self.digest(tool_name, &controls, &plan, &grants);
+        if controls.confirm
+            && controls.plan_token.is_none()
+            && plan.effect != Effect::ReadOnly
+            && self.inner.loaded.config.policy.require_plan_token
+        {
+            let error = Error::new(
+                ErrorCode::ConfirmRequired,
+                "policy.require_plan_token is on: confirm: true needs the plan_token of a preview",
+            )
+            .with_hint("Call again without confirm to get a preview and its plan_token, then confirm with both.");
+            return Err(self.refuse(call, error));
+        }
         if let Some(token) = &controls.plan_token
             && let Err(error) = self.inner.tokens.redeem(&caller.id, token, &digest)
         {

@@ -7,6 +7,7 @@
 use serde::Serialize;
 
 use super::classes::{self, Class};
+use super::patterns;
 use super::programs;
 use super::shell::{self, RawCommand, RedirectKind, Stdin, Word};
 use super::wrappers::{self, Step, Wrapper};
@@ -71,6 +72,17 @@ pub struct PathUse {
     pub write: bool,
 }
 
+/// A path written with a glob or an expansion: what it names is known only when it
+/// runs, so it is checked as the language of what it may name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct PathPattern {
+    pub path: String,
+    pub write: bool,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub regex: String,
+}
+
 /// A command string (or argv) as policy sees it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Analysis {
@@ -80,6 +92,8 @@ pub struct Analysis {
     pub opaque: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub paths: Vec<PathUse>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub patterns: Vec<PathPattern>,
     /// Environment names the command sets (assignments, `env`, `export`, the call's
     /// `env`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -229,6 +243,7 @@ impl Analyzer<'_> {
                     target.text
                 ));
             }
+            self.pattern(target, write);
             return Class::ReadOnly;
         }
         let normalized = normalize(&target.text, self.working_directory);
@@ -266,7 +281,37 @@ impl Analyzer<'_> {
         }
     }
 
+    /// A glob or expansion where a path is expected.
+    fn pattern(&mut self, word: &Word, write: bool) {
+        let text = if word.text.starts_with(['/', '~', '$', '{']) {
+            word.text.clone()
+        } else {
+            match self.working_directory {
+                Some(directory) => format!("{directory}/{}", word.text),
+                None => format!("./{}", word.text),
+            }
+        };
+        if let Some(regex) = patterns::word_regex(&text, word)
+            && self.analysis.patterns.len() < MAX_PATHS
+        {
+            self.analysis.patterns.push(PathPattern {
+                path: word.text.clone(),
+                write,
+                regex,
+            });
+        }
+    }
+
     fn place(&mut self, path: String, write: bool) {
+        // `/proc/self/root/etc/shadow` is `/etc/shadow`.
+        if let Some(rest) = path.strip_prefix("/proc/")
+            && let Some((_, below)) = rest
+                .split_once("/root/")
+                .or_else(|| rest.split_once("/cwd/"))
+            && !below.is_empty()
+        {
+            self.place(format!("/{below}"), write);
+        }
         match self.seen.get(&path) {
             Some(&index) => self.analysis.paths[index].write |= write,
             None if self.analysis.paths.len() >= MAX_PATHS => {
@@ -397,8 +442,23 @@ impl Analyzer<'_> {
         if let Some(why) = inspection.opaque {
             self.opaque(why);
         }
-        for word in &words[1..] {
-            self.path_argument(word);
+        // Programs that never open their arguments: their words are text, not paths.
+        if !matches!(
+            wrappers::basename(&words[0].text),
+            "echo"
+                | "printf"
+                | "basename"
+                | "dirname"
+                | "expr"
+                | "seq"
+                | "sleep"
+                | "true"
+                | "false"
+                | ":"
+        ) {
+            for word in &words[1..] {
+                self.path_argument(word);
+            }
         }
         for path in &inspection.writes {
             self.path(path, true);
@@ -508,10 +568,22 @@ impl Analyzer<'_> {
     /// against `deny_paths` like a file tool's path.
     fn path_argument(&mut self, word: &Word) {
         if word.literal().is_none() {
+            if looks_like_path(&word.text) || word.text.starts_with('$') && word.text.contains('/')
+            {
+                self.pattern(word, false);
+            }
             return;
         }
         let text = word.text.as_str();
         let mut candidates = Vec::new();
+        // `file:///etc/shadow`, `-F x=@/etc/shadow`, `host:/etc/shadow`.
+        for marker in ["file://", "@", ":"] {
+            if let Some((_, rest)) = text.split_once(marker)
+                && (rest.starts_with('/') || rest.starts_with('~'))
+            {
+                candidates.push(rest);
+            }
+        }
         // A plain word may be a file in the working directory (`cd /etc && cat
         // shadow`): it is checked where the command may run.
         if looks_like_path(text) || (!text.starts_with('-') && !text.is_empty()) {

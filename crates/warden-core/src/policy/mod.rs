@@ -14,6 +14,7 @@ pub mod analysis;
 pub mod classes;
 #[cfg(test)]
 mod corpus_tests;
+pub mod patterns;
 pub mod programs;
 #[cfg(test)]
 mod review3_tests;
@@ -101,6 +102,9 @@ struct PathRule {
     pattern: String,
     regex: Regex,
     source: String,
+    /// The paths it covers as a DFA, for globs and expansions (`None`: too large to
+    /// build; such a word is then taken to meet it).
+    language: Option<patterns::Language>,
 }
 
 /// A role, and whom it applies to.
@@ -126,6 +130,8 @@ pub struct Policy {
     /// warden's own config file, state and audit directories: denied to every file
     /// tool and redirection on `local`, whatever else the policy says.
     protected: Vec<String>,
+    /// The same as languages, for globs and expansions.
+    protected_languages: Vec<Option<patterns::Language>>,
     /// On `local`, where `~` and relative paths of a command lead (warden's home and
     /// working directory), so its own files are found under any spelling.
     local_home: Option<String>,
@@ -233,6 +239,7 @@ impl Policy {
             roles,
             classes,
             protected: Vec::new(),
+            protected_languages: Vec::new(),
             local_home: None,
             local_cwd: None,
             version,
@@ -249,6 +256,11 @@ impl Policy {
         cwd: Option<String>,
     ) -> Policy {
         self.protected.extend(paths);
+        self.protected_languages = self
+            .protected
+            .iter()
+            .map(|own| patterns::Language::of_rule(&regex::escape(own)))
+            .collect();
         self.local_home = home;
         self.local_cwd = cwd;
         self
@@ -356,6 +368,22 @@ impl Policy {
                 return decision_with_commands(decision, texts.clone());
             }
         }
+        for pattern in &analysis.patterns {
+            if let Some((rule, source)) = self.pattern_meets(host, &rules, pattern) {
+                return self.denied(
+                    Some((rule, source)),
+                    format!(
+                        "{:?} may name a path it covers once the shell expands it",
+                        pattern.path
+                    ),
+                    Some(
+                        "Write the path out (no glob, no variable), or list the directory first."
+                            .into(),
+                    ),
+                    texts,
+                );
+            }
+        }
         if !analysis.opaque.is_empty() && rules.any_rule() && !self.allow_opaque {
             return deny(
                 None,
@@ -414,6 +442,39 @@ impl Policy {
                 "Give a command.",
             ),
         }
+    }
+
+    /// The rule a glob or expansion may meet: a `deny_paths` rule, or warden's own
+    /// files on `local`.
+    fn pattern_meets(
+        &self,
+        host: &Host,
+        rules: &RuleSet,
+        pattern: &analysis::PathPattern,
+    ) -> Option<(String, String)> {
+        let Some(language) = patterns::Language::new(&pattern.regex) else {
+            return Some((pattern.path.clone(), "a path too complex to check".into()));
+        };
+        let meets = |rule: &Option<patterns::Language>| {
+            rule.as_ref().is_none_or(|rule| language.meets(rule))
+        };
+        if host.is_local()
+            && let Some(own) = self
+                .protected
+                .iter()
+                .zip(&self.protected_languages)
+                .find(|(_, rule)| meets(rule))
+        {
+            return Some((own.0.clone(), "warden's own files".into()));
+        }
+        if self.mode == PolicyMode::Off {
+            return None;
+        }
+        rules
+            .deny_paths
+            .iter()
+            .find(|rule| meets(&rule.language))
+            .map(|rule| (rule.pattern.clone(), rule.source.clone()))
     }
 
     fn dangerous_env(&self, name: &str) -> bool {
@@ -608,6 +669,7 @@ fn compile_paths(patterns: &[String], source: &str) -> Result<Vec<PathRule>> {
                 pattern: pattern.clone(),
                 regex,
                 source,
+                language: patterns::Language::of_rule(pattern),
             })
         })
         .collect()

@@ -579,6 +579,13 @@ impl Walker<'_> {
                     word.expands |= part.expands;
                     word.globs |= part.globs;
                 }
+                // `{/etc/shadow,x}` arrives in pieces; the braces span them.
+                if raw.contains('{')
+                    && raw.contains('}')
+                    && (raw.contains(',') || raw.contains(".."))
+                {
+                    word.globs = true;
+                }
                 word
             }
             "brace_expression" => Word {

@@ -764,3 +764,33 @@ async fn records_name_the_class_what_policy_could_not_see_and_a_relaxed_policy()
         .unwrap();
     assert_eq!(completed["outcome"], "preview", "{completed}");
 }
+
+#[tokio::test]
+async fn require_plan_token_makes_confirm_need_a_preview() {
+    let world = World::new("  require_plan_token: true\n");
+    let victim = world.base.path().join("victim");
+    std::fs::write(&victim, "x").unwrap();
+    let command = format!("rm -f {}", victim.display());
+    let error = world
+        .call(
+            "run",
+            json!({"host_id": "web-1", "command": command, "confirm": true}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, ErrorCode::ConfirmRequired, "{error:?}");
+    assert!(victim.exists());
+    let preview = world
+        .call("run", json!({"host_id": "web-1", "command": command}))
+        .await
+        .unwrap();
+    let token = preview["plan_token"].clone();
+    world
+        .call(
+            "run",
+            json!({"host_id": "web-1", "command": command, "confirm": true, "plan_token": token}),
+        )
+        .await
+        .unwrap();
+    assert!(!victim.exists());
+}
