@@ -123,10 +123,7 @@ pub fn word_regex(text: &str, word: &Word) -> Option<String> {
                 Some(end) => {
                     let inner: String = chars[at + 1..at + end].iter().collect();
                     if inner.contains(',') {
-                        let options: Vec<String> = inner
-                            .split(',')
-                            .map(|option| regex::escape(option))
-                            .collect();
+                        let options: Vec<String> = inner.split(',').map(regex::escape).collect();
                         regex.push_str(&format!("(?:{})", options.join("|")));
                     } else {
                         // `{1..9}`: some text.
