@@ -512,15 +512,6 @@ impl Analyzer<'_> {
             return;
         }
         let args = &words[1..];
-        // Only literal text counts: `"$(hostname)"` is a substitution already checked.
-        if args
-            .iter()
-            .any(|word| word.literal().is_some_and(holds_code))
-        {
-            self.opaque(format!(
-                "{name} evaluates a name that holds `$(..)` or backticks"
-            ));
-        }
         let operands: Vec<&str> = {
             // Options that take a value, per builtin.
             let values: &[&str] = match name {
@@ -557,6 +548,30 @@ impl Analyzer<'_> {
             "getopts" => operands.get(1).copied().into_iter().collect(),
             _ => Vec::new(),
         };
+        // What these builtins evaluate as a name or arithmetic: the names they set,
+        // `let`'s expressions, `test -v`'s operand. Only literal text counts (`"$(x)"`
+        // is a substitution, checked already).
+        let evaluated: Vec<&str> = match name {
+            "let" => args.iter().map(|word| word.text.as_str()).collect(),
+            "test" | "[" => args
+                .windows(2)
+                .filter(|pair| pair[0].text == "-v")
+                .map(|pair| pair[1].text.as_str())
+                .collect(),
+            _ => set.clone(),
+        };
+        let literal = |text: &str| {
+            args.iter()
+                .any(|word| word.text == text && word.literal().is_some())
+        };
+        if evaluated
+            .iter()
+            .any(|text| holds_code(text) && literal(text))
+        {
+            self.opaque(format!(
+                "{name} evaluates a name that holds `$(..)` or backticks"
+            ));
+        }
         for variable in set {
             let variable = variable.split('[').next().unwrap_or(variable);
             self.analysis.env.push(variable.to_owned());

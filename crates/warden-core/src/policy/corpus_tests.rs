@@ -541,3 +541,20 @@ fn hostile_sizes_are_opaque_not_a_crash() {
         assert_eq!(decision.decision, Verdict::Denied, "{}…", &command[..40]);
     }
 }
+
+#[test]
+fn code_shown_as_text_is_not_code_run() {
+    let (policy, host) = policy_of(&format!("{HOST}policy:\n  deny_commands: ['touch\\b.*']\n"));
+    for command in [
+        "echo '$(not run)'",
+        "printf '%s\\n' '$(id)' '`id`'",
+        "grep -F '$(' /etc/hostname",
+        "echo touch f",
+    ] {
+        assert_eq!(
+            decide(&policy, &host, command, None).0.decision,
+            Verdict::Allowed,
+            "{command}"
+        );
+    }
+}

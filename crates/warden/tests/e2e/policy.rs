@@ -79,6 +79,9 @@ fn every_bypass_class_is_refused_on_a_real_host_and_policy_test_agrees() {
         json!({"command": "sh", "stdin": "touch f"}),
         json!({"argv": ["sh", "-c", "touch f"]}),
         json!({"argv": ["sudo", "-n", "touch", "f"]}),
+        // An assignment-looking argv[0] is a program's name, one warden does not know:
+        // what follows it is checked as what it may run.
+        json!({"argv": ["FOO=1", "touch", "f"]}),
         json!({"command": "ls", "env": {"BASH_ENV": "/tmp/evil"}}),
         json!({"command": "ls", "env": {"LD_PRELOAD": "/tmp/evil.so"}}),
         json!({"command": "ls", "env": {"PATH": "/tmp"}}),
@@ -91,13 +94,6 @@ fn every_bypass_class_is_refused_on_a_real_host_and_policy_test_agrees() {
             through.push(format!("{arguments} → {answer}"));
         }
     }
-    // Assignment-looking argv[0] is a program name: nothing named `FOO=1` exists, so
-    // it fails to run instead of running `touch`.
-    let (answer, _) = mcp.call(
-        "exec",
-        json!({"target": "fleet-01", "argv": ["FOO=1", "touch", "f"], "working_directory": directory}),
-    );
-    assert_ne!(results(&answer)[0]["exit_code"], 0, "{answer}");
     assert!(through.is_empty(), "got through:\n{}", through.join("\n"));
     assert_eq!(
         leftovers(dir.path()),
