@@ -40,13 +40,7 @@ fn main() {
     for _ in 0..rounds {
         for command in &commands {
             let started = Instant::now();
-            let analysis = policy.analyze(Input {
-                shell: Some(command),
-                argv: None,
-                env: &[],
-                stdin: None,
-                working_directory: None,
-            });
+            let analysis = policy.analyze(Input::shell(command));
             let decision = policy.evaluate(&host, "bench", &analysis, CommandOrigin::Caller);
             std::hint::black_box(decision);
             micros.push(started.elapsed().as_secs_f64() * 1e6);

@@ -581,15 +581,7 @@ impl Engine {
             .probes
             .iter()
             .flat_map(|probe| [probe.label, probe.script])
-            .map(|text| {
-                policy.analyze(Input {
-                    shell: Some(text),
-                    argv: None,
-                    env: &[],
-                    stdin: None,
-                    working_directory: None,
-                })
-            })
+            .map(|text| policy.analyze(Input::shell(text)))
             .collect();
         let mut decisions = Vec::new();
         for host in &plan.hosts {

@@ -115,6 +115,19 @@ pub struct Input<'a> {
     pub working_directory: Option<&'a str>,
 }
 
+impl<'a> Input<'a> {
+    /// A shell string alone (no env, stdin or working directory).
+    pub fn shell(text: &'a str) -> Input<'a> {
+        Input {
+            shell: Some(text),
+            argv: None,
+            env: &[],
+            stdin: None,
+            working_directory: None,
+        }
+    }
+}
+
 /// `classify` gives a command's class (the operator's table first, then the built-in).
 pub fn analyze(input: Input, classify: &dyn Fn(&SimpleCommand) -> Option<Class>) -> Analysis {
     let mut analyzer = Analyzer {

@@ -225,6 +225,18 @@ const READ_ONLY: &[&str] = &[
     "nohup",
 ];
 
+/// `iptables` options that drop rules, chains or counters, or change a default.
+const IPTABLES_DESTRUCTIVE: &[&str] = &[
+    "-F",
+    "-X",
+    "-D",
+    "-Z",
+    "--flush",
+    "--delete",
+    "--delete-chain",
+    "-P",
+];
+
 /// Programs (and subcommands or options) that destroy data or stop services. With
 /// an empty list the program always is; otherwise when one of the words is an
 /// argument.
@@ -295,32 +307,8 @@ const DESTRUCTIVE: &[(&str, &[&str])] = &[
     ("snap", &["remove"]),
     ("pip", &["uninstall"]),
     ("pip3", &["uninstall"]),
-    (
-        "iptables",
-        &[
-            "-F",
-            "-X",
-            "-D",
-            "-Z",
-            "--flush",
-            "--delete",
-            "--delete-chain",
-            "-P",
-        ],
-    ),
-    (
-        "ip6tables",
-        &[
-            "-F",
-            "-X",
-            "-D",
-            "-Z",
-            "--flush",
-            "--delete",
-            "--delete-chain",
-            "-P",
-        ],
-    ),
+    ("iptables", IPTABLES_DESTRUCTIVE),
+    ("ip6tables", IPTABLES_DESTRUCTIVE),
     ("nft", &["flush", "delete"]),
     ("ufw", &["reset", "disable", "delete"]),
     ("crontab", &["-r"]),

@@ -363,13 +363,7 @@ fn roles_by_caller_identity() {
     let (policy, host) = policy_of(&format!(
         "{HOST}policy:\n  roles:\n    - name: interns\n      identities: [intern]\n      allow_commands: ['uptime']\n"
     ));
-    let analysis = policy.analyze(Input {
-        shell: Some("reboot"),
-        argv: None,
-        env: &[],
-        stdin: None,
-        working_directory: None,
-    });
+    let analysis = policy.analyze(Input::shell("reboot"));
     assert_eq!(
         policy
             .evaluate(&host, "intern", &analysis, CommandOrigin::Caller)

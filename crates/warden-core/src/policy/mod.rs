@@ -711,13 +711,7 @@ mod tests {
         let host = inventory
             .require(host)
             .unwrap_or_else(|error| panic!("{error}"));
-        let analysis = policy.analyze(Input {
-            shell: Some(command),
-            argv: None,
-            env: &[],
-            stdin: None,
-            working_directory: None,
-        });
+        let analysis = policy.analyze(Input::shell(command));
         let decision = policy.evaluate(&host, "tester", &analysis, CommandOrigin::Caller);
         assert_eq!(
             decision.decision, expect,

@@ -97,13 +97,7 @@ impl Tool for PolicyTestBatch {
                 .commands
                 .into_iter()
                 .map(|command| {
-                    let analysis = context.analyze_command(Input {
-                        shell: Some(&command),
-                        argv: None,
-                        env: &[],
-                        stdin: None,
-                        working_directory: None,
-                    });
+                    let analysis = context.analyze_command(Input::shell(&command));
                     let refused: Vec<RefusedOn> = hosts
                         .iter()
                         .filter_map(|host| {
