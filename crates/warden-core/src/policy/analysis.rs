@@ -74,17 +74,19 @@ pub struct PathUse {
 
 /// A path written with a glob or an expansion: what it names is known only when it
 /// runs, so it is checked as the language of what it may name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct PathPattern {
     pub path: String,
     pub write: bool,
+    /// What it may name, once per call (`None`: too complex to build; it then meets
+    /// every rule).
     #[serde(skip)]
     #[schemars(skip)]
-    pub regex: String,
+    pub language: Option<patterns::Language>,
 }
 
 /// A command string (or argv) as policy sees it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct Analysis {
     pub commands: Vec<SimpleCommand>,
     /// Why parts of it cannot be checked; empty when everything was seen.
@@ -310,7 +312,7 @@ impl Analyzer<'_> {
             self.analysis.patterns.push(PathPattern {
                 path: word.text.clone(),
                 write,
-                regex,
+                language: patterns::Language::new(&regex),
             });
         }
     }

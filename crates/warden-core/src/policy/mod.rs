@@ -26,6 +26,8 @@ use regex::Regex;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use std::sync::Arc;
+
 pub use analysis::{Analysis, Input, SimpleCommand};
 pub use classes::Class;
 use rules::{Purpose, Rule};
@@ -74,11 +76,13 @@ const DANGEROUS_ENV: &[&str] = &[
 /// `GIT_CONFIG_*`).
 const DANGEROUS_ENV_PREFIXES: &[&str] = &["LD_", "DYLD_", "BASH_FUNC_", "GIT_CONFIG"];
 
+/// The rules that apply somewhere. Shared, not copied: `rules_for` gathers one per
+/// call and host, and a path rule holds a DFA.
 #[derive(Debug, Clone, Default)]
 struct RuleSet {
-    deny: Vec<Rule>,
-    allow: Vec<Rule>,
-    deny_paths: Vec<PathRule>,
+    deny: Vec<Arc<Rule>>,
+    allow: Vec<Arc<Rule>>,
+    deny_paths: Vec<Arc<PathRule>>,
     allowed_roots: Vec<String>,
 }
 
@@ -181,18 +185,30 @@ pub enum CommandOrigin {
 impl Policy {
     pub fn new(config: &PolicyConfig, inventory: &Inventory) -> Result<Policy> {
         let global = RuleSet {
-            deny: rules::compile_all(&config.deny_commands, "policy.deny_commands")?,
-            allow: rules::compile_all(&config.allow_commands, "policy.allow_commands")?,
-            deny_paths: compile_paths(&config.deny_paths, "policy.deny_paths")?,
+            deny: shared(rules::compile_all(
+                &config.deny_commands,
+                "policy.deny_commands",
+            )?),
+            allow: shared(rules::compile_all(
+                &config.allow_commands,
+                "policy.allow_commands",
+            )?),
+            deny_paths: shared(compile_paths(&config.deny_paths, "policy.deny_paths")?),
             allowed_roots: config.allowed_roots.clone(),
         };
         let mut roles = Vec::new();
         for role in &config.roles {
             let source = |list: &str| format!("policy.roles[{}].{list}", role.name);
             let rules = RuleSet {
-                deny: rules::compile_all(&role.deny_commands, &source("deny_commands"))?,
-                allow: rules::compile_all(&role.allow_commands, &source("allow_commands"))?,
-                deny_paths: compile_paths(&role.deny_paths, &source("deny_paths"))?,
+                deny: shared(rules::compile_all(
+                    &role.deny_commands,
+                    &source("deny_commands"),
+                )?),
+                allow: shared(rules::compile_all(
+                    &role.allow_commands,
+                    &source("allow_commands"),
+                )?),
+                deny_paths: shared(compile_paths(&role.deny_paths, &source("deny_paths"))?),
                 allowed_roots: role.allowed_roots.clone(),
             };
             let mut members: Vec<String> = inventory
@@ -452,7 +468,7 @@ impl Policy {
         rules: &RuleSet,
         pattern: &analysis::PathPattern,
     ) -> Option<(String, String)> {
-        let Some(language) = patterns::Language::new(&pattern.regex) else {
+        let Some(language) = &pattern.language else {
             return Some((pattern.path.clone(), "a path too complex to check".into()));
         };
         let meets = |rule: &Option<patterns::Language>| {
@@ -541,7 +557,7 @@ impl Policy {
     /// What a caller may do on a host, in brief: for `policy_capabilities`.
     pub fn capabilities(&self, host: &Host, identity: &str) -> Capabilities {
         let rules = self.rules_for(host, identity);
-        let patterns = |list: &[Rule]| list.iter().map(|rule| rule.pattern.clone()).collect();
+        let patterns = |list: &[Arc<Rule>]| list.iter().map(|rule| rule.pattern.clone()).collect();
         Capabilities {
             mode: self.mode,
             allow_commands: patterns(&rules.allow),
@@ -631,6 +647,10 @@ pub struct Capabilities {
 fn decision_with_commands(mut decision: Decision, texts: Vec<String>) -> Decision {
     decision.simple_commands = texts;
     decision
+}
+
+fn shared<T>(items: Vec<T>) -> Vec<Arc<T>> {
+    items.into_iter().map(Arc::new).collect()
 }
 
 /// `path` is `root` or below it (both normalized).
