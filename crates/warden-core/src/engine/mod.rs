@@ -266,7 +266,7 @@ impl Engine {
             call.record.decision = CallDecision::Denied;
             return Err(self.refuse(call, error));
         }
-        let analyses = self.analyze(&plan);
+        let analyses = self.analyze(&plan, session.as_ref());
         let class = analyses.iter().map(|analysis| analysis.class).max();
         call.record.class = class;
         call.record.opaque = analyses
@@ -380,7 +380,16 @@ impl Engine {
     }
 
     /// How policy reads each planned command (host-independent, once per call).
-    fn analyze(&self, plan: &Plan) -> Vec<Analysis> {
+    /// In a session, a command runs in the session's cwd (or a `working_directory`
+    /// below it): its relative paths are read there.
+    fn analyze(&self, plan: &Plan, session: Option<&SessionView>) -> Vec<Analysis> {
+        let directory = match (session, &plan.input.working_directory) {
+            (Some(session), Some(directory)) if !directory.starts_with('/') => {
+                Some(format!("{}/{directory}", session.cwd.trim_end_matches('/')))
+            }
+            (Some(session), None) => Some(session.cwd.clone()),
+            (_, directory) => directory.clone(),
+        };
         plan.commands
             .iter()
             .map(|command| {
@@ -393,7 +402,7 @@ impl Engine {
                     argv,
                     env: &plan.input.env,
                     stdin: plan.input.stdin.as_deref(),
-                    working_directory: plan.input.working_directory.as_deref(),
+                    working_directory: directory.as_deref(),
                 })
             })
             .collect()

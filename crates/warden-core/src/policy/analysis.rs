@@ -32,6 +32,18 @@ const MAX_PATHS: usize = 4096;
 /// Most directories a command may `cd` to that relative paths are placed in.
 const MAX_DIRECTORIES: usize = 16;
 
+/// No path longer can be opened (Linux PATH_MAX); a longer word is refused unread.
+const PATH_MAX: usize = 4096;
+
+/// Most paths with globs or variables one command is checked for, and their size:
+/// each becomes a DFA intersected with every rule.
+const MAX_PATTERNS: usize = 64;
+const MAX_PATTERN_BYTES: usize = 1024;
+
+/// An unknown program with more arguments than this is not searched for what it
+/// may run.
+const MAX_WRAPPED_ARGS: usize = 256;
+
 /// One simple command, normalized.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct SimpleCommand {
@@ -141,8 +153,21 @@ pub fn analyze(input: Input, classify: &dyn Fn(&SimpleCommand) -> Option<Class>)
         directories: Vec::new(),
         seen: Default::default(),
         redirect_class: Class::ReadOnly,
+        unknown_directory: false,
     };
     analyzer.analysis.env.extend(input.env.iter().cloned());
+    // The working directory is a path the command works in; a relative one starts
+    // where warden cannot tell.
+    if let Some(directory) = input.working_directory {
+        if directory.starts_with('/') {
+            analyzer.path(directory, false);
+        } else {
+            analyzer.working_directory = None;
+            analyzer.unknown_directory = true;
+            analyzer.path(directory, false);
+            analyzer.directories.push(format!("./{directory}"));
+        }
+    }
     if let Some(text) = input.shell {
         analyzer.script(text, Stdin::Inherited, &Context::default());
     }
@@ -191,6 +216,9 @@ struct Analyzer<'a> {
     seen: std::collections::HashMap<String, usize>,
     /// The class redirections of compound commands give the whole command.
     redirect_class: Class,
+    /// A `cd` went where warden cannot tell (`cd "$d"`, `cd /et?`, `cd -`): relative
+    /// paths may then be under any directory.
+    unknown_directory: bool,
 }
 
 impl Analyzer<'_> {
@@ -266,7 +294,11 @@ impl Analyzer<'_> {
             return Class::ReadOnly;
         }
         self.path(&target.text, write);
-        if write && normalized.starts_with("/dev/") {
+        if write
+            && (normalized.starts_with("/dev/")
+                || normalized.starts_with("/proc/")
+                || normalized.starts_with("/sys/"))
+        {
             // A block device, a terminal, a printer: writing it is not undoable.
             return Class::Destructive;
         }
@@ -278,10 +310,37 @@ impl Analyzer<'_> {
     }
 
     fn path(&mut self, path: &str, write: bool) {
-        if !path.starts_with('/') && !path.starts_with('~') {
-            self.relative.push((path.to_owned(), write));
+        if path.len() > PATH_MAX {
+            self.opaque(format!("a path longer than {PATH_MAX} bytes"));
+            return;
+        }
+        if !path.starts_with('/') {
+            // `../../etc/shadow` from an unknown directory, `~root/../etc/shadow`: the
+            // part after the climb may be anywhere.
+            let unknown_start = path.starts_with('~') || self.working_directory.is_none();
+            if unknown_start && let Some(rest) = climbs_out(path) {
+                self.anywhere(path, &rest, write);
+            }
+            if !path.starts_with('~') {
+                self.relative.push((path.to_owned(), write));
+            }
         }
         self.place(normalize(path, self.working_directory), write);
+    }
+
+    /// `rest` below some directory warden cannot name: checked as `…/rest`.
+    fn anywhere(&mut self, written: &str, rest: &str, write: bool) {
+        if self.analysis.patterns.len() >= MAX_PATTERNS {
+            self.opaque(format!(
+                "the command names more than {MAX_PATTERNS} paths with globs or variables"
+            ));
+            return;
+        }
+        self.analysis.patterns.push(PathPattern {
+            path: written.to_owned(),
+            write,
+            language: patterns::Language::new(&format!("(?:.*/)?{}", regex::escape(rest))),
+        });
     }
 
     /// Each relative path also in every directory a `cd` in the command names: the
@@ -293,12 +352,26 @@ impl Analyzer<'_> {
             for directory in &directories {
                 self.place(normalize(&path, Some(directory)), write);
             }
+            if self.unknown_directory {
+                let rest = normalize(&path, None);
+                let rest = rest.trim_start_matches("./").to_owned();
+                self.anywhere(&path, &rest, write);
+            }
         }
     }
 
     /// A glob or expansion where a path is expected.
     fn pattern(&mut self, word: &Word, write: bool) {
-        let text = if word.text.starts_with(['/', '~', '$', '{']) {
+        if word.text.len() > MAX_PATTERN_BYTES || self.analysis.patterns.len() >= MAX_PATTERNS {
+            self.opaque(format!(
+                "more globbed or variable paths than warden checks ({MAX_PATTERNS} of up to {MAX_PATTERN_BYTES} bytes)"
+            ));
+            return;
+        }
+        // `//etc/shado?`, `/tmp/../etc/shado?`: normalized like a literal path.
+        let text = if word.text.starts_with('/') {
+            normalize(&word.text, None)
+        } else if word.text.starts_with(['~', '$', '{']) {
             word.text.clone()
         } else {
             match self.working_directory {
@@ -306,9 +379,7 @@ impl Analyzer<'_> {
                 None => format!("./{}", word.text),
             }
         };
-        if let Some(regex) = patterns::word_regex(&text, word)
-            && self.analysis.patterns.len() < MAX_PATHS
-        {
+        if let Some(regex) = patterns::word_regex(&text, word) {
             self.analysis.patterns.push(PathPattern {
                 path: word.text.clone(),
                 write,
@@ -373,6 +444,18 @@ impl Analyzer<'_> {
             }
             inner
         };
+        // `exec <<< 'x'` gives every later command that input; `read x <<< 'a[$(..)]'`
+        // stores code arithmetic may run.
+        if let Stdin::Text(text) = &stdin
+            && (name == "exec" && words.len() == 1
+                || matches!(name.as_str(), "read" | "mapfile" | "readarray")
+                    && text.literal().is_some_and(holds_code))
+        {
+            self.opaque(format!(
+                "{name} takes input that later commands or arithmetic may run"
+            ));
+            return;
+        }
         let step = wrappers::look_through(words);
         // `echo touch f | xargs env`: xargs puts its input after the program, so a
         // wrapper under it gets its command from the input.
@@ -409,11 +492,15 @@ impl Analyzer<'_> {
                         "{name} reads a script with expansions from a heredoc; quote the delimiter or give argv"
                     )),
                 },
-                Stdin::Inherited => {
-                    if let Some(script) = self.stdin {
+                Stdin::Inherited => match self.stdin {
+                    Some(script) => {
                         self.script(script, Stdin::Inherited, &inner_context(wrapper));
                     }
-                }
+                    // Its input may come from anywhere (`exec <<<`, a caller): unseen.
+                    None => self.opaque(format!(
+                        "{name} reads a script from input warden cannot see; give it with -c"
+                    )),
+                },
                 Stdin::Piped => self.opaque(format!(
                     "{name} runs a script piped into it, which warden cannot see"
                 )),
@@ -434,23 +521,37 @@ impl Analyzer<'_> {
     }
 
     fn program(&mut self, words: &[Word], context: &Context) {
-        if matches!(words[0].text.as_str(), "cd" | "pushd") {
-            let target = words[1..].iter().find(|word| !word.text.starts_with('-'));
-            match target.map(|word| (word.literal(), word)) {
-                Some((Some(_), _)) if self.directories.len() >= MAX_DIRECTORIES => {
-                    self.opaque(format!(
-                        "the command changes directory more than {MAX_DIRECTORIES} times"
-                    ));
+        let program_name = wrappers::basename(&words[0].text);
+        if matches!(program_name, "cd" | "pushd") {
+            let target = words[1..]
+                .iter()
+                .find(|word| !word.text.starts_with('-') || word.text == "-");
+            self.change_directory(target);
+        }
+        // `git -C DIR`, `tar -C DIR`, `make -C DIR`: the rest works from DIR.
+        if matches!(program_name, "git" | "tar" | "make") {
+            for (at, word) in words.iter().enumerate() {
+                if word.text == "-C" || word.text == "--directory" {
+                    self.change_directory(words.get(at + 1));
+                } else if let Some(value) = word.text.strip_prefix("--directory=") {
+                    let value = Word {
+                        text: value.to_owned(),
+                        ..word.clone()
+                    };
+                    self.change_directory(Some(&value));
                 }
-                Some((Some(directory), _)) => {
-                    let directory = normalize(directory, self.working_directory);
-                    self.directories.push(directory);
-                }
-                None => self.directories.push("~".into()),
-                // `cd "$dir"`: relative paths after it cannot be placed; they are
-                // still checked where they are written.
-                Some((None, _)) => {}
             }
+        }
+        // These change what a glob matches: warden's reading of globs would be wrong.
+        if program_name == "shopt"
+            && words.iter().any(|word| {
+                matches!(
+                    word.text.as_str(),
+                    "dotglob" | "nocaseglob" | "extglob" | "globstar" | "nocasematch"
+                )
+            })
+        {
+            self.opaque("shopt changes what globs match");
         }
         self.names_set(words);
         let inspection = programs::inspect(words);
@@ -495,15 +596,37 @@ impl Analyzer<'_> {
             (self.classify)(&command).unwrap_or_else(|| classes::builtin_class(&command.argv));
         let name = wrappers::basename(&command.argv[0]);
         command.may_wrap = !classes::known(name) && !wrappers::is_wrapper(name);
-        if command.may_wrap {
-            // What it may run counts for its class: `strace rm -rf /srv` is destructive.
-            let wrapped = (1..command.argv.len())
-                .filter(|&at| classes::known(wrappers::basename(&command.argv[at])))
-                .map(|at| classes::builtin_class(&command.argv[at..]))
-                .max();
-            command.class = command.class.max(wrapped.unwrap_or(Class::ReadOnly));
+        let may_wrap = command.may_wrap;
+        if may_wrap && command.argv.len() > MAX_WRAPPED_ARGS {
+            self.opaque(format!(
+                "an unknown program with more than {MAX_WRAPPED_ARGS} arguments (what it runs is not searched)"
+            ));
         }
         self.analysis.commands.push(command);
+        if may_wrap && words.len() <= MAX_WRAPPED_ARGS {
+            // What it may run is read like any command (`setarch x86_64 sh -c …`,
+            // `strace -o x rm -rf /srv`): every tail that starts with a program warden
+            // knows or a wrapper.
+            for at in 1..words.len() {
+                let Some(text) = words[at].literal() else {
+                    continue;
+                };
+                let name = wrappers::basename(text);
+                if !text.starts_with('-')
+                    && (classes::known(name)
+                        || wrappers::is_wrapper(name)
+                        || programs::runs_code(name))
+                {
+                    let mut inner = context.clone();
+                    inner.depth += 1;
+                    inner
+                        .via
+                        .push(wrappers::basename(&words[0].text).to_owned());
+                    self.words(&words[at..], Stdin::Inherited, &inner);
+                    break;
+                }
+            }
+        }
         for inner in inspection.inner {
             let mut inner_context = context.clone();
             inner_context.depth += 1;
@@ -511,6 +634,38 @@ impl Analyzer<'_> {
                 .via
                 .push(wrappers::basename(&words[0].text).to_owned());
             self.words(&inner, Stdin::Inherited, &inner_context);
+        }
+    }
+
+    /// A `cd` (or `-C DIR`) to `target`: relative paths are also placed there.
+    fn change_directory(&mut self, target: Option<&Word>) {
+        let Some(target) = target else {
+            self.directories.push("~".into());
+            return;
+        };
+        match target.literal() {
+            Some(_) if self.directories.len() >= MAX_DIRECTORIES => {
+                self.opaque(format!(
+                    "the command changes directory more than {MAX_DIRECTORIES} times"
+                ));
+            }
+            // `cd -`, `pushd +1`: back to a directory warden did not see.
+            Some(text) if text == "-" || text.starts_with('+') => self.unknown_directory = true,
+            Some(directory) if directory.starts_with('/') || directory.starts_with('~') => {
+                self.directories.push(normalize(directory, None));
+            }
+            Some(directory) => {
+                // Relative to wherever the command is by then: any directory seen.
+                let bases: Vec<String> = self.directories.clone();
+                for base in bases {
+                    self.directories.push(normalize(directory, Some(&base)));
+                }
+                match self.working_directory {
+                    Some(base) => self.directories.push(normalize(directory, Some(base))),
+                    None => self.unknown_directory = true,
+                }
+            }
+            None => self.unknown_directory = true,
         }
     }
 
@@ -645,6 +800,31 @@ fn looks_like_path(text: &str) -> bool {
         && (text.contains('/')
             || text.starts_with('~')
             || (text.starts_with('.') && text.len() > 1 && text != ".."))
+}
+
+/// The part of a relative (or `~`) path after it climbs above where it starts
+/// (`../../etc/shadow` → `etc/shadow`), if it does.
+fn climbs_out(path: &str) -> Option<String> {
+    let mut parts: Vec<&str> = Vec::new();
+    let mut climbed = false;
+    // `~`, `~root`, `~+` is the start; the rest is walked from it.
+    let rest = if path.starts_with('~') {
+        path.split_once('/').map_or("", |(_, rest)| rest)
+    } else {
+        path
+    };
+    for part in rest.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    climbed = true;
+                }
+            }
+            _ => parts.push(part),
+        }
+    }
+    climbed.then(|| parts.join("/"))
 }
 
 /// A path with `.` and `..` resolved lexically and `//` collapsed; a relative one is

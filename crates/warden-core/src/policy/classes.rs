@@ -290,6 +290,14 @@ const DESTRUCTIVE: &[(&str, &[&str])] = &[
             "reload-or-restart",
             "rescue",
             "emergency",
+            "suspend",
+            "hibernate",
+            "hybrid-sleep",
+            "suspend-then-hibernate",
+            "kexec",
+            "default",
+            "exit",
+            "switch-root",
         ],
     ),
     ("service", &["stop", "restart"]),
@@ -324,6 +332,18 @@ const DESTRUCTIVE: &[(&str, &[&str])] = &[
     ("btrfs", &["delete"]),
     ("redis-cli", &["flushall", "flushdb", "FLUSHALL", "FLUSHDB"]),
     ("umount", &[]),
+    (
+        "loginctl",
+        &[
+            "terminate-user",
+            "terminate-session",
+            "terminate-seat",
+            "kill-user",
+            "kill-session",
+            "poweroff",
+            "reboot",
+        ],
+    ),
 ];
 
 /// Whether the built-in table knows `name` (a program it does not know may be a
@@ -347,12 +367,17 @@ pub fn builtin_class(argv: &[String]) -> Class {
         name
     };
     let args = &argv[1..];
+    // `kill -0 PID` tests, `kill -l` lists: only as kill's first word (`kill -9 1 -l`
+    // still kills).
     if name == "kill"
         && args
-            .iter()
-            .any(|arg| matches!(arg.as_str(), "-0" | "-l" | "-L"))
+            .first()
+            .is_some_and(|arg| matches!(arg.as_str(), "-0" | "-l" | "-L"))
     {
         return Class::ReadOnly;
+    }
+    if let Some(class) = overwrites(name, args) {
+        return class;
     }
     if let Some((_, words)) = DESTRUCTIVE.iter().find(|(known, _)| *known == name)
         && (words.is_empty() || args.iter().any(|arg| words.contains(&arg.as_str())))
@@ -363,6 +388,55 @@ pub fn builtin_class(argv: &[String]) -> Class {
         return Class::ReadOnly;
     }
     Class::Mutating
+}
+
+/// Commands that destroy by what they write to: a block device, /proc or /sys
+/// (`cp /dev/zero /dev/sda`, `tee /proc/sysrq-trigger`); a file truncated like `>`
+/// (`tee FILE`, `cp /dev/null FILE`); a mirror that deletes (`rsync --delete`); a
+/// force or delete push (`git push origin +main`, `:main`); a power target.
+fn overwrites(name: &str, args: &[String]) -> Option<Class> {
+    let device = |arg: &String| {
+        let arg = arg.split_once('=').map_or(arg.as_str(), |(_, value)| value);
+        (arg.starts_with("/dev/") && !matches!(arg, "/dev/null" | "/dev/stdout" | "/dev/stderr"))
+            || arg.starts_with("/proc/")
+            || arg.starts_with("/sys/")
+    };
+    let writer = matches!(
+        name,
+        "cp" | "dd" | "tee" | "install" | "mv" | "rsync" | "ln"
+    );
+    let destructive = (writer && args.iter().skip(1).any(device))
+        || (name == "dd" && args.iter().any(device))
+        || (name == "tee"
+            && !args.iter().any(|arg| arg == "-a" || arg == "--append")
+            && args.iter().any(|arg| !arg.starts_with('-')))
+        || (name == "cp"
+            && args
+                .iter()
+                .any(|arg| arg == "/dev/null" || arg == "/dev/zero"))
+        || (name == "rsync"
+            && args
+                .iter()
+                .any(|arg| arg.starts_with("--delete") || arg.starts_with("--remove-source")))
+        || (name == "git"
+            && args.first().is_some_and(|arg| arg == "push")
+            && args.iter().skip(1).any(|arg| {
+                arg.starts_with('+') || arg.starts_with(':') || arg == "--delete" || arg == "-d"
+            }))
+        || (name == "systemctl"
+            && args.iter().any(|arg| {
+                matches!(
+                    arg.as_str(),
+                    "poweroff.target"
+                        | "reboot.target"
+                        | "halt.target"
+                        | "rescue.target"
+                        | "emergency.target"
+                        | "kexec.target"
+                        | "shutdown.target"
+                )
+            }));
+    destructive.then_some(Class::Destructive)
 }
 
 /// Arguments that make a reading program write.

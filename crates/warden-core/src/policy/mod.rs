@@ -18,6 +18,8 @@ pub mod patterns;
 pub mod programs;
 #[cfg(test)]
 mod review3_tests;
+#[cfg(test)]
+mod review4_tests;
 pub mod rules;
 pub mod shell;
 pub mod wrappers;
@@ -70,6 +72,18 @@ const DANGEROUS_ENV: &[&str] = &[
     "RUBYLIB",
     "NODE_OPTIONS",
     "NODE_PATH",
+    "TAR_OPTIONS",
+    "GIT_ALLOW_PROTOCOL",
+    "GIT_PROXY_COMMAND",
+    "RSYNC_RSH",
+    "LESSCLOSE",
+    "MANPAGER",
+    "SYSTEMD_PAGER",
+    "SUDO_ASKPASS",
+    "SSH_ASKPASS",
+    "BROWSER",
+    "PERL5DB",
+    "ZDOTDIR",
 ];
 
 /// Prefixes of dangerous names (`LD_PRELOAD`, `LD_LIBRARY_PATH`, `BASH_FUNC_x%%`,

@@ -19,6 +19,15 @@ pub struct Inspection {
 }
 
 impl Inspection {
+    /// This inspection, or an opaque one saying `why` when `condition` holds.
+    fn or_if(self, condition: bool, why: &str) -> Inspection {
+        if self.opaque.is_none() && condition {
+            Inspection::opaque(why)
+        } else {
+            self
+        }
+    }
+
     fn opaque(why: impl Into<String>) -> Inspection {
         Inspection {
             opaque: Some(why.into()),
@@ -67,6 +76,15 @@ const ALWAYS_OPAQUE: &[(&str, &str)] = &[
     ("script", "script runs a command line in a pseudo-terminal"),
 ];
 
+/// Whether `name` is an interpreter or a program that always runs code it is given.
+pub fn runs_code(name: &str) -> bool {
+    let base = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+    INTERPRETERS
+        .iter()
+        .any(|(interpreter, _)| *interpreter == name || *interpreter == base)
+        || ALWAYS_OPAQUE.iter().any(|(opaque, _)| *opaque == name)
+}
+
 /// What `words` (program first, after wrappers) run beyond the program itself.
 pub fn inspect(words: &[Word]) -> Inspection {
     let Some(program) = words.first().map(|word| word.text.as_str()) else {
@@ -80,7 +98,9 @@ pub fn inspect(words: &[Word]) -> Inspection {
             "trap" => args
                 .first()
                 .is_none_or(|word| word.text == "-" || word.text == "-l"),
-            "hash" => !args.iter().any(|word| word.text.starts_with("-p")),
+            "hash" => !args
+                .iter()
+                .any(|word| word.text.starts_with('-') && word.text.contains('p')),
             "alias" => args.iter().all(|word| !word.text.contains('=')),
             _ => false,
         };
@@ -126,6 +146,31 @@ pub fn inspect(words: &[Word]) -> Inspection {
     }
     let texts: Vec<&str> = args.iter().map(|word| word.text.as_str()).collect();
     match name {
+        "vim" | "vi" | "nvim" | "ex" | "view" | "vimdiff" | "rvim" => flag_opaque(
+            &texts,
+            &["-c", "--cmd", "-S", "-s", "-u"],
+            "the editor runs the commands given by",
+        )
+        .or_if(
+            texts.iter().any(|arg| arg.starts_with('+')),
+            "the editor runs a +command",
+        ),
+        "npx" | "pnpx" | "bunx" => Inspection::opaque(format!("{name} runs a package's code")),
+        "npm" | "pnpm" | "yarn" => match texts.iter().find(|arg| !arg.starts_with('-')) {
+            Some(
+                &("exec" | "x" | "run" | "run-script" | "start" | "test" | "restart" | "stop"
+                | "dlx"),
+            ) => Inspection::opaque(format!("{name} runs scripts or packages' code")),
+            _ => Inspection::default(),
+        },
+        "mapfile" | "readarray" => {
+            flag_opaque(&texts, &["-C"], "mapfile runs the callback given by")
+        }
+        "compgen" | "complete" => flag_opaque(
+            &texts,
+            &["-C", "-F"],
+            "completion runs the command given by",
+        ),
         "find" => find(args),
         "sed" | "gsed" => sed(&texts),
         "awk" | "gawk" | "mawk" | "nawk" => awk(&texts),
@@ -178,6 +223,17 @@ fn interpreter(name: &str, args: &[Word]) -> Option<Inspection> {
         .iter()
         .find(|word| !word.text.starts_with('-') || word.text == "-");
     match script {
+        // `/dev/stdin`, `/proc/self/fd/0`, `<(…)`: the "file" is input warden cannot see.
+        Some(word)
+            if word.literal().is_none()
+                || word.text.starts_with("/dev/")
+                || word.text.starts_with("/proc/") =>
+        {
+            Some(Inspection::opaque(format!(
+                "{interpreter} runs a script from {:?}, which warden cannot see",
+                word.text
+            )))
+        }
         // A named script file or module is a program an allow rule can name.
         Some(word) if word.text != "-" => Some(Inspection::default()),
         _ => Some(Inspection::opaque(format!(
@@ -248,10 +304,21 @@ fn sed(args: &[&str]) -> Inspection {
             "-f" | "--file" => {
                 return Inspection::opaque("sed -f reads its script from a file");
             }
-            _ if arg.starts_with("--expression=") => {
-                scripts.push(&arg["--expression=".len()..]);
+            _ if names_option(arg, "--expression") => {
+                match arg.split_once('=') {
+                    Some((_, script)) => {
+                        scripts.push(script);
+                        index += 1;
+                    }
+                    None => {
+                        scripts.extend(args.get(index + 1));
+                        index += 2;
+                    }
+                }
                 given = true;
-                index += 1;
+            }
+            _ if names_option(arg, "--file") => {
+                return Inspection::opaque("sed -f reads its script from a file");
             }
             _ if arg.starts_with("--file=") => {
                 return Inspection::opaque("sed -f reads its script from a file");
@@ -388,7 +455,38 @@ fn awk(args: &[&str]) -> Inspection {
             "-f" | "--file" | "-i" | "--include" | "-l" | "--load" | "-E" | "--exec" => {
                 return Inspection::opaque(format!("awk {arg} reads its program from a file"));
             }
-            "-F" | "-v" | "--assign" | "--field-separator" => index += 2,
+            _ if ["-f", "-i", "-l", "-E"]
+                .iter()
+                .any(|option| arg.starts_with(option)) =>
+            {
+                return Inspection::opaque(format!("awk {arg} reads its program from a file"));
+            }
+            // mawk `-W exec FILE`: the program is FILE.
+            "-W" if args
+                .get(index + 1)
+                .is_some_and(|value| value.starts_with("e")) =>
+            {
+                return Inspection::opaque("awk -W exec reads its program from a file");
+            }
+            _ if arg.starts_with("-We") => {
+                return Inspection::opaque("awk -W exec reads its program from a file");
+            }
+            // gawk `-e TEXT` / `--source=TEXT`: program text, read like the program.
+            "-e" | "--source" => {
+                if let Some(why) = args.get(index + 1).and_then(|program| awk_code(program)) {
+                    return Inspection::opaque(why);
+                }
+                index += 2;
+                continue;
+            }
+            _ if arg.starts_with("--source=") => {
+                if let Some(why) = awk_code(&arg["--source=".len()..]) {
+                    return Inspection::opaque(why);
+                }
+                index += 1;
+                continue;
+            }
+            "-F" | "-v" | "--assign" | "--field-separator" | "-W" => index += 2,
             "--" => {
                 index += 1;
                 break;
@@ -407,24 +505,11 @@ fn awk(args: &[&str]) -> Inspection {
 }
 
 fn awk_code(program: &str) -> Option<String> {
-    // Strings are skipped so `print "a|b"` is not a pipe.
-    let mut code = String::new();
-    let mut chars = program.chars();
-    while let Some(c) = chars.next() {
-        if c == '"' {
-            code.push_str("\"\"");
-            while let Some(inner) = chars.next() {
-                match inner {
-                    '\\' => {
-                        chars.next();
-                    }
-                    '"' => break,
-                    _ => {}
-                }
-            }
-        } else {
-            code.push(c);
-        }
+    // Read as written, strings and regexes included: a `"` inside `/"/` must not hide
+    // what follows. `print "a|b"` is then opaque too, the safe side.
+    let code = program;
+    if code.contains("@include") || code.contains("@load") {
+        return Some("awk @include/@load reads code from a file".into());
     }
     if code.contains("system") {
         return Some("awk's system() runs a shell command".into());
@@ -462,13 +547,30 @@ fn tar(args: &[&str]) -> Inspection {
         "-I",
         "-F",
     ];
-    match args.iter().find(|arg| {
-        RUNS.iter()
-            .any(|option| **arg == *option || arg.starts_with(&format!("{option}=")))
-    }) {
+    match args
+        .iter()
+        .find(|arg| RUNS.iter().any(|option| names_option(arg, option)))
+    {
         Some(arg) => Inspection::opaque(format!("tar {arg} runs a program")),
         None => Inspection::default(),
     }
+}
+
+/// Whether `arg` gives `option` as getopt would read it: exactly, with `=VALUE`, a
+/// long option by an unambiguous prefix (`--checkpoint-act=…`), a short one with its
+/// value glued (`-x'cmd'`).
+fn names_option(arg: &str, option: &str) -> bool {
+    if arg == option {
+        return true;
+    }
+    if let Some(long) = option.strip_prefix("--") {
+        let Some(given) = arg.strip_prefix("--") else {
+            return false;
+        };
+        let name = given.split('=').next().unwrap_or(given);
+        return name.len() >= 3 && long.starts_with(name);
+    }
+    option.len() == 2 && arg.starts_with(option)
 }
 
 /// `git`: `-c` and `--config-env` can set an alias, pager or hook to any command;
@@ -485,20 +587,50 @@ fn git(args: &[&str]) -> Inspection {
         "--exec",
         "--extcmd",
         "--tool",
+        "--open-files-in-pager",
+        "-O",
     ];
-    if let Some(arg) = args.iter().find(|arg| {
-        OPTIONS
-            .iter()
-            .any(|option| **arg == *option || arg.starts_with(&format!("{option}=")))
-    }) {
+    if let Some(arg) = args
+        .iter()
+        .find(|arg| OPTIONS.iter().any(|option| names_option(arg, option)))
+    {
         return Inspection::opaque(format!("git {arg} can run a command or write a file"));
     }
+    // `ext::sh -c …`: a remote helper that runs a command.
+    if args.iter().any(|arg| arg.starts_with("ext::")) {
+        return Inspection::opaque("git's ext:: transport runs a command");
+    }
     let subcommand = args.iter().find(|arg| !arg.starts_with('-'));
+    // Settings that name a program to run, or an alias (`!cmd` runs a shell).
+    let runs = |key: &str| {
+        let key = key.to_ascii_lowercase();
+        key.starts_with("alias.")
+            || key.starts_with("core.")
+            || key.starts_with("credential")
+            || key.starts_with("filter.")
+            || key.starts_with("diff.")
+            || key.starts_with("merge.")
+            || key.starts_with("include")
+            || key.starts_with("url.")
+            || key.ends_with(".command")
+            || key.ends_with(".cmd")
+            || key.ends_with(".program")
+            || key.ends_with("pager")
+            || key.ends_with("editor")
+    };
+    if subcommand == Some(&"config")
+        && args
+            .iter()
+            .skip_while(|arg| **arg != "config")
+            .any(|key| runs(key))
+    {
+        return Inspection::opaque("git config sets a setting that runs a command");
+    }
     match subcommand.copied() {
         Some("filter-branch" | "filter-repo" | "difftool" | "mergetool") => {
             Inspection::opaque("this git subcommand runs commands it is given")
         }
-        Some("rebase") if args.contains(&"-x") => {
+        Some("rebase") if args.iter().any(|arg| names_option(arg, "-x")) => {
             Inspection::opaque("git rebase -x runs a command")
         }
         Some("clone" | "fetch" | "pull" | "ls-remote" | "archive") if args.contains(&"-u") => {
@@ -517,6 +649,15 @@ fn git(args: &[&str]) -> Inspection {
 /// `ssh HOST COMMAND` runs a command on another host, out of this policy's sight;
 /// `-o ProxyCommand`/`LocalCommand` run local ones.
 fn ssh(args: &[&str]) -> Inspection {
+    // A config file (ProxyCommand, LocalCommand) read from input warden cannot see.
+    if args.windows(2).any(|pair| {
+        pair[0] == "-F" && (pair[1].starts_with("/dev/") || pair[1].starts_with("/proc/"))
+    }) || args
+        .iter()
+        .any(|arg| arg.starts_with("-F/dev/") || arg.starts_with("-F/proc/"))
+    {
+        return Inspection::opaque("ssh -F reads a config that may run commands from input");
+    }
     const VALUES: &str = "BbcDEeFIiJLlmOoPpQRSWw";
     let mut index = 0;
     let mut host = None;
@@ -559,13 +700,10 @@ fn ssh(args: &[&str]) -> Inspection {
 }
 
 fn flag_opaque(args: &[&str], options: &[&str], what: &str) -> Inspection {
-    match args.iter().find(|arg| {
-        options.iter().any(|option| {
-            **arg == *option
-                || arg.starts_with(&format!("{option}="))
-                || (option.len() == 2 && !option.starts_with("--") && arg.starts_with(option))
-        })
-    }) {
+    match args
+        .iter()
+        .find(|arg| options.iter().any(|option| names_option(arg, option)))
+    {
         Some(arg) => Inspection::opaque(format!("{what} {arg}")),
         None => Inspection::default(),
     }

@@ -159,7 +159,9 @@ impl Rule {
     pub fn matches(&self, command: &SimpleCommand, purpose: Purpose) -> bool {
         let mut own = self.matches_argv(&command.argv, &command.expands, purpose);
         if purpose == Purpose::Deny && command.may_wrap && !own {
-            own = (1..command.argv.len())
+            // Bounded like the analysis that marked it (an unknown program with very
+            // many arguments is opaque anyway).
+            own = (1..command.argv.len().min(257))
                 .filter(|&at| !command.argv[at].starts_with('-'))
                 .any(|at| {
                     self.matches_argv(

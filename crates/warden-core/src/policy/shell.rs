@@ -279,12 +279,31 @@ impl Walker<'_> {
                 }
             }
             kind if CONTAINERS.contains(&kind) => {
+                // Arithmetic and `[[ ]]` expand `$(..)` even between single quotes,
+                // and evaluate subscripts held in their operands.
+                if matches!(
+                    kind,
+                    "arithmetic_expansion" | "test_command" | "c_style_for_statement"
+                ) || (kind == "compound_statement" && self.text(node).starts_with("(("))
+                {
+                    self.hidden_code(node);
+                    self.quoted_code(node);
+                }
+                // The commands of a group read the group's input; a function's body
+                // reads whatever its caller gives it (unknown here, like a pipe).
+                let inner = match kind {
+                    "function_definition" => Stdin::Piped,
+                    "compound_statement" | "subshell" | "if_statement" | "elif_clause"
+                    | "else_clause" | "while_statement" | "do_group" | "case_statement"
+                    | "case_item" | "negated_command" | "list" | "program" => stdin.clone(),
+                    _ => Stdin::Inherited,
+                };
                 let mut cursor = node.walk();
                 let children: Vec<Node> = node.named_children(&mut cursor).collect();
                 for child in children {
                     // A function's name and a for loop's variable are words, not
                     // commands; their children hold no command either.
-                    self.statement(child, Stdin::Inherited);
+                    self.statement(child, inner.clone());
                 }
             }
             kind if LEAVES.contains(&kind) => {
@@ -533,6 +552,10 @@ impl Walker<'_> {
                 }
                 _ => {
                     let value = self.word(child);
+                    if child.kind() == "array" {
+                        // `x=('a[$(touch f)]')`: each element is a value too.
+                        self.quoted_code(child);
+                    }
                     if value.literal().is_some_and(holds_code) {
                         // `x='a[$(touch f)]'; (( x ))`: arithmetic, `${x@P}` and
                         // namerefs run code held in a value.
@@ -601,6 +624,11 @@ impl Walker<'_> {
                     }
                     self.hidden_code(node);
                 }
+                if node.kind() == "arithmetic_expansion" {
+                    // `$(( '$(touch f)' ))`: arithmetic expands inside single quotes.
+                    self.hidden_code(node);
+                    self.quoted_code(node);
+                }
                 if node.kind() == "command_substitution"
                     && raw.starts_with('`')
                     && raw.contains("\\`")
@@ -660,6 +688,20 @@ impl Walker<'_> {
         let written = raw.matches('`').count() / 2 + raw.matches("$(").count();
         if written > found {
             self.opaque("command substitution in text the shell grammar does not read (inside ${..} or a heredoc)");
+        }
+    }
+
+    /// A single-quoted operand holding `$(..)` or backticks inside arithmetic or
+    /// `[[ ]]`: evaluated there, so it is code.
+    fn quoted_code(&mut self, node: Node) {
+        let mut cursor = node.walk();
+        let mut stack = vec![node];
+        while let Some(current) = stack.pop() {
+            if current.kind() == "raw_string" && holds_code(self.text(current)) {
+                self.opaque("arithmetic or [[ ]] evaluates `$(..)` held in a quoted operand");
+                return;
+            }
+            stack.extend(current.named_children(&mut cursor));
         }
     }
 

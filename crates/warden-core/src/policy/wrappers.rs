@@ -48,6 +48,9 @@ struct Spec {
     short_values: &'static str,
     /// Short options that take no value; any other short option is unknown.
     short_flags: &'static str,
+    /// Short options whose value is optional and only ever glued (`xargs -i{}`,
+    /// `-e[EOF]`, `-l[N]`): alone, they take no word.
+    short_optional: &'static str,
     /// Long options that take a value (`--user root`, `--user=root`).
     long_values: &'static [&'static str],
     long_flags: &'static [&'static str],
@@ -61,6 +64,7 @@ const SPECS: &[Spec] = &[
         names: &["nice"],
         short_values: "n",
         short_flags: "",
+        short_optional: "",
         long_values: &["adjustment"],
         long_flags: &[],
         positionals: 0,
@@ -70,6 +74,7 @@ const SPECS: &[Spec] = &[
         names: &["ionice"],
         short_values: "cnp",
         short_flags: "t",
+        short_optional: "",
         long_values: &["class", "classdata", "pid"],
         long_flags: &["ignore"],
         positionals: 0,
@@ -79,6 +84,7 @@ const SPECS: &[Spec] = &[
         names: &["nohup", "coproc"],
         short_values: "",
         short_flags: "",
+        short_optional: "",
         long_values: &[],
         long_flags: &[],
         positionals: 0,
@@ -88,6 +94,7 @@ const SPECS: &[Spec] = &[
         names: &["timeout"],
         short_values: "sk",
         short_flags: "v",
+        short_optional: "",
         long_values: &["signal", "kill-after"],
         long_flags: &["preserve-status", "foreground", "verbose"],
         positionals: 1,
@@ -97,6 +104,7 @@ const SPECS: &[Spec] = &[
         names: &["setsid"],
         short_values: "",
         short_flags: "cfw",
+        short_optional: "",
         long_values: &[],
         long_flags: &["ctty", "fork", "wait"],
         positionals: 0,
@@ -106,6 +114,7 @@ const SPECS: &[Spec] = &[
         names: &["stdbuf"],
         short_values: "ioe",
         short_flags: "",
+        short_optional: "",
         long_values: &["input", "output", "error"],
         long_flags: &[],
         positionals: 0,
@@ -115,6 +124,7 @@ const SPECS: &[Spec] = &[
         names: &["time"],
         short_values: "fo",
         short_flags: "pav",
+        short_optional: "",
         long_values: &["format", "output"],
         long_flags: &["portability", "append", "verbose", "quiet"],
         positionals: 0,
@@ -124,6 +134,7 @@ const SPECS: &[Spec] = &[
         names: &["command", "builtin"],
         short_values: "",
         short_flags: "pvV",
+        short_optional: "",
         long_values: &[],
         long_flags: &[],
         positionals: 0,
@@ -133,6 +144,7 @@ const SPECS: &[Spec] = &[
         names: &["exec"],
         short_values: "a",
         short_flags: "cl",
+        short_optional: "",
         long_values: &[],
         long_flags: &[],
         positionals: 0,
@@ -142,6 +154,7 @@ const SPECS: &[Spec] = &[
         names: &["taskset"],
         short_values: "",
         short_flags: "ac",
+        short_optional: "",
         long_values: &[],
         long_flags: &["all-tasks", "cpu-list"],
         positionals: 1,
@@ -151,6 +164,7 @@ const SPECS: &[Spec] = &[
         names: &["sudo"],
         short_values: "CDghpRrTtUu",
         short_flags: "AbEeHiKkLlnPSsVv",
+        short_optional: "",
         long_values: &[
             "close-from",
             "chdir",
@@ -187,6 +201,7 @@ const SPECS: &[Spec] = &[
         names: &["doas"],
         short_values: "Cu",
         short_flags: "Lns",
+        short_optional: "",
         long_values: &[],
         long_flags: &[],
         positionals: 0,
@@ -196,6 +211,7 @@ const SPECS: &[Spec] = &[
         names: &["chroot"],
         short_values: "",
         short_flags: "",
+        short_optional: "",
         long_values: &["userspec", "groups"],
         long_flags: &["skip-chdir"],
         positionals: 1,
@@ -203,8 +219,9 @@ const SPECS: &[Spec] = &[
     },
     Spec {
         names: &["xargs"],
-        short_values: "adEeIiLlnPs",
+        short_values: "adEILnPs",
         short_flags: "0oprtx",
+        short_optional: "eil",
         long_values: &[
             "arg-file",
             "delimiter",
@@ -363,6 +380,10 @@ fn skip_options(spec: &Spec, args: &[Word]) -> Result<usize, String> {
         }
         let mut consumed = 1;
         for (at, letter) in cluster.char_indices() {
+            if spec.short_optional.contains(letter) {
+                // The rest of the cluster, if any, is its value.
+                break;
+            }
             if spec.short_values.contains(letter) {
                 // The value is the rest of the cluster, or the next word.
                 if at + letter.len_utf8() == cluster.len() {
@@ -449,24 +470,32 @@ fn env(args: &[Word]) -> Step {
     let mut assignments = Vec::new();
     while let Some(word) = args.get(index) {
         let text = word.text.as_str();
-        if word.literal().is_none() && !is_assignment(text) {
+        if word.literal().is_none() && !text.contains('=') {
             return Step::Opaque("an expansion among env's arguments decides what it runs".into());
         }
         match text {
             "--" => index += 1,
             "-i" | "-0" | "--ignore-environment" | "--null" | "-" => index += 1,
-            "-u" | "--unset" | "-C" | "--chdir" => index += 2,
-            _ if text.starts_with("--unset=") || text.starts_with("--chdir=") => index += 1,
+            "-u" | "--unset" => index += 2,
+            _ if text.starts_with("--unset=") => index += 1,
+            _ if text.starts_with("-C") || text.starts_with("--chdir") => {
+                return Step::Opaque(
+                    "env -C runs the command in another directory, where its paths lie unseen"
+                        .into(),
+                );
+            }
             _ if text.starts_with("-S") || text.starts_with("--split-string") => {
                 return Step::Opaque("env -S splits a string into a command".into());
             }
-            _ if text.starts_with("-u") || text.starts_with("-C") => index += 1,
+            _ if text.starts_with("-u") => index += 1,
             _ if text.starts_with('-') => {
                 return Step::Opaque(format!(
                     "env option {text:?} is not one warden can read past"
                 ));
             }
-            _ if is_assignment(text) => {
+            // env takes any word holding `=` as NAME=VALUE, valid shell name or not
+            // (`'BASH_FUNC_echo%%=() { …; }'` exports a function).
+            _ if text.contains('=') => {
                 assignments.push(text.split('=').next().unwrap_or_default().to_owned());
                 index += 1;
             }

@@ -26,6 +26,7 @@ mod file_walk_tests;
 mod fleet_file_tests;
 mod registry;
 mod review2_tests;
+mod review4_tests;
 mod review_tests;
 mod stream_tests;
 mod tree_safety_tests;
