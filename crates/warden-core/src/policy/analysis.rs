@@ -314,6 +314,25 @@ impl Analyzer<'_> {
             self.opaque(format!("a path longer than {PATH_MAX} bytes"));
             return;
         }
+        // `~+/x`, `~-/x`: the current and the previous directory, wherever a cd went.
+        if let Some(rest) = path.strip_prefix("~+").or_else(|| path.strip_prefix("~-"))
+            && (rest.is_empty() || rest.starts_with('/'))
+        {
+            let rest = normalize(rest.trim_start_matches('/'), None);
+            self.anywhere(path, rest.trim_start_matches("./"), write);
+        }
+        // `/proc/self/root/../etc/shadow` is resolved by the kernel from `/`, before
+        // any `..`; `/proc/N/cwd/x` is x where that process runs.
+        if let Some(rest) = path.strip_prefix("/proc/")
+            && let Some((_, below)) = rest.split_once('/')
+        {
+            if let Some(root) = below.strip_prefix("root/") {
+                self.place(normalize(&format!("/{root}"), None), write);
+            } else if let Some(cwd) = below.strip_prefix("cwd/") {
+                let rest = normalize(cwd, None);
+                self.anywhere(path, rest.trim_start_matches("./"), write);
+            }
+        }
         if !path.starts_with('/') {
             // `../../etc/shadow` from an unknown directory, `~root/../etc/shadow`: the
             // part after the climb may be anywhere.

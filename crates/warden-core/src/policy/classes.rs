@@ -417,7 +417,24 @@ fn overwrites(name: &str, args: &[String]) -> Option<Class> {
         || (name == "rsync"
             && args
                 .iter()
-                .any(|arg| arg.starts_with("--delete") || arg.starts_with("--remove-source")))
+                .any(|arg| arg.starts_with("--del") || arg.starts_with("--remove-source")))
+        // In-place edits and outputs that replace a file, like `> FILE`.
+        || (matches!(name, "sed" | "gsed" | "perl")
+            && args.iter().any(|arg| {
+                arg.starts_with("--in-place")
+                    || (arg.starts_with('-') && !arg.starts_with("--") && arg.contains('i'))
+            }))
+        || (name == "sort" && args.iter().any(|arg| arg.starts_with("-o") || arg.starts_with("--output")))
+        || (name == "install" && args.iter().any(|arg| arg.starts_with("/dev/")))
+        || (name == "ln"
+            && args
+                .iter()
+                .any(|arg| arg == "--force" || (arg.starts_with('-') && !arg.starts_with("--") && arg.contains('f'))))
+        || (name == "fallocate"
+            && args.iter().any(|arg| {
+                matches!(arg.as_str(), "-p" | "--punch-hole" | "-c" | "--collapse-range" | "-z" | "--zero-range" | "-d" | "--dig-holes")
+            }))
+        || (name == "git" && git_discards(args))
         || (name == "git"
             && args.first().is_some_and(|arg| arg == "push")
             && args.iter().skip(1).any(|arg| {
@@ -437,6 +454,32 @@ fn overwrites(name: &str, args: &[String]) -> Option<Class> {
                 )
             }));
     destructive.then_some(Class::Destructive)
+}
+
+/// Git commands that throw work away: checking out or restoring over changes,
+/// dropping stashes, deleting branches by force, resets that discard, mirror pushes.
+fn git_discards(args: &[String]) -> bool {
+    let has = |options: &[&str]| args.iter().any(|arg| options.contains(&arg.as_str()));
+    match args.first().map(String::as_str) {
+        Some("checkout") => has(&["--", ".", "-f", "--force", "-B", "-p", "--patch"]),
+        Some("restore") => true,
+        Some("stash") => has(&["drop", "clear"]),
+        Some("branch") => has(&["-D", "--delete", "-d", "-M", "-C"]) || has(&["-f", "--force"]),
+        Some("reset") => has(&["--hard", "--merge", "--keep"]),
+        Some("push") => has(&[
+            "--mirror",
+            "--prune",
+            "--force-with-lease",
+            "--force-if-includes",
+        ]),
+        Some("tag") => has(&["-d", "--delete", "-f", "--force"]),
+        Some("worktree") => has(&["remove", "prune"]),
+        Some("gc" | "prune" | "reflog") => {
+            has(&["--prune=now", "expire", "delete"])
+                || args.first().is_some_and(|arg| arg == "prune")
+        }
+        _ => false,
+    }
 }
 
 /// Arguments that make a reading program write.

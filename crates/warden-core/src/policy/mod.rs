@@ -20,6 +20,8 @@ pub mod programs;
 mod review3_tests;
 #[cfg(test)]
 mod review4_tests;
+#[cfg(test)]
+mod review5_tests;
 pub mod rules;
 pub mod shell;
 pub mod wrappers;
@@ -84,6 +86,10 @@ const DANGEROUS_ENV: &[&str] = &[
     "BROWSER",
     "PERL5DB",
     "ZDOTDIR",
+    // `~`, a bare `cd` and `~+`/`~-` follow these: set, they move paths unseen.
+    "HOME",
+    "PWD",
+    "OLDPWD",
 ];
 
 /// Prefixes of dangerous names (`LD_PRELOAD`, `LD_LIBRARY_PATH`, `BASH_FUNC_x%%`,

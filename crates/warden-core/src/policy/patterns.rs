@@ -105,6 +105,22 @@ pub fn word_regex(text: &str, word: &Word) -> Option<String> {
                 "[^/]*"
             }),
             '?' if word.globs => regex.push_str(if component_start { "[^/.]" } else { "[^/]" }),
+            // A bracket warden cannot read exactly (`[[:alpha:]]`, `[]w]`, `[\w]`) is
+            // any one character: the safe side.
+            '[' if word.globs && odd_bracket(&chars[at..]) => {
+                let end = chars[at + 1..]
+                    .iter()
+                    .position(|&c| c == ']')
+                    .map_or(chars.len(), |offset| at + 1 + offset);
+                // Past `[:class:]` and a leading `]`, to the bracket's own end.
+                let close = chars[end + 1..]
+                    .iter()
+                    .position(|&c| c == ']')
+                    .map_or(end, |offset| end + 1 + offset);
+                regex.push_str("[^/]");
+                at = close.max(end) + 1;
+                continue;
+            }
             '[' if word.globs => match chars[at..].iter().position(|&c| c == ']') {
                 Some(end) if end > 1 => {
                     let class: String = chars[at + 1..at + end].iter().collect();
@@ -139,6 +155,20 @@ pub fn word_regex(text: &str, word: &Word) -> Option<String> {
         at += 1;
     }
     Some(regex)
+}
+
+/// A bracket expression with a class, a leading `]`, a nested `[` or an escape.
+fn odd_bracket(chars: &[char]) -> bool {
+    let body: String = chars.iter().skip(1).take_while(|&&c| c != '/').collect();
+    let body = body.strip_prefix(['!', '^']).unwrap_or(&body);
+    body.starts_with(']')
+        || body.contains("[:")
+        || body.contains("[=")
+        || body.contains("[.")
+        || body
+            .split(']')
+            .next()
+            .is_some_and(|inside| inside.contains(['[', '\\']))
 }
 
 /// The index after the expansion starting at `at` (`$x`, `${..}`, `$(..)`, `$((..))`).

@@ -74,6 +74,8 @@ const ALWAYS_OPAQUE: &[(&str, &str)] = &[
     ("tmux", "tmux runs commands in a session warden cannot see"),
     ("gdb", "gdb runs commands in the debugged program"),
     ("script", "script runs a command line in a pseudo-terminal"),
+    ("ed", "ed runs `!command` lines from its input"),
+    ("red", "ed runs `!command` lines from its input"),
 ];
 
 /// Whether `name` is an interpreter or a program that always runs code it is given.
@@ -163,6 +165,54 @@ pub fn inspect(words: &[Word]) -> Inspection {
             ) => Inspection::opaque(format!("{name} runs scripts or packages' code")),
             _ => Inspection::default(),
         },
+        "split" => flag_opaque(&texts, &["--filter"], "split runs the filter given by"),
+        "sort" => flag_opaque(
+            &texts,
+            &["--compress-program"],
+            "sort runs the program given by",
+        ),
+        "make" | "gmake" => {
+            let from_input = texts.windows(2).any(|pair| {
+                pair[0] == "-f"
+                    && (pair[1] == "-"
+                        || pair[1].starts_with("/dev/")
+                        || pair[1].starts_with("/proc/"))
+            }) || texts
+                .iter()
+                .any(|arg| arg.starts_with("-f/dev/") || arg.starts_with("-f/proc/"));
+            flag_opaque(
+                &texts,
+                &["--eval", "-E"],
+                "make evaluates the text given by",
+            )
+            .or_if(from_input, "make reads a makefile from input")
+            .or_if(
+                texts.iter().any(|arg| arg.contains("$(shell")),
+                "make runs $(shell ..)",
+            )
+        }
+        "sqlite3" => flag_opaque(
+            &texts,
+            &["-cmd", "--cmd"],
+            "sqlite3 runs the command given by",
+        )
+        .or_if(
+            texts.iter().any(|arg| {
+                let arg = arg.trim_start();
+                arg.starts_with(".shell") || arg.starts_with(".system")
+            }),
+            "sqlite3 .shell runs a command",
+        )
+        .or_if(
+            texts.iter().filter(|arg| !arg.starts_with('-')).count() < 2,
+            "sqlite3 reads commands (.shell among them) from its input",
+        ),
+        "psql" | "mysql" | "mariadb" => Inspection::default().or_if(
+            texts
+                .iter()
+                .any(|arg| arg.contains("\\!") || arg.contains("\\system")),
+            "the database client's \\! runs a shell command",
+        ),
         "mapfile" | "readarray" => {
             flag_opaque(&texts, &["-C"], "mapfile runs the callback given by")
         }

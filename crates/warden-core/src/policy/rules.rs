@@ -212,7 +212,15 @@ impl Rule {
                     return true;
                 }
                 let name = basename(program);
-                name != program && {
+                // `/usr/bin/rm` is `rm`; an allow rule for `cat` does not cover `./cat`,
+                // a program in the working directory.
+                let standard = !program.contains('/')
+                    || STANDARD_PATH.iter().any(|directory| {
+                        program
+                            .strip_prefix(directory)
+                            .is_some_and(|rest| rest.starts_with('/'))
+                    });
+                name != program && (purpose == Purpose::Deny || standard) && {
                     let mut short = vec![name.to_owned()];
                     short.extend(argv[1..].iter().cloned());
                     regex.is_match(&short.join(" "))

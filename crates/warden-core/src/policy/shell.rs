@@ -456,9 +456,18 @@ impl Walker<'_> {
         let mut assignments = Vec::new();
         let mut words = Vec::new();
         let mut stdin_text = None;
+        let mut last_end = None;
         for (field, child) in fields(node) {
             if !child.is_named() && field.is_none() {
                 continue;
+            }
+            // Two words with nothing between them are one word to bash
+            // (`/etc/shado[\w]` is read as `/etc/shado[` and `w]`).
+            if matches!(field, Some("name" | "argument")) {
+                if last_end == Some(child.start_byte()) {
+                    self.opaque("the shell grammar split one word in two");
+                }
+                last_end = Some(child.end_byte());
             }
             match (field, child.kind()) {
                 (Some("name"), _) => {
