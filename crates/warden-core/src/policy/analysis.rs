@@ -108,6 +108,11 @@ pub struct Analysis {
     pub paths: Vec<PathUse>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub patterns: Vec<PathPattern>,
+    /// The commands again with their relative arguments in each directory a `cd`
+    /// goes to: deny rules match these too.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub spellings: Vec<SimpleCommand>,
     /// Environment names the command sets (assignments, `env`, `export`, the call's
     /// `env`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -178,6 +183,7 @@ pub fn analyze(input: Input, classify: &dyn Fn(&SimpleCommand) -> Option<Class>)
         analyzer.words(&words, Stdin::Inherited, &Context::default());
     }
     analyzer.place_relative_paths();
+    analyzer.relative_arguments();
     let analysis = &mut analyzer.analysis;
     analysis.class = analysis
         .commands
@@ -377,6 +383,43 @@ impl Analyzer<'_> {
                 self.anywhere(&path, &rest, write);
             }
         }
+    }
+
+    /// Relative arguments after a `cd`: `cd / && rm -rf srv` is `rm -rf /srv`. Each
+    /// command is also given in the spellings its relative arguments have in the
+    /// directories seen (for rules); after a `cd` warden cannot follow, a relative
+    /// argument may be any path (an unknown value to deny rules).
+    fn relative_arguments(&mut self) {
+        let relative =
+            |arg: &str| !arg.starts_with(['-', '/', '~']) && !arg.is_empty() && !arg.contains('=');
+        let mut directories = self.directories.clone();
+        directories.extend(self.working_directory.map(str::to_owned));
+        let mut spelled = Vec::new();
+        for command in &mut self.analysis.commands {
+            if self.unknown_directory {
+                for (at, arg) in command.argv.iter().enumerate().skip(1) {
+                    if relative(arg)
+                        && let Some(expands) = command.expands.get_mut(at)
+                    {
+                        *expands = true;
+                    }
+                }
+            }
+            if !command.argv.iter().skip(1).any(|arg| relative(arg)) {
+                continue;
+            }
+            for directory in &directories {
+                let mut alternative = command.clone();
+                for arg in alternative.argv.iter_mut().skip(1) {
+                    if relative(arg) {
+                        *arg = normalize(arg, Some(directory));
+                    }
+                }
+                alternative.class = command.class;
+                spelled.push(alternative);
+            }
+        }
+        self.analysis.spellings = spelled;
     }
 
     /// A glob or expansion where a path is expected.

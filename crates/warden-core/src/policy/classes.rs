@@ -315,13 +315,14 @@ const DESTRUCTIVE: &[(&str, &[&str])] = &[
     ("snap", &["remove"]),
     ("pip", &["uninstall"]),
     ("pip3", &["uninstall"]),
+    ("npm", &["uninstall", "un", "remove", "rm", "r", "prune"]),
     ("iptables", IPTABLES_DESTRUCTIVE),
     ("ip6tables", IPTABLES_DESTRUCTIVE),
     ("nft", &["flush", "delete"]),
     ("ufw", &["reset", "disable", "delete"]),
     ("crontab", &["-r"]),
     ("docker", &["rm", "rmi", "kill", "stop", "prune", "down"]),
-    ("podman", &["rm", "rmi", "kill", "stop", "prune"]),
+    ("podman", &["rm", "rmi", "kill", "stop", "prune", "reset"]),
     ("kubectl", &["delete", "drain"]),
     (
         "git",
@@ -332,6 +333,37 @@ const DESTRUCTIVE: &[(&str, &[&str])] = &[
     ("btrfs", &["delete"]),
     ("redis-cli", &["flushall", "flushdb", "FLUSHALL", "FLUSHDB"]),
     ("umount", &[]),
+    ("dropuser", &[]),
+    ("mysqladmin", &["drop", "shutdown"]),
+    ("docker-compose", &["down", "rm", "kill", "stop"]),
+    ("helm", &["uninstall", "delete", "rollback"]),
+    ("terraform", &["destroy", "-destroy"]),
+    ("tofu", &["destroy", "-destroy"]),
+    (
+        "virsh",
+        &[
+            "destroy",
+            "undefine",
+            "shutdown",
+            "reboot",
+            "vol-delete",
+            "pool-destroy",
+        ],
+    ),
+    ("zpool", &["destroy", "labelclear", "offline"]),
+    ("etcdctl", &["del"]),
+    ("gcloud", &["delete"]),
+    ("az", &["delete"]),
+    ("apk", &["del"]),
+    ("gem", &["uninstall"]),
+    ("rc-service", &["stop", "restart"]),
+    ("ifdown", &[]),
+    ("nmcli", &["delete", "down"]),
+    (
+        "passwd",
+        &["-d", "--delete", "-l", "--lock", "-e", "--expire"],
+    ),
+    ("usermod", &["-L", "--lock", "-e", "--expiredate"]),
     (
         "loginctl",
         &[
@@ -359,6 +391,17 @@ pub fn builtin_class(argv: &[String]) -> Class {
     let Some(program) = argv.first() else {
         return Class::ReadOnly;
     };
+    // `/etc/init.d/nginx stop`: a service script.
+    if program.starts_with("/etc/init.d/")
+        && argv[1..].iter().any(|arg| {
+            matches!(
+                arg.as_str(),
+                "stop" | "restart" | "force-stop" | "force-reload"
+            )
+        })
+    {
+        return Class::Destructive;
+    }
     let name = basename(program);
     // `mkfs.ext4`, `mkfs.xfs`: every mkfs is.
     let name = if name.starts_with("mkfs.") {
@@ -435,6 +478,43 @@ fn overwrites(name: &str, args: &[String]) -> Option<Class> {
                 matches!(arg.as_str(), "-p" | "--punch-hole" | "-c" | "--collapse-range" | "-z" | "--zero-range" | "-d" | "--dig-holes")
             }))
         || (name == "git" && git_discards(args))
+        // SQL or JS that drops or deletes, given on the command line.
+        || (matches!(
+            name,
+            "mysql" | "mariadb" | "psql" | "sqlite3" | "mongosh" | "mongo" | "clickhouse-client" | "cqlsh"
+        ) && args.iter().any(|arg| {
+            let upper = arg.to_ascii_uppercase();
+            ["DROP ", "TRUNCATE", "DELETE ", "DROPDATABASE", ".DROP(", "REMOVE(", "DELETEMANY", "DELETEONE"]
+                .iter()
+                .any(|word| upper.contains(word))
+        }))
+        || (name == "redis-cli"
+            && args.iter().any(|arg| {
+                matches!(
+                    arg.to_ascii_lowercase().as_str(),
+                    "del" | "unlink" | "flushall" | "flushdb" | "shutdown" | "config" | "swapdb"
+                )
+            }))
+        // `crontab FILE` replaces the table; `-r` in a cluster removes it.
+        || (name == "crontab"
+            && args.iter().any(|arg| {
+                !arg.starts_with('-') || (!arg.starts_with("--") && arg.contains('r'))
+            }))
+        || (name == "ip"
+            && (args.iter().any(|arg| arg == "flush")
+                || (args.iter().any(|arg| arg == "link") && args.iter().any(|arg| arg == "down"))))
+        || (name == "kubectl"
+            && args.iter().any(|arg| arg == "--replicas=0" || arg == "drain" || arg == "cordon"))
+        || (name == "aws"
+            && args.iter().any(|arg| {
+                arg.starts_with("delete") || arg.starts_with("terminate") || arg == "rm" || arg == "rb"
+            }))
+        || (name == "pacman" && args.iter().any(|arg| arg.starts_with("-R")))
+        || (name == "mv" && args.iter().any(|arg| arg == "-f" || arg == "--force"))
+        || (matches!(name, "chmod" | "chown" | "chgrp")
+            && args.iter().any(|arg| {
+                arg == "-R" || arg == "--recursive" || arg == "000" || arg == "0000"
+            }))
         || (name == "git"
             && args.first().is_some_and(|arg| arg == "push")
             && args.iter().skip(1).any(|arg| {
@@ -461,6 +541,7 @@ fn overwrites(name: &str, args: &[String]) -> Option<Class> {
 fn git_discards(args: &[String]) -> bool {
     let has = |options: &[&str]| args.iter().any(|arg| options.contains(&arg.as_str()));
     match args.first().map(String::as_str) {
+        Some("rm") => true,
         Some("checkout") => has(&["--", ".", "-f", "--force", "-B", "-p", "--patch"]),
         Some("restore") => true,
         Some("stash") => has(&["drop", "clear"]),

@@ -22,6 +22,8 @@ mod review3_tests;
 mod review4_tests;
 #[cfg(test)]
 mod review5_tests;
+#[cfg(test)]
+mod review6_tests;
 pub mod rules;
 pub mod shell;
 pub mod wrappers;
@@ -379,6 +381,7 @@ impl Policy {
             if let Some(hit) = analysis
                 .commands
                 .iter()
+                .chain(&analysis.spellings)
                 .find(|command| rule.matches(command, Purpose::Deny))
             {
                 return deny(

@@ -259,13 +259,19 @@ fn has_flag(args: &[String], expands: &[bool], names: &[String], purpose: Purpos
         }
         names.iter().any(|name| {
             if name.chars().count() == 1 {
+                // Letters up to a glued value (`-i.bak`, `-cr/etc/x`).
                 arg.starts_with('-')
                     && !arg.starts_with("--")
-                    && arg[1..].contains(name.as_str())
-                    && arg[1..].chars().all(|c| c.is_ascii_alphanumeric())
+                    && arg[1..]
+                        .chars()
+                        .take_while(char::is_ascii_alphanumeric)
+                        .any(|c| name.starts_with(c))
             } else {
-                arg.strip_prefix("--")
-                    .is_some_and(|long| long == name || long.starts_with(&format!("{name}=")))
+                // `--recursive`, `--recursive=…`, or any unambiguous prefix (`--recu`).
+                arg.strip_prefix("--").is_some_and(|long| {
+                    let given = long.split('=').next().unwrap_or(long);
+                    given.len() >= 3 && name.starts_with(given)
+                })
             }
         })
     })
@@ -286,7 +292,9 @@ fn args_match(globs: &[ArgGlob], args: &[String], expands: &[bool], purpose: Pur
             let Some(arg) = args.first() else {
                 return false;
             };
-            let unknown = expands.first().copied().unwrap_or(false);
+            // `~` and `~user` are home directories: for a deny rule, any path.
+            let unknown = expands.first().copied().unwrap_or(false)
+                || (purpose == Purpose::Deny && arg.starts_with('~'));
             let here = if unknown {
                 purpose == Purpose::Deny || *star
             } else {

@@ -354,18 +354,22 @@ impl Walker<'_> {
         match node.kind() {
             "herestring_redirect" => {
                 let mut cursor = node.walk();
-                let word = node
-                    .named_children(&mut cursor)
-                    .last()
-                    .map(|child| self.word(child));
-                if let Some(word) = word {
-                    *stdin = Some(Stdin::Text(word));
+                let children: Vec<Node> = node.named_children(&mut cursor).collect();
+                let word = children
+                    .iter()
+                    .rfind(|child| child.kind() != "file_descriptor")
+                    .map(|child| self.word(*child));
+                if let Some(word) = word
+                    && self.feeds_stdin(&children)
+                {
+                    self.set_stdin(stdin, Stdin::Text(word));
                 }
             }
             "heredoc_redirect" => {
                 let mut cursor = node.walk();
                 let children: Vec<Node> = node.named_children(&mut cursor).collect();
                 // `<<'EOF'`, `<<"EOF"`, `<<\EOF`: a quoted delimiter keeps the body literal.
+                let on_stdin = self.feeds_stdin(&children);
                 let quoted = children.iter().any(|child| {
                     child.kind() == "heredoc_start" && self.text(*child).contains(['\'', '"', '\\'])
                 });
@@ -376,7 +380,9 @@ impl Walker<'_> {
                             if !quoted {
                                 self.hidden_code(child);
                             }
-                            *stdin = Some(Stdin::Text(body));
+                            if on_stdin {
+                                self.set_stdin(stdin, Stdin::Text(body));
+                            }
                         }
                         "file_redirect" => {
                             if let Some(redirect) = self.redirect(child) {
@@ -389,19 +395,38 @@ impl Walker<'_> {
                         _ => self.statement(child, Stdin::Inherited),
                     }
                 }
-                if stdin.is_none() {
+                if stdin.is_none() && on_stdin {
                     *stdin = Some(Stdin::Text(Word::literal_word("")));
                 }
             }
             _ => {
                 if let Some(redirect) = self.redirect(node) {
-                    if redirect.kind == RedirectKind::Read {
-                        *stdin = Some(Stdin::File);
+                    let mut cursor = node.walk();
+                    let children: Vec<Node> = node.named_children(&mut cursor).collect();
+                    if redirect.kind == RedirectKind::Read && self.feeds_stdin(&children) {
+                        self.set_stdin(stdin, Stdin::File);
                     }
                     redirects.push(redirect);
                 }
             }
         }
+    }
+
+    /// Whether a redirection's descriptor (none given: 0) is standard input.
+    fn feeds_stdin(&self, children: &[Node]) -> bool {
+        children
+            .iter()
+            .find(|child| child.kind() == "file_descriptor")
+            .is_none_or(|descriptor| self.text(*descriptor) == "0")
+    }
+
+    /// A command's input, once: a second input on fd 0 (`<<< a 0<<< b`) is one
+    /// warden does not follow.
+    fn set_stdin(&mut self, stdin: &mut Option<Stdin>, given: Stdin) {
+        if stdin.is_some() {
+            self.opaque("a command with more than one input on standard input");
+        }
+        *stdin = Some(given);
     }
 
     /// A heredoc body: literal text, or text with expansions (walked for commands).
@@ -437,7 +462,8 @@ impl Walker<'_> {
         }
         let target = target?;
         let word = self.word(target);
-        if matches!(operator.as_str(), ">&" | "<&" | "&>" | ">&-" | "<&-")
+        // `>&2`, `<&0`, `>&-` duplicate or close a descriptor; `&>1` is a file named 1.
+        if matches!(operator.as_str(), ">&" | "<&" | ">&-" | "<&-")
             && (target.kind() == "number" || word.text == "-")
         {
             return None;
@@ -486,6 +512,10 @@ impl Walker<'_> {
             }
         }
         if let Some(text) = stdin_text {
+            // `bash <<< a <<'EOF'`: the statement's input and the command's own.
+            if matches!(stdin, Stdin::Text(_) | Stdin::File) {
+                self.opaque("a command with more than one input on standard input");
+            }
             stdin = text;
         }
         self.parsed.commands.push(RawCommand {
@@ -518,6 +548,13 @@ impl Walker<'_> {
                 }
                 _ => {
                     let word = self.word(child);
+                    // `unset 'a[$(..)]'`, `declare 'a[$(..)]'`: the subscript is evaluated.
+                    if word
+                        .literal()
+                        .is_some_and(|text| text.contains('[') && holds_code(text))
+                    {
+                        self.opaque("a subscript holding `$(..)` or backticks is evaluated");
+                    }
                     // `declare -x 'PS4=…'` assigns as surely as `PS4=…`.
                     if let Some((name, value)) = word.text.split_once('=')
                         && crate::policy::wrappers::is_name(name)
