@@ -24,6 +24,8 @@ mod review4_tests;
 mod review5_tests;
 #[cfg(test)]
 mod review6_tests;
+#[cfg(test)]
+mod review_support;
 pub mod rules;
 pub mod shell;
 pub mod wrappers;

@@ -2,86 +2,8 @@
 //! the safe outcome. Every command here was run in bash 5.2 in a temp dir and really
 //! ran the program (created `f`), read the denied file, or did the damage named.
 
-use std::sync::Arc;
-
+use super::review_support::*;
 use super::*;
-use crate::config::Config;
-use crate::inventory::Inventory;
-
-const HOST: &str = "hosts:\n  - {id: web-1, address: a}\n";
-const DENY_TOUCH: &str = "policy:\n  deny_commands: ['touch\\b.*', 'rm\\b.*']\n";
-const ALLOW_LIST: &str = "policy:\n  allow_commands: ['cat .*', 'ls.*', 'grep .*', 'git (status|log|diff).*', 'echo .*']\n  deny_paths: ['.*/\\.ssh(/.*)?', '/etc/shadow']\n";
-const DENY_PATHS: &str = "policy:\n  deny_paths: ['.*/\\.ssh(/.*)?', '/etc/shadow']\n";
-
-fn policy_of(policy: &str) -> (Policy, Arc<Host>) {
-    let config =
-        Config::parse(&format!("{HOST}{policy}")).unwrap_or_else(|error| panic!("{error}"));
-    let inventory = Inventory::from_config(&config);
-    let policy = Policy::new(&config.policy, &inventory).unwrap_or_else(|error| panic!("{error}"));
-    let host = inventory
-        .require("web-1")
-        .unwrap_or_else(|error| panic!("{error}"));
-    (policy, host)
-}
-
-fn analyze_in(policy: &Policy, command: &str, working_directory: Option<&str>) -> Analysis {
-    policy.analyze(Input {
-        shell: Some(command),
-        argv: None,
-        env: &[],
-        stdin: None,
-        working_directory,
-    })
-}
-
-fn verdicts(policy: &str, commands: &[&str]) -> Vec<String> {
-    let (policy, host) = policy_of(policy);
-    let mut through = Vec::new();
-    for command in commands {
-        let analysis = analyze_in(&policy, command, None);
-        let decision = policy.evaluate(&host, "tester", &analysis, CommandOrigin::Caller);
-        if decision.decision != Verdict::Denied {
-            let shown: String = command.chars().take(160).collect();
-            through.push(format!(
-                "{shown:?} → {:?}: {}",
-                decision.decision,
-                decision.reason.chars().take(160).collect::<String>()
-            ));
-        }
-    }
-    through
-}
-
-/// Every command must be denied under `policy`.
-fn assert_denied(policy: &str, commands: &[&str]) {
-    let through = verdicts(policy, commands);
-    assert!(through.is_empty(), "let through:\n{}", through.join("\n"));
-}
-
-fn not_destructive(commands: &[&str]) -> Vec<String> {
-    let (policy, _) = policy_of("policy: {}\n");
-    let mut missed = Vec::new();
-    for command in commands {
-        let analysis = analyze_in(&policy, command, None);
-        if analysis.class != Class::Destructive {
-            missed.push(format!(
-                "{command:?} → {:?} cmds={:?}",
-                analysis.class,
-                analysis
-                    .commands
-                    .iter()
-                    .map(SimpleCommand::text)
-                    .collect::<Vec<_>>()
-            ));
-        }
-    }
-    missed
-}
-
-fn assert_destructive(commands: &[&str]) {
-    let missed = not_destructive(commands);
-    assert!(missed.is_empty(), "not destructive:\n{}", missed.join("\n"));
-}
 
 const STRUCTURED: &str = "policy:\n  deny_commands:\n    - {program: rm, flags: ['r|R|recursive'], args: ['**', '/*', '**']}\n    - {program: sed, flags: ['i|in-place']}\n    - {program: touch, flags: ['c|no-create']}\n";
 
