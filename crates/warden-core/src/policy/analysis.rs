@@ -430,6 +430,14 @@ impl Analyzer<'_> {
             ));
             return;
         }
+        // `/proc/*/root/etc/shadow`: any process's view of `/`, or its cwd.
+        if word.text.starts_with("/proc/") {
+            self.opaque(format!(
+                "{:?} may name a path through a process's root or cwd",
+                word.text
+            ));
+            return;
+        }
         // `//etc/shado?`, `/tmp/../etc/shado?`: normalized like a literal path.
         let text = if word.text.starts_with('/') {
             normalize(&word.text, None)
@@ -823,12 +831,13 @@ impl Analyzer<'_> {
         }
         let text = word.text.as_str();
         let mut candidates = Vec::new();
-        // `file:///etc/shadow`, `-F x=@/etc/shadow`, `host:/etc/shadow`.
-        for marker in ["file://", "@", ":"] {
+        // `file:///etc/shadow`, `-F x=@/etc/shadow;type=…`, `-F 'x=</etc/shadow'`,
+        // `host:/etc/shadow`.
+        for marker in ["file://", "@", "<", ":"] {
             if let Some((_, rest)) = text.split_once(marker)
                 && (rest.starts_with('/') || rest.starts_with('~'))
             {
-                candidates.push(rest);
+                candidates.push(rest.split(';').next().unwrap_or(rest));
             }
         }
         // A plain word may be a file in the working directory (`cd /etc && cat

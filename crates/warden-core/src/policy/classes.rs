@@ -510,7 +510,15 @@ fn overwrites(name: &str, args: &[String]) -> Option<Class> {
                 arg.starts_with("delete") || arg.starts_with("terminate") || arg == "rm" || arg == "rb"
             }))
         || (name == "pacman" && args.iter().any(|arg| arg.starts_with("-R")))
-        || (name == "mv" && args.iter().any(|arg| arg == "-f" || arg == "--force"))
+        // A move replaces its target if it exists, and warden cannot look.
+        || name == "mv"
+        || (name == "tar" && args.iter().any(|arg| arg.starts_with("--remove-files")))
+        || (name == "zip"
+            && args.iter().any(|arg| {
+                arg == "--move" || (arg.starts_with('-') && !arg.starts_with("--") && arg.contains('m'))
+            }))
+        || (name == "journalctl" && args.iter().any(|arg| arg.starts_with("--vacuum")))
+        || (name == "ip" && args.iter().any(|arg| matches!(arg.as_str(), "del" | "delete")))
         || (matches!(name, "chmod" | "chown" | "chgrp")
             && args.iter().any(|arg| {
                 arg == "-R" || arg == "--recursive" || arg == "000" || arg == "0000"
@@ -542,6 +550,8 @@ fn git_discards(args: &[String]) -> bool {
     let has = |options: &[&str]| args.iter().any(|arg| options.contains(&arg.as_str()));
     match args.first().map(String::as_str) {
         Some("rm") => true,
+        Some("switch") => has(&["--discard-changes", "-f", "--force", "-C", "--force-create"]),
+        Some("update-ref") => has(&["-d", "--delete"]),
         Some("checkout") => has(&["--", ".", "-f", "--force", "-B", "-p", "--patch"]),
         Some("restore") => true,
         Some("stash") => has(&["drop", "clear"]),

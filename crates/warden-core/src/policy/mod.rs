@@ -25,6 +25,8 @@ mod review5_tests;
 #[cfg(test)]
 mod review6_tests;
 #[cfg(test)]
+mod review7_tests;
+#[cfg(test)]
 mod review_support;
 pub mod rules;
 pub mod shell;
@@ -63,6 +65,7 @@ const DANGEROUS_ENV: &[&str] = &[
     "GIT_EXTERNAL_DIFF",
     "GIT_PAGER",
     "GIT_EDITOR",
+    "GIT_SEQUENCE_EDITOR",
     "GIT_ASKPASS",
     "PAGER",
     "EDITOR",

@@ -148,7 +148,16 @@ pub fn inspect(words: &[Word]) -> Inspection {
     }
     let texts: Vec<&str> = args.iter().map(|word| word.text.as_str()).collect();
     match name {
-        "vim" | "vi" | "nvim" | "ex" | "view" | "vimdiff" | "rvim" => flag_opaque(
+        // Ex mode (`ex`, `vim -e`, `-es`, `-E`) reads commands from its input.
+        "ex" => Inspection::opaque("ex runs `!command` lines from its input"),
+        "vim" | "vi" | "nvim" | "view" | "vimdiff" | "rvim"
+            if texts.iter().any(|arg| {
+                arg.starts_with('-') && !arg.starts_with("--") && arg.contains(['e', 'E', 's'])
+            }) =>
+        {
+            Inspection::opaque("the editor in Ex mode runs commands from its input")
+        }
+        "vim" | "vi" | "nvim" | "view" | "vimdiff" | "rvim" => flag_opaque(
             &texts,
             &["-c", "--cmd", "-S", "-s", "-u"],
             "the editor runs the commands given by",

@@ -266,6 +266,32 @@ pub fn look_through(words: &[Word]) -> Step {
         "env" => return env(args),
         "su" | "runuser" | "sg" => return su(name, args),
         "watch" => return watch(args),
+        // `newgrp GROUP` starts the user's shell, reading its input.
+        "newgrp" => {
+            return Step::ShellStdin {
+                wrapper: Wrapper::Privileged,
+            };
+        }
+        // `ip netns exec NAME CMD…`, `ip -all netns exec CMD…`.
+        "ip" => {
+            if let Some(at) = args
+                .windows(2)
+                .position(|pair| pair[0].text == "netns" && pair[1].text == "exec")
+            {
+                let all = args[..at]
+                    .iter()
+                    .any(|word| word.text == "-all" || word.text == "-a");
+                let start = at + 2 + usize::from(!all);
+                return match args.get(start..) {
+                    Some(inner) if !inner.is_empty() => Step::Runs {
+                        wrapper: Wrapper::Privileged,
+                        assignments: Vec::new(),
+                        inner: inner.to_vec(),
+                    },
+                    _ => Step::Opaque("ip netns exec without a command".into()),
+                };
+            }
+        }
         "flock" => return flock(args),
         "busybox" if !args.is_empty() => {
             return Step::Runs {
