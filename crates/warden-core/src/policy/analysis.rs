@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::classes::{self, Class};
 use super::patterns;
 use super::programs;
-use super::shell::{self, RawCommand, RedirectKind, Stdin, Word};
+use super::shell::{self, RawCommand, RedirectKind, Stdin, Word, holds_code};
 use super::wrappers::{self, Step, Wrapper};
 
 /// Redirection targets that hold nothing.
@@ -842,7 +842,7 @@ impl Analyzer<'_> {
         }
         // A plain word may be a file in the working directory (`cd /etc && cat
         // shadow`): it is checked where the command may run.
-        if looks_like_path(text) || (!text.starts_with('-') && !text.is_empty()) {
+        if !text.is_empty() && !text.starts_with('-') {
             candidates.push(text);
         }
         if let Some((_, value)) = text.split_once('=')
@@ -859,11 +859,6 @@ impl Analyzer<'_> {
             self.path(candidate, false);
         }
     }
-}
-
-/// Text that runs as code if it is ever evaluated: `$(..)` or backticks.
-fn holds_code(text: &str) -> bool {
-    text.contains("$(") || text.contains('`')
 }
 
 fn looks_like_path(text: &str) -> bool {

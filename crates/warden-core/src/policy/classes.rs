@@ -153,7 +153,6 @@ const READ_ONLY: &[&str] = &[
     "wget",
     "openssl",
     "ldd",
-    "uptime",
     "locale",
     "timedatectl",
     "loginctl",
@@ -197,7 +196,6 @@ const READ_ONLY: &[&str] = &[
     "mount",
     "dmesg",
     "crontab",
-    "kill",
     "sysctl",
     "apt",
     "apt-cache",
@@ -706,10 +704,6 @@ fn writes(name: &str, args: &[String]) -> bool {
             "--flush",
             "--relinquish-var",
         ]),
-        "kill" => true,
-        "export" | "declare" | "typeset" | "readonly" | "local" | "set" | "unset" | "cd"
-        | "umask" | "ulimit" | "read" | "let" | "shift" => false,
-        "xargs" | "watch" | "sudo" | "time" | "timeout" | "nice" | "nohup" | "env" => false,
         _ => false,
     }
 }

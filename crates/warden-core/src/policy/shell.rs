@@ -759,7 +759,7 @@ impl Walker<'_> {
 }
 
 /// Text that runs as code if it is ever evaluated: `$(..)` or backticks.
-fn holds_code(text: &str) -> bool {
+pub(super) fn holds_code(text: &str) -> bool {
     text.contains("$(") || text.contains('`')
 }
 

@@ -791,14 +791,6 @@ pub fn is_wrapper(name: &str) -> bool {
         )
 }
 
-/// `NAME=value` with a valid variable name.
-pub fn is_assignment(text: &str) -> bool {
-    match text.split_once('=') {
-        Some((name, _)) => is_name(name),
-        None => false,
-    }
-}
-
 pub fn is_name(name: &str) -> bool {
     name.chars()
         .next()
