@@ -10,7 +10,12 @@ use crate::output::{self, EXIT_FAILED, EXIT_OK};
 pub async fn run(engine: Engine, command: AuditCommand, json_output: bool) -> u8 {
     let dir = engine.config().audit_dir();
     let (tool, args) = match command {
-        AuditCommand::Verify => ("audit_verify", json!({})),
+        AuditCommand::Anchor => return anchor(&engine),
+        AuditCommand::Verify { anchor: None } => ("audit_verify", json!({})),
+        AuditCommand::Verify { anchor: Some(path) } => match read_anchor(&path) {
+            Ok(anchor) => ("audit_verify", json!({ "anchor": anchor })),
+            Err(error) => return output::report_error(&error, json_output),
+        },
         AuditCommand::Tail { count } => ("audit_search", json!({ "last": count })),
     };
     let report = match super::invoke(&engine, tool, args, None).await {
@@ -48,6 +53,39 @@ pub async fn run(engine: Engine, command: AuditCommand, json_output: bool) -> u8
     } else {
         EXIT_OK
     }
+}
+
+/// The current signed head, made current first (this process's records included).
+fn anchor(engine: &Engine) -> u8 {
+    engine.flush_audit();
+    match warden_core::audit::read_head(&engine.config().audit_dir()) {
+        Some(head) => {
+            output::print(&serde_json::to_string(&head).unwrap_or_default());
+            EXIT_OK
+        }
+        None => {
+            let error = warden_core::Error::new(
+                warden_core::ErrorCode::AuditUnavailable,
+                format!(
+                    "no signed head in {}",
+                    engine.config().audit_dir().display()
+                ),
+            );
+            output::report_error(&error, false)
+        }
+    }
+}
+
+fn read_anchor(path: &std::path::Path) -> Result<Value, warden_core::Error> {
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        warden_core::Error::invalid_input(format!("cannot read {}: {error}", path.display()))
+    })?;
+    serde_json::from_str(&text).map_err(|error| {
+        warden_core::Error::invalid_input(format!(
+            "{} is not an anchor printed by `warden audit anchor`: {error}",
+            path.display()
+        ))
+    })
 }
 
 fn records_table(records: &Value) -> String {
