@@ -1,5 +1,7 @@
 //! Policy and audit tools.
 
+pub mod approval_list;
+pub mod approval_status;
 pub mod audit_search;
 pub mod audit_verify;
 pub mod policy_capabilities;
