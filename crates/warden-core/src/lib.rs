@@ -18,6 +18,7 @@ mod local;
 mod local_files;
 pub mod policy;
 pub mod sandbox;
+pub mod secrets;
 pub mod sessions;
 pub mod store;
 pub mod suggest;

@@ -1,6 +1,13 @@
 //! One command over one session channel: the wrapper script (reports the remote PID,
-//! applies env and working directory), stdin then EOF, output capture, and stopping the
-//! remote process group on timeout or cancellation.
+//! reads env values from stdin, changes directory), stdin then EOF, output capture,
+//! and stopping the remote process group on timeout or cancellation.
+//!
+//! Why env and the command over stdin: the command line is in every process list on
+//! the host (`ps` shows the shell's argv to all users: a token in a command, an env
+//! value) and sshd's env requests pass only `AcceptEnv` names. The wrapper names each
+//! variable and its length; the values, then the command, come first on the channel's
+//! stdin, read exactly (`head -c`); the command runs by `eval` in the same shell (no
+//! new argv), and the caller's stdin follows untouched.
 //!
 //! Why a PID and a second channel: OpenSSH ignores channel signals for root logins and
 //! closing a non-PTY channel leaves the command running (DEPENDENCIES.md gotcha 1).
@@ -33,26 +40,42 @@ const HEADER_WAIT: Duration = Duration::from_secs(5);
 /// Bound on the kill channel: open, run TERM/sleep/KILL, close.
 const KILL_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The remote command line: PID report, env exports, `cd`, then the user's command on
-/// its own line so its text cannot join ours.
-pub(crate) fn wrap(request: &ExecRequest) -> Result<String> {
+/// The remote command line and what goes on stdin before the caller's own input.
+pub(crate) struct Wrapped {
+    pub(crate) script: String,
+    /// The env values, in the order the script reads them.
+    pub(crate) preamble: Vec<u8>,
+}
+
+/// The remote command line: PID report, env read from stdin, `cd`, then the user's
+/// command read from stdin and run by `eval` (its text never joins ours).
+pub(crate) fn wrap(request: &ExecRequest) -> Result<Wrapped> {
     let mut script = String::from("printf '%s\\n' \"WARDEN-PID:$$\"");
+    let mut preamble = Vec::new();
     for (name, value) in &request.env {
         if !valid_env_name(name) {
             return Err(Error::invalid_input(format!(
                 "env name {name:?} is not a shell variable name ([A-Za-z_][A-Za-z0-9_]*)"
             )));
         }
-        // `export` in the command, not the SSH env request: sshd's AcceptEnv would
-        // silently drop most names.
-        script.push_str(&format!("; export {name}={}", shell_quote(value)));
+        // `x` keeps trailing newlines from the command substitution; exit 125 if the
+        // host cannot read it (no `head`), rather than run without the variable.
+        script.push_str(&format!(
+            "; {name}=$(head -c {} && echo x) || exit 125; {name}=${{{name}%x}}; export {name}",
+            value.len()
+        ));
+        preamble.extend_from_slice(value.as_bytes());
     }
     if let Some(directory) = &request.working_directory {
         script.push_str(&format!("; cd -- {} || exit 126", shell_quote(directory)));
     }
-    script.push('\n');
-    script.push_str(&request.command.to_shell());
-    Ok(script)
+    let command = request.command.to_shell();
+    script.push_str(&format!(
+        "; WARDEN_COMMAND=$(head -c {} && echo x) || exit 125; eval \"${{WARDEN_COMMAND%x}}\"",
+        command.len()
+    ));
+    preamble.extend_from_slice(command.as_bytes());
+    Ok(Wrapped { script, preamble })
 }
 
 fn valid_env_name(name: &str) -> bool {
@@ -77,14 +100,14 @@ pub(crate) async fn run(
     connection: &Arc<Connection>,
     endpoint: &Endpoint,
     channel: Channel<Msg>,
-    script: String,
+    wrapped: Wrapped,
     request: &ExecRequest,
     cancel: &CancellationToken,
     started: Instant,
 ) -> Result<ExecOutput> {
     let (mut read, write) = channel.split();
     write
-        .exec(true, script.into_bytes())
+        .exec(true, wrapped.script.into_bytes())
         .await
         .map_err(|error| endpoint.conn_failed(format!("could not start the command: {error}")))?;
     let mut stdout = CapturedStream::with_limit(request.max_output_bytes);
@@ -95,6 +118,9 @@ pub(crate) async fn run(
     // Stdin is written while output is read: a command that echoes a large stdin would
     // otherwise fill both windows and deadlock. EOF always follows (gotcha 2).
     let stdin = async {
+        if !wrapped.preamble.is_empty() {
+            write.data(wrapped.preamble.as_slice()).await?;
+        }
         if let Some(data) = request.stdin.as_deref() {
             write.data(data).await?;
         }
@@ -351,15 +377,17 @@ mod tests {
     }
 
     #[test]
-    fn wrapper_exports_env_and_changes_directory() {
+    fn wrapper_reads_env_and_command_from_stdin() {
         let mut request = request("echo \"$A\"");
-        request.env.insert("A".into(), "it's".into());
+        request.env.insert("A".into(), "it's secret".into());
         request.working_directory = Some("/tmp/x y".into());
-        let script = wrap(&request).unwrap();
+        let wrapped = wrap(&request).unwrap();
         assert_eq!(
-            script,
-            "printf '%s\\n' \"WARDEN-PID:$$\"; export A='it'\\''s'; cd -- '/tmp/x y' || exit 126\necho \"$A\""
+            wrapped.script,
+            "printf '%s\\n' \"WARDEN-PID:$$\"; A=$(head -c 11 && echo x) || exit 125; A=${A%x}; export A; cd -- '/tmp/x y' || exit 126; WARDEN_COMMAND=$(head -c 9 && echo x) || exit 125; eval \"${WARDEN_COMMAND%x}\""
         );
+        assert!(!wrapped.script.contains("secret"));
+        assert_eq!(wrapped.preamble, b"it's secretecho \"$A\"");
     }
 
     #[test]
@@ -367,7 +395,10 @@ mod tests {
         for name in ["", "1A", "A-B", "A B", "A;rm"] {
             let mut request = request("true");
             request.env.insert(name.into(), "v".into());
-            let error = wrap(&request).unwrap_err();
+            // No Debug on Wrapped: its preamble holds env values.
+            let Err(error) = wrap(&request) else {
+                panic!("{name:?} accepted");
+            };
             assert_eq!(error.code, ErrorCode::InvalidInput, "{name:?}");
         }
     }

@@ -127,7 +127,7 @@ impl Transport for SshTransport {
     ) -> Result<ExecOutput> {
         let started = Instant::now();
         check_host(permit, host)?;
-        let script = exec::wrap(request)?;
+        let wrapped = exec::wrap(request)?;
         let endpoint = self.inner.endpoint(host)?;
         self.inner.maintain().await;
         let opened = tokio::select! {
@@ -147,7 +147,7 @@ impl Transport for SshTransport {
             &connection,
             &endpoint,
             channel,
-            script,
+            wrapped,
             request,
             cancel,
             started,

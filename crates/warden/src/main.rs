@@ -41,6 +41,19 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("WARDEN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // rmcp's debug and trace logs print whole messages (env values, stdin, file
+    // contents) and russh's print channel data: capped at info whatever was asked.
+    let verbose_beyond_info = filter
+        .max_level_hint()
+        .is_some_and(|level| level > tracing_subscriber::filter::LevelFilter::INFO);
+    let filter = if verbose_beyond_info {
+        ["rmcp=info", "russh=info", "russh_sftp=info"]
+            .into_iter()
+            .filter_map(|directive| directive.parse().ok())
+            .fold(filter, tracing_subscriber::EnvFilter::add_directive)
+    } else {
+        filter
+    };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

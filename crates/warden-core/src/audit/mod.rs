@@ -147,29 +147,47 @@ fn canonical(value: &Value) -> String {
     sorted(value).to_string()
 }
 
-/// Replaces what must never reach the log: `env` values (often secrets), `stdin` (only
-/// its size is kept), and file content. Built field by field: a multi-MiB upload chunk
-/// is hashed where it lies, never copied.
+/// Replaces what must never reach the log, at any depth and whatever its type (a call
+/// rejected for a malformed `env` still must not store it): `env` values (often
+/// secrets), `stdin` (only its size is kept), and file content. Built field by field:
+/// a multi-MiB upload chunk is hashed where it lies, never copied.
 pub fn mask_secrets(args: &Value) -> Value {
-    let Value::Object(fields) = args else {
-        return args.clone();
-    };
-    let masked = fields.iter().map(|(name, value)| {
-        let value = match (name.as_str(), value) {
-            ("env", Value::Object(env)) => {
-                Value::Object(env.keys().map(|key| (key.clone(), json!("***"))).collect())
-            }
-            ("stdin", Value::String(text)) => json!(format!("<{} bytes>", text.len())),
-            // File content (a diff's lines are content too) may hold secrets and can be
-            // huge: the log keeps its size and hash (enough to prove what was written),
-            // never the bytes. Other long strings are summarized past a bound.
-            ("content" | "content_base64" | "unified_diff", Value::String(text)) => summary(text),
-            (_, Value::String(text)) if text.len() > LONGEST_LOGGED_ARG => summary(text),
-            (_, other) => other.clone(),
-        };
-        (name.clone(), value)
-    });
-    Value::Object(masked.collect())
+    match args {
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(name, value)| (name.clone(), mask_field(name, value)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(mask_secrets).collect()),
+        Value::String(text) if text.len() > LONGEST_LOGGED_ARG => summary(text),
+        other => other.clone(),
+    }
+}
+
+fn mask_field(name: &str, value: &Value) -> Value {
+    match (name, value) {
+        // A secret reference names where the value comes from, not the value: kept.
+        ("env", Value::Object(env)) => Value::Object(
+            env.iter()
+                .map(|(key, value)| {
+                    let reference = value
+                        .as_str()
+                        .filter(|text| text.starts_with("${") && text.ends_with('}'));
+                    let shown = reference.map_or_else(|| json!("***"), |text| json!(text));
+                    (key.clone(), shown)
+                })
+                .collect(),
+        ),
+        ("stdin", Value::String(text)) => json!(format!("<{} bytes>", text.len())),
+        ("env" | "stdin", Value::Null) => Value::Null,
+        ("env" | "stdin", _) => json!("***"),
+        // File content (a diff's lines are content too) may hold secrets and can be
+        // huge: the log keeps its size and hash (enough to prove what was written),
+        // never the bytes.
+        ("content" | "content_base64" | "unified_diff", Value::String(text)) => summary(text),
+        (_, other) => mask_secrets(other),
+    }
 }
 
 fn summary(text: &str) -> Value {

@@ -32,6 +32,8 @@ pub struct Config {
     #[serde(deserialize_with = "null_is_default")]
     pub approval: ApprovalConfig,
     #[serde(deserialize_with = "null_is_default")]
+    pub secrets: SecretsConfig,
+    #[serde(deserialize_with = "null_is_default")]
     pub limits: Limits,
     #[serde(deserialize_with = "null_is_default")]
     pub audit: AuditSettings,
@@ -173,6 +175,19 @@ pub struct RoleConfig {
     pub deny_commands: Vec<RuleSpec>,
     pub deny_paths: Vec<String>,
     pub allowed_roots: Vec<String>,
+}
+
+/// What secret references agents may use, and what else to mask (see `secrets`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsConfig {
+    /// Variables of warden's environment that `${env:NAME}` may name.
+    pub env: Vec<String>,
+    /// Globs of files (on warden's machine) that `${file:PATH}` may name.
+    pub files: Vec<String>,
+    /// Regexes masked in every answer, error and audit record, besides the built-in
+    /// token shapes.
+    pub patterns: Vec<String>,
 }
 
 /// Human approval outside the chat (PRODUCT.md §7).

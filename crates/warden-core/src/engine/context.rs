@@ -148,7 +148,12 @@ impl RunContext {
                 request.command.to_shell()
             )));
         }
-        self.run_on(host, request).await
+        // Secret references become values only here, on the way to the host.
+        let mut resolved = request.clone();
+        for value in resolved.env.values_mut() {
+            *value = self.engine.inner.secrets.resolve(value)?;
+        }
+        self.run_on(host, &resolved).await
     }
 
     /// Runs one of the plan's probes on a planned host.

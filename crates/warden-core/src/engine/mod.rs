@@ -156,6 +156,8 @@ pub(crate) struct EngineInner {
     file_locks: FileLocks,
     drain: drain::Drain,
     approvals: approve::Approvals,
+    /// Resolves secret references and masks what leaves the engine.
+    secrets: crate::secrets::Masker,
     started: Instant,
 }
 
@@ -187,6 +189,7 @@ impl Engine {
             .map(|log| Arc::new(log) as Arc<dyn AuditSink>);
         let store = Arc::new(crate::store::SqliteStore::open(&loaded.store_path())?);
         let approvals = approve::Approvals::new(&loaded.config.approval, &inventory, store)?;
+        let secrets = crate::secrets::Masker::new(&loaded.config.secrets)?;
         let limits = &loaded.config.limits;
         let sessions = Sessions::new(SessionLimits {
             idle: Duration::from_secs(limits.session_idle_s),
@@ -212,6 +215,7 @@ impl Engine {
                 file_locks: FileLocks::default(),
                 drain: drain::Drain::default(),
                 approvals,
+                secrets,
                 local: Arc::new(LocalTransport),
                 started: Instant::now(),
             }),
@@ -249,6 +253,9 @@ impl Engine {
     /// limits → validate → plan → session → local gate → policy → paths → audit `requested` →
     /// run (or preview) → audit `completed` → answer. Every step that refuses the call
     /// records why before the answer.
+    ///
+    /// Invariant: everything that leaves here is masked (resolved secrets, the call's
+    /// `env` values, secret patterns and token shapes).
     pub async fn invoke(
         &self,
         caller: &Caller,
@@ -257,7 +264,33 @@ impl Engine {
         cancel: CancellationToken,
         progress: Option<ProgressSink>,
     ) -> Result<Value> {
-        let mut call = Call::new(caller, tool_name, &args);
+        let env_values = crate::secrets::literal_env_values(&args);
+        let masker = &self.inner.secrets;
+        match self
+            .run_pipeline(caller, tool_name, args, cancel, progress, &env_values)
+            .await
+        {
+            Ok(mut value) => {
+                masker.mask(&mut value, &env_values);
+                Ok(value)
+            }
+            Err(mut error) => {
+                masker.mask_error(&mut error, &env_values);
+                Err(error)
+            }
+        }
+    }
+
+    async fn run_pipeline(
+        &self,
+        caller: &Caller,
+        tool_name: &str,
+        args: Value,
+        cancel: CancellationToken,
+        progress: Option<ProgressSink>,
+        env_values: &[String],
+    ) -> Result<Value> {
+        let mut call = Call::new(caller, tool_name, &args, env_values.to_vec());
         if self.inner.drain.is_draining() {
             let error = Error::new(ErrorCode::Cancelled, "warden is shutting down")
                 .with_hint("start the server again (or let the client restart it) and retry");
@@ -271,6 +304,9 @@ impl Engine {
             Ok(slot) => slot,
             Err(error) => return Err(self.refuse(call, error).await),
         };
+        if let Err(error) = self.inner.secrets.check_references(&args) {
+            return Err(self.refuse(call, error).await);
+        }
         let prepared = match self.validate(tool_name, args) {
             Ok(prepared) => prepared,
             Err(error) => return Err(self.refuse(call, error).await),
@@ -410,7 +446,7 @@ impl Engine {
         }
         call.record.phase = Phase::Requested;
         // Invariant: the requested record is durable before any side effect.
-        self.write(&call.record, call.effect).await?;
+        self.write(&call).await?;
 
         let job_id = call.record.job_id.clone();
         let result = if plan.dry_run || confirm_required {
@@ -527,7 +563,7 @@ impl Engine {
         call.record.outcome = Some("rejected".into());
         call.record.error_code = Some(error.code.to_string());
         call.record.reason = Some(error.message.clone());
-        match self.write(&call.record, call.effect).await {
+        match self.write(&call).await {
             Ok(()) => error,
             Err(audit_error) => audit_error,
         }
@@ -539,7 +575,7 @@ impl Engine {
         call.record.decision = CallDecision::Denied;
         call.record.reason = Some(error.message.clone());
         call.record.phase = Phase::Requested;
-        if let Err(audit_error) = self.write(&call.record, call.effect).await {
+        if let Err(audit_error) = self.write(&call).await {
             return audit_error;
         }
         call.record.phase = Phase::Completed;
@@ -577,7 +613,7 @@ impl Engine {
             }
         }
         // Invariant: the outcome record is durable before the answer.
-        self.write(&call.record, call.effect).await?;
+        self.write(&call).await?;
         result
     }
 
@@ -595,7 +631,23 @@ impl Engine {
     }
 
     /// Appends one record; a mutating call's record is durable when this returns.
-    async fn write(&self, record: &AuditEntry, effect: Effect) -> Result<()> {
+    async fn write(&self, call: &Call) -> Result<()> {
+        let effect = call.effect;
+        // Secrets in what the caller wrote (a token in a command, a reason quoting
+        // it) are masked in the record too.
+        let mut record = call.record.clone();
+        let masker = &self.inner.secrets;
+        let also = &call.env_values;
+        masker.mask(&mut record.args, also);
+        for text in record
+            .commands
+            .iter_mut()
+            .chain(record.reason.as_mut())
+            .chain(record.opaque.iter_mut())
+        {
+            *text = masker.mask_text(text, also).into_owned();
+        }
+        let record = &record;
         let durability = if effect == Effect::ReadOnly {
             Durability::Group
         } else {
@@ -714,6 +766,8 @@ impl Engine {
 /// by step, and the effect that sets the record's durability.
 struct Call {
     record: AuditEntry,
+    /// The call's literal `env` values: masked in its records like secrets.
+    env_values: Vec<String>,
     effect: Effect,
     /// The file session the call works in, once the plan names it.
     session: Option<String>,
@@ -721,8 +775,9 @@ struct Call {
 }
 
 impl Call {
-    fn new(caller: &Caller, tool_name: &str, args: &Value) -> Call {
+    fn new(caller: &Caller, tool_name: &str, args: &Value, env_values: Vec<String>) -> Call {
         Call {
+            env_values,
             record: AuditEntry {
                 client: caller.client.clone(),
                 client_id: caller.id.as_str().to_owned(),

@@ -344,7 +344,11 @@ async fn allow_all_runs_every_example_and_every_answer_fits_its_schema() {
     for tool in TOOLS {
         let info = tool.info();
         let needs_approval = info.example.contains("APPROVAL_ID");
-        let world = World::new(if needs_approval { EXEC_NEEDS_APPROVAL } else { "" });
+        let world = World::new(if needs_approval {
+            EXEC_NEEDS_APPROVAL
+        } else {
+            ""
+        });
         let mut args = world.example(*tool);
         if info.example.contains("SESSION_ID") {
             args = with_session(args, &open_session(&world).await);

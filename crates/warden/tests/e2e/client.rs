@@ -37,12 +37,22 @@ pub fn warden_command(home: &Path) -> Command {
 impl McpProcess {
     /// Spawns `warden ARGS` with extra environment (`WARDEN_UNSAFE_LOCAL=1`).
     pub fn spawn(home: &Path, args: &[&str], env: &[(&str, &str)]) -> McpProcess {
+        McpProcess::spawn_with_stderr(home, args, env, Stdio::inherit())
+    }
+
+    /// [`McpProcess::spawn`] with stderr going to `stderr` (a log file to inspect).
+    pub fn spawn_with_stderr(
+        home: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        stderr: Stdio,
+    ) -> McpProcess {
         let mut child = warden_command(home)
             .args(args)
             .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("spawn warden");
         let stdout = child.stdout.take().expect("stdout");

@@ -11,6 +11,7 @@ mod file_edits;
 mod file_walks;
 mod fleet_files;
 mod policy;
+mod secrets;
 mod sessions;
 
 use std::os::unix::fs::MetadataExt;
@@ -183,13 +184,15 @@ fn big_output_timeouts_env_stdin_and_working_directory() {
         "run",
         json!({
             "host_id": "fleet-01",
-            "command": "printf '%s|%s|' \"$WARDEN_TEST\" \"$(pwd)\"; cat",
-            "env": {"WARDEN_TEST": "it's $HOME"},
+            "command": "printf '%s|%s|%s|' \"$WARDEN_TEST\" \"${#WARDEN_TEST}\" \"$(pwd)\"; cat",
+            "env": {"WARDEN_TEST": "it's $HOME\n\n"},
             "stdin": "from stdin",
             "working_directory": "/tmp",
         }),
     );
-    assert_eq!(env["stdout"], "it's $HOME|/tmp|from stdin", "{env}");
+    // The value arrived whole (trailing newlines too); an env value is masked in
+    // answers like a secret.
+    assert_eq!(env["stdout"], "***|12|/tmp|from stdin", "{env}");
 
     let (timeout, is_error) = mcp.call(
         "exec",

@@ -1,0 +1,335 @@
+//! Secrets (PRODUCT.md §7): references resolved by warden, values masked on the way out.
+//!
+//! - `${env:NAME}` and `${file:PATH}` in a command's `env` values are resolved at the
+//!   last moment, inside `RunContext::exec`: plan, digest, policy and the audit log see
+//!   the reference, never the value. An agent may name only what the operator listed
+//!   (`secrets.env`, `secrets.files`): otherwise a reference would let it read any
+//!   variable or file of warden's machine and carry it to a host.
+//! - Masking: every answer and error leaves the engine through [`Masker::mask`], which
+//!   replaces resolved values (for the rest of the process), the call's own `env`
+//!   values, `secrets.patterns` and common token shapes with `***`. Audit records get
+//!   the same treatment on top of `audit::mask_secrets`.
+//!
+//! Values shorter than [`MIN_MASKED`] are not masked as text (an `env` value of `1`
+//! would blank every digit); they still never reach an argv or the log.
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+use regex::Regex;
+use serde_json::Value;
+
+use crate::config::SecretsConfig;
+use crate::error::{Error, Result};
+
+/// What replaces a secret.
+pub const MASK: &str = "***";
+/// Shorter values are not searched for in text.
+pub const MIN_MASKED: usize = 4;
+
+/// Token shapes worth masking wherever they appear (issuers' documented prefixes).
+const TOKEN_SHAPES: &[&str] = &[
+    // GitHub tokens (classic and fine-grained).
+    r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,}\b",
+    r"\bgithub_pat_[A-Za-z0-9_]{22,}\b",
+    // AWS access key ids.
+    r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",
+    // Slack.
+    r"\bxox[abprs]-[A-Za-z0-9-]{10,}\b",
+    // OpenAI / Anthropic style API keys.
+    r"\bsk-[A-Za-z0-9_-]{20,}\b",
+    // Google API keys.
+    r"\bAIza[0-9A-Za-z_-]{35}\b",
+    // JSON Web Tokens.
+    r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}",
+    // PEM private keys, whole blocks.
+    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY-----",
+];
+
+pub struct Masker {
+    allowed_env: Vec<String>,
+    allowed_files: globset::GlobSet,
+    /// Token shapes and `secrets.patterns`, as one alternation.
+    shapes: Regex,
+    /// Every value a reference resolved to in this process.
+    resolved: RwLock<Vec<String>>,
+}
+
+impl Masker {
+    pub fn new(config: &SecretsConfig) -> Result<Masker> {
+        let mut files = globset::GlobSetBuilder::new();
+        for pattern in &config.files {
+            let expanded = crate::config::expand_home(Path::new(pattern));
+            let glob = globset::Glob::new(&expanded.display().to_string()).map_err(|error| {
+                Error::invalid_input(format!("secrets.files: {pattern:?} is not a glob: {error}"))
+            })?;
+            files.add(glob);
+        }
+        let allowed_files = files
+            .build()
+            .map_err(|error| Error::invalid_input(format!("secrets.files: {error}")))?;
+        let shapes = TOKEN_SHAPES
+            .iter()
+            .map(|shape| (*shape).to_owned())
+            .chain(
+                config
+                    .patterns
+                    .iter()
+                    .map(|pattern| format!("(?:{pattern})")),
+            )
+            .collect::<Vec<_>>()
+            .join("|");
+        let shapes = Regex::new(&shapes).map_err(|error| {
+            Error::invalid_input(format!("secrets.patterns: not a valid regex: {error}"))
+        })?;
+        Ok(Masker {
+            allowed_env: config.env.clone(),
+            allowed_files,
+            shapes,
+            resolved: RwLock::new(Vec::new()),
+        })
+    }
+
+    /// Refuses a call whose `env` values reference what the operator did not allow,
+    /// before anything is planned (without reading the values).
+    pub fn check_references(&self, args: &Value) -> Result<()> {
+        let mut values = Vec::new();
+        collect_env(args, &mut values, true);
+        for value in values {
+            self.resolve_with(&value, false)?;
+        }
+        Ok(())
+    }
+
+    /// The value of one `env` value: references resolved (and remembered for masking),
+    /// anything else as given.
+    pub fn resolve(&self, value: &str) -> Result<String> {
+        self.resolve_with(value, true)
+    }
+
+    fn resolve_with(&self, value: &str, read: bool) -> Result<String> {
+        let Some(reference) = value
+            .strip_prefix("${")
+            .and_then(|rest| rest.strip_suffix('}'))
+        else {
+            if value.contains("${env:") || value.contains("${file:") {
+                return Err(Error::invalid_input(
+                    "a secret reference must be the whole value, like \"${env:NAME}\" or \"${file:/path}\"",
+                ));
+            }
+            return Ok(value.to_owned());
+        };
+        let resolved = if let Some(name) = reference.strip_prefix("env:") {
+            self.env_value(name)?
+        } else if let Some(path) = reference.strip_prefix("file:") {
+            self.file_value(path, read)?
+        } else {
+            return Ok(value.to_owned());
+        };
+        if resolved.contains('\0') {
+            return Err(Error::invalid_input(format!(
+                "the secret {value} holds a NUL byte, which no environment variable can"
+            )));
+        }
+        if resolved.len() >= MIN_MASKED
+            && let Ok(mut known) = self.resolved.write()
+            && !known.contains(&resolved)
+        {
+            known.push(resolved.clone());
+        }
+        Ok(resolved)
+    }
+
+    fn env_value(&self, name: &str) -> Result<String> {
+        if !self.allowed_env.iter().any(|allowed| allowed == name) {
+            return Err(Error::invalid_input(format!(
+                "${{env:{name}}} is not allowed: secrets.env does not list {name}"
+            ))
+            .with_hint(
+                "The operator lists the variables agents may use in secrets.env in warden.yaml.",
+            ));
+        }
+        std::env::var(name).map_err(|_| {
+            Error::invalid_input(format!(
+                "${{env:{name}}}: {name} is not set in warden's environment"
+            ))
+        })
+    }
+
+    fn file_value(&self, path: &str, read: bool) -> Result<String> {
+        let path = crate::config::expand_home(Path::new(path));
+        // Matched on the resolved path: `..` or a symlink cannot step outside the globs.
+        let real: PathBuf = path.canonicalize().map_err(|_| not_allowed(&path))?;
+        if !self.allowed_files.is_match(&real) {
+            return Err(not_allowed(&path));
+        }
+        if !read {
+            return Ok(String::new());
+        }
+        let text = std::fs::read_to_string(&real).map_err(|error| {
+            Error::invalid_input(format!("${{file:{}}}: {error}", path.display()))
+        })?;
+        // Secret files usually end with a newline that is not part of the secret.
+        Ok(text.strip_suffix('\n').unwrap_or(&text).to_owned())
+    }
+
+    /// Masks `text`: resolved values, `also` (the call's own env values), patterns and
+    /// token shapes.
+    pub fn mask_text<'a>(&self, text: &'a str, also: &[String]) -> Cow<'a, str> {
+        let mut masked = Cow::Borrowed(text);
+        if let Ok(known) = self.resolved.read() {
+            for value in known.iter().chain(also) {
+                if value.len() >= MIN_MASKED && masked.contains(value.as_str()) {
+                    masked = Cow::Owned(masked.replace(value.as_str(), MASK));
+                }
+            }
+        }
+        if self.shapes.is_match(&masked) {
+            masked = Cow::Owned(self.shapes.replace_all(&masked, MASK).into_owned());
+        }
+        masked
+    }
+
+    /// Masks every string in `value`, in place.
+    pub fn mask(&self, value: &mut Value, also: &[String]) {
+        match value {
+            Value::String(text) => {
+                if let Cow::Owned(masked) = self.mask_text(text, also) {
+                    *text = masked;
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|item| self.mask(item, also)),
+            Value::Object(map) => map.values_mut().for_each(|item| self.mask(item, also)),
+            _ => {}
+        }
+    }
+
+    pub fn mask_error(&self, error: &mut Error, also: &[String]) {
+        for text in [
+            Some(&mut error.message),
+            error.hint.as_mut(),
+            error.command.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let Cow::Owned(masked) = self.mask_text(text, also) {
+                *text = masked;
+            }
+        }
+    }
+}
+
+fn not_allowed(path: &Path) -> Error {
+    Error::invalid_input(format!(
+        "${{file:{}}} is not allowed: it matches no secrets.files pattern (or does not exist)",
+        path.display()
+    ))
+    .with_hint("The operator lists the files agents may use in secrets.files in warden.yaml.")
+}
+
+/// The `env` values of a call's arguments that are not references: masked in its own
+/// answer (the agent gave them, but they are often secrets and belong on the host).
+pub fn literal_env_values(args: &Value) -> Vec<String> {
+    let mut values = Vec::new();
+    collect_env(args, &mut values, false);
+    values
+}
+
+/// `env` string values at any depth: the references, or the literal values.
+fn collect_env(value: &Value, out: &mut Vec<String>, references: bool) {
+    match value {
+        Value::Object(map) => {
+            for (key, item) in map {
+                if key == "env"
+                    && let Value::Object(env) = item
+                {
+                    out.extend(
+                        env.values()
+                            .filter_map(Value::as_str)
+                            .filter(|text| text.starts_with("${") == references)
+                            .map(str::to_owned),
+                    );
+                } else {
+                    collect_env(item, out, references);
+                }
+            }
+        }
+        Value::Array(items) => items
+            .iter()
+            .for_each(|item| collect_env(item, out, references)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn masker(dir: &Path) -> Masker {
+        Masker::new(&SecretsConfig {
+            env: vec!["WARDEN_TEST_SECRET".into()],
+            files: vec![format!("{}/allowed/*", dir.display())],
+            patterns: vec!["corp-[0-9]{3}".into()],
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn file_references_stay_inside_their_globs() {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path().canonicalize().unwrap();
+        std::fs::create_dir_all(dir.join("allowed")).unwrap();
+        std::fs::write(dir.join("allowed/db"), "s3cret-value\n").unwrap();
+        std::fs::write(dir.join("outside"), "not yours").unwrap();
+        std::os::unix::fs::symlink(dir.join("outside"), dir.join("allowed/link")).unwrap();
+        let masker = masker(&dir);
+        let reference = |path: &str| format!("${{file:{}/{path}}}", dir.display());
+        assert_eq!(
+            masker.resolve(&reference("allowed/db")).unwrap(),
+            "s3cret-value"
+        );
+        for escape in [
+            "allowed/../outside",
+            "allowed/link",
+            "outside",
+            "allowed/none",
+        ] {
+            let error = masker.resolve(&reference(escape)).unwrap_err();
+            assert!(error.message.contains("not allowed"), "{escape}: {error:?}");
+        }
+        // The resolved value is masked from now on.
+        assert_eq!(masker.mask_text("got s3cret-value!", &[]), "got ***!");
+    }
+
+    #[test]
+    fn env_references_need_the_operator_and_the_whole_value() {
+        let masker = masker(Path::new("/nonexistent"));
+        assert!(
+            masker
+                .resolve("${env:HOME}")
+                .unwrap_err()
+                .message
+                .contains("secrets.env")
+        );
+        assert!(masker.resolve("x${env:HOME}").is_err());
+        assert_eq!(masker.resolve("plain").unwrap(), "plain");
+    }
+
+    #[test]
+    fn token_shapes_patterns_and_call_values_are_masked() {
+        let masker = masker(Path::new("/nonexistent"));
+        let text =
+            "ghp_abcdefghijklmnopqrstuvwxyz0123456789 AKIAABCDEFGHIJKLMNOP corp-123 mine-1234 1";
+        assert_eq!(
+            masker.mask_text(text, &["mine-1234".into(), "1".into()]),
+            "*** *** *** *** 1"
+        );
+        let key =
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaA\n-----END OPENSSH PRIVATE KEY-----";
+        assert_eq!(masker.mask_text(key, &[]), "***");
+    }
+}
