@@ -12,6 +12,7 @@
 //!
 //! Not yet here (milestone 3): the Ed25519 signature over the head.
 
+mod search;
 mod verify;
 
 use std::fs::{File, OpenOptions};
@@ -26,6 +27,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, ErrorCode, Result};
 
+pub use search::{Bound, Query, Scanned, parse_rfc3339, search};
 pub use verify::{BadRecord, VerifyReport, tail, verify};
 
 /// A segment is closed and a new one started beyond this size; the chain continues.

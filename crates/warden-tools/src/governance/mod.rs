@@ -1,5 +1,7 @@
 //! Policy and audit tools.
 
+pub mod audit_export;
+pub mod audit_filters;
 pub mod audit_search;
 pub mod audit_verify;
 pub mod policy_capabilities;
