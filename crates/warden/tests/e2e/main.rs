@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests panic on setup failure
 
 mod archives;
+mod audit;
 mod client;
 mod file_edits;
 mod file_walks;
