@@ -125,7 +125,15 @@ fn render(tool: &str, value: &Value) -> String {
     }
 }
 
-/// A host's stdout or stderr as people read it in the table.
+/// A host's stdout or stderr as people read it in the table: bytes that are not text
+/// (base64 in the answer) are described, not dumped.
 fn stream(result: &Value, name: &str) -> String {
-    result[name].as_str().unwrap_or_default().to_owned()
+    let text = result[name].as_str().unwrap_or_default();
+    if result[format!("{name}_encoding")].is_null() {
+        return text.to_owned();
+    }
+    // base64: 4 characters per 3 bytes, less the padding.
+    let padding = text.bytes().rev().take_while(|&b| b == b'=').count();
+    let bytes = (text.len() / 4 * 3).saturating_sub(padding);
+    format!("({bytes} bytes on {name}, not text: --json gives them in base64)\n")
 }

@@ -5,6 +5,7 @@
 
 mod archives;
 mod audit;
+mod binary_output;
 mod client;
 mod file_edits;
 mod file_walks;
