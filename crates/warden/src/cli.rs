@@ -80,7 +80,7 @@ pub enum Command {
     },
     /// The audit log.
     #[command(subcommand)]
-    Audit(AuditCommand),
+    Audit(Box<AuditCommand>),
     /// Write a commented starter warden.yaml.
     Init {
         /// Where to write it.
