@@ -135,38 +135,3 @@ pub fn report_error(error: &warden_core::Error, json: bool) -> u8 {
     }
     exit_code_for(error)
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn terminal_controls_from_agents_become_visible_escapes() {
-        let hostile = "\u{1b}[31mred\u{7}\r\u{7f}\u{9b}2J\u{202e}txt.exe\u{2066}";
-        let shown = cell(&json!(hostile));
-        assert_eq!(
-            shown,
-            "\\x1b[31mred\\x07\\r\\x7f\\u{9b}2J\\u{202e}txt.exe\\u{2066}"
-        );
-        assert_eq!(cell(&json!("a\nb\tc")), "a\\nb\\tc", "a cell is one line");
-        assert_eq!(
-            block("a\nb\tc\u{1b}"),
-            "a\nb\tc\\x1b",
-            "a block keeps its lines"
-        );
-        assert_eq!(cell(&json!("plain, ünïcode ✓")), "plain, ünïcode ✓");
-        assert_eq!(cell(&json!(["\u{1b}"])), r#"["\u001b"]"#);
-    }
-
-    #[test]
-    fn json_output_is_the_same_value_with_nothing_a_terminal_obeys() {
-        let value = json!({"client": "\u{1b}]0;title\u{7}\u{9b}\u{7f}\u{202d}", "n": 1});
-        let text = json_text(&value);
-        assert!(
-            !text.chars().any(|c| is_dangerous(c) && c != '\n'),
-            "{text:?}"
-        );
-        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), value);
-    }
-}

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::client::McpProcess;
+use crate::client::{McpProcess, warden_command};
 
 fn decode(value: &Value) -> Vec<u8> {
     data_encoding::BASE64
@@ -64,4 +64,29 @@ fn binary_and_nul_output_come_back_as_compact_base64() {
     );
     assert_eq!(text["stdout"], "tab\there\n");
     assert!(text.get("stdout_encoding").is_none());
+    assert!(mcp.close().success());
+
+    // People see escapes as text, and bytes that are not text described.
+    let exec = |command: &str| {
+        let output = warden_command(home.path())
+            .args([
+                "--config",
+                config.to_str().unwrap(),
+                "exec",
+                "-t",
+                "fleet-01",
+                "--",
+            ])
+            .arg(command)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let shown = exec("printf 'a line of ordinary text, then \\033[1mbold\\033[0m and done\\n'");
+    assert!(!shown.contains('\u{1b}'), "{shown:?}");
+    assert!(shown.contains("\\x1b[1mbold\\x1b[0m"), "{shown}");
+    let shown = exec("head -c 100 /dev/zero");
+    assert!(!shown.contains('\0'), "{shown:?}");
+    assert!(shown.contains("100 bytes on stdout, not text"), "{shown}");
 }
