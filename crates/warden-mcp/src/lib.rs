@@ -18,6 +18,7 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, ServerHandler, ServiceExt};
 use serde_json::Value;
+use tokio::signal::unix::{SignalKind, signal};
 use warden_core::tool::{Domain, Registry};
 use warden_core::{Caller, Engine, Error};
 
@@ -47,9 +48,13 @@ impl WardenServer {
         }
     }
 
-    /// Serves MCP over stdin/stdout until the client closes stdin.
+    /// Serves MCP over stdin/stdout until the client closes stdin, or until SIGTERM or
+    /// SIGINT, which drain first: no new calls, those in flight answered (or cancelled
+    /// after [`DRAIN_GRACE`]) with their outcome recorded, then exit.
     pub async fn serve_stdio(self) -> std::io::Result<()> {
         let engine = self.engine.clone();
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
         let running = match self.serve((stdin_reader(), tokio::io::stdout())).await {
             Ok(running) => running,
             // A client that goes away before `initialize` (a probe, a cancelled start)
@@ -61,13 +66,39 @@ impl WardenServer {
             }
             Err(error) => return Err(std::io::Error::other(error.to_string())),
         };
-        let ended = running.waiting().await;
+        let stop = running.cancellation_token();
+        let waiting = running.waiting();
+        tokio::pin!(waiting);
+        let ended = tokio::select! {
+            ended = &mut waiting => ended,
+            _ = terminate.recv() => drain(&engine, stop, waiting).await,
+            _ = interrupt.recv() => drain(&engine, stop, waiting).await,
+        };
         engine.shutdown().await;
         if let Err(error) = ended {
             tracing::error!("MCP service task failed: {error}");
         }
         Ok(())
     }
+}
+
+/// How long calls in flight get to finish after SIGTERM before they are cancelled.
+pub const DRAIN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Lets the engine drain while the service still answers, then stops the service.
+async fn drain<F>(
+    engine: &Engine,
+    stop: rmcp::service::RunningServiceCancellationToken,
+    waiting: std::pin::Pin<&mut F>,
+) -> F::Output
+where
+    F: std::future::Future,
+{
+    engine.drain(DRAIN_GRACE).await;
+    // The last answers are on their way to the transport: give them a moment.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    stop.cancel();
+    waiting.await
 }
 
 /// The server `instructions`: with deferred tool loading they are all a model sees up

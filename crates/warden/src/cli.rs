@@ -123,8 +123,16 @@ pub enum HostsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check the hash chain; exit 1 and name the first bad record if tampered.
-    Verify,
+    /// Check the hash chain and the signed head; exit 1 and name the first bad record
+    /// if tampered. With --anchor, also check a head saved earlier by `audit anchor`
+    /// (finds a full rewrite or a cut tail even if the head was replaced).
+    Verify {
+        #[arg(long, value_name = "FILE")]
+        anchor: Option<std::path::PathBuf>,
+    },
+    /// Print the signed head (JSON) to keep somewhere warden cannot write: a ticket,
+    /// a wiki page, another machine. `audit verify --anchor FILE` checks it later.
+    Anchor,
     /// Print the last records.
     Tail {
         #[arg(short = 'n', long, default_value_t = 20)]

@@ -1,6 +1,9 @@
 //! Chain tests: every kind of tampering is found and named.
 
 use super::*;
+use crate::error::ErrorCode;
+use ed25519_dalek::SigningKey;
+use std::path::{Path, PathBuf};
 
 fn entry(tool: &str) -> AuditEntry {
     AuditEntry {
@@ -19,7 +22,8 @@ fn entry(tool: &str) -> AuditEntry {
         allow_opaque: false,
         rule: None,
         reason: None,
-        phase: Phase::Requested,
+        // Completed: a requested record left open would get an `outcome_unknown` one.
+        phase: Phase::Completed,
         outcome: None,
         error_code: None,
         duration_ms: None,
@@ -27,17 +31,33 @@ fn entry(tool: &str) -> AuditEntry {
     }
 }
 
+fn open(dir: &Path) -> AuditLog {
+    AuditLog::open(dir, &key_path(dir)).unwrap()
+}
+
+fn key_path(dir: &Path) -> PathBuf {
+    dir.parent().unwrap().join("audit.key")
+}
+
+fn options(dir: &Path) -> VerifyOptions {
+    VerifyOptions {
+        public_key: public_key(&key_path(dir)),
+        anchor: None,
+    }
+}
+
 fn log_with(records: usize) -> (tempfile::TempDir, PathBuf) {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("audit");
-    let log = AuditLog::open(&dir).unwrap();
+    let log = open(&dir);
     for index in 0..records {
         let durability = if index % 2 == 0 {
             Durability::Sync
         } else {
             Durability::Group
         };
-        log.append(&entry(&format!("tool{index}")), durability)
+        let _ = log
+            .append(&entry(&format!("tool{index}")), durability)
             .unwrap();
     }
     drop(log);
@@ -58,7 +78,7 @@ fn rewrite(dir: &Path, lines: &[String]) {
 }
 
 fn first_bad(dir: &Path) -> (u64, String) {
-    let report = verify(dir).unwrap();
+    let report = verify(dir, &options(dir)).unwrap();
     assert!(!report.ok);
     let bad = report.first_bad.unwrap();
     (bad.seq.unwrap_or(0), bad.problem)
@@ -67,13 +87,14 @@ fn first_bad(dir: &Path) -> (u64, String) {
 #[test]
 fn intact_log_verifies_and_reopening_continues_the_chain() {
     let (_temp, dir) = log_with(4);
-    let log = AuditLog::open(&dir).unwrap();
-    assert_eq!(log.append(&entry("more"), Durability::Sync).unwrap(), 5);
+    let log = open(&dir);
+    assert_eq!(log.append(&entry("more"), Durability::Sync).unwrap().seq, 5);
     drop(log);
-    let report = verify(&dir).unwrap();
+    let report = verify(&dir, &options(&dir)).unwrap();
     assert!(report.ok, "{report:?}");
     assert_eq!(report.records, 5);
     assert_eq!(report.head_seq, Some(5));
+    assert!(report.head_signed);
 }
 
 #[test]
@@ -171,7 +192,9 @@ fn unwritable_dir_is_audit_unavailable() {
     let temp = tempfile::tempdir().unwrap();
     let blocker = temp.path().join("file");
     std::fs::write(&blocker, "x").unwrap();
-    let error = AuditLog::open(&blocker.join("audit")).err().unwrap();
+    let error = AuditLog::open(&blocker.join("audit"), &temp.path().join("key"))
+        .err()
+        .unwrap();
     assert_eq!(error.code, ErrorCode::AuditUnavailable);
 }
 
@@ -179,4 +202,229 @@ fn unwritable_dir_is_audit_unavailable() {
 fn timestamps_are_rfc3339_utc() {
     let time = UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_123);
     assert_eq!(rfc3339(time), "2023-11-14T22:13:20.123Z");
+}
+
+fn requested(tool: &str, job: &str) -> AuditEntry {
+    AuditEntry {
+        job_id: job.into(),
+        phase: Phase::Requested,
+        ..entry(tool)
+    }
+}
+
+fn records(dir: &Path) -> Vec<Value> {
+    tail(dir, 1000).unwrap()
+}
+
+fn anchor_of(dir: &Path) -> SignedHead {
+    read_head(dir).unwrap()
+}
+
+#[test]
+fn two_writers_on_one_dir_keep_one_chain() {
+    // Two opens of one dir lock like two processes: each has its own lock file
+    // description, so the tail re-read is what keeps the chain whole.
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("audit");
+    let first = std::sync::Arc::new(open(&dir));
+    let second = std::sync::Arc::new(open(&dir));
+    let threads: Vec<_> = [first.clone(), second.clone()]
+        .into_iter()
+        .enumerate()
+        .map(|(index, log)| {
+            std::thread::spawn(move || {
+                for round in 0..200 {
+                    let durability = if round % 3 == 0 {
+                        Durability::Sync
+                    } else {
+                        Durability::Group
+                    };
+                    let _ = log
+                        .append(&entry(&format!("w{index}-{round}")), durability)
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    drop((first, second));
+    let report = verify(&dir, &options(&dir)).unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.records, 400);
+    assert_eq!(report.head_seq, Some(400));
+}
+
+#[test]
+fn a_torn_tail_is_cut_kept_and_recorded() {
+    let (_temp, dir) = log_with(3);
+    let mut text = std::fs::read_to_string(segment_path_for(&dir)).unwrap();
+    text.push_str(r#"{"seq":4,"tool":"half"#);
+    std::fs::write(segment_path_for(&dir), &text).unwrap();
+    drop(open(&dir));
+    let report = verify(&dir, &options(&dir)).unwrap();
+    assert!(report.ok, "{report:?}");
+    let all = records(&dir);
+    let recovered = all
+        .iter()
+        .find(|record| record["event"] == "recovered")
+        .unwrap();
+    assert_eq!(recovered["cut_bytes"], 21);
+    let saved = dir.join(recovered["saved_as"].as_str().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(saved).unwrap(),
+        r#"{"seq":4,"tool":"half"#
+    );
+}
+
+#[test]
+fn a_call_left_open_at_close_is_outcome_unknown() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("audit");
+    let log = open(&dir);
+    let _ = log
+        .append(&requested("exec", "job-1"), Durability::Sync)
+        .unwrap();
+    let mut done = requested("exec", "job-2");
+    let _ = log.append(&done, Durability::Sync).unwrap();
+    done.phase = Phase::Completed;
+    let _ = log.append(&done, Durability::Sync).unwrap();
+    drop(log);
+    let all = records(&dir);
+    let unknown: Vec<_> = all
+        .iter()
+        .filter(|record| record["outcome"] == "outcome_unknown")
+        .collect();
+    assert_eq!(unknown.len(), 1, "{all:?}");
+    assert_eq!(unknown[0]["job_id"], "job-1");
+    assert_eq!(unknown[0]["phase"], "completed");
+    assert_eq!(unknown[0]["error_code"], "OUTCOME_UNKNOWN");
+    assert!(!dir.join("live").read_dir().unwrap().any(|_| true));
+}
+
+#[test]
+fn a_forged_head_is_found() {
+    let (_temp, dir) = log_with(3);
+    let mut head = anchor_of(&dir);
+    head.seq = 2;
+    std::fs::write(dir.join("head.json"), serde_json::to_string(&head).unwrap()).unwrap();
+    let (_, problem) = first_bad(&dir);
+    assert!(problem.contains("forged"), "{problem}");
+}
+
+#[test]
+fn a_deleted_head_is_found_and_recorded_on_the_next_open() {
+    let (_temp, dir) = log_with(3);
+    std::fs::remove_file(dir.join("head.json")).unwrap();
+    let (_, problem) = first_bad(&dir);
+    assert!(problem.contains("missing"), "{problem}");
+    drop(open(&dir));
+    assert!(
+        records(&dir)
+            .iter()
+            .any(|record| record["event"] == "head_missing")
+    );
+}
+
+/// The strongest local attacker: rewrites a record, recomputes the chain and re-signs
+/// the head with the log's own key. Only a head kept elsewhere can tell.
+fn rewrite_everything(dir: &Path, edit: impl Fn(&mut Map<String, Value>)) {
+    let mut previous = GENESIS_HASH.to_owned();
+    let mut lines = Vec::new();
+    for line in segment_lines(dir) {
+        let Value::Object(mut record) = serde_json::from_str(&line).unwrap() else {
+            panic!()
+        };
+        edit(&mut record);
+        record.insert("prev_hash".into(), json!(previous));
+        let hash = record_hash(&record);
+        record.insert("hash".into(), json!(hash));
+        previous = hash;
+        lines.push(canonical(&Value::Object(record)));
+    }
+    rewrite(dir, &lines);
+    let key = head::signing_key(&key_path(dir)).unwrap();
+    let seq = lines.len() as u64;
+    let forged = SignedHead::sign(&key, seq, &previous, rfc3339(SystemTime::now()));
+    std::fs::write(
+        dir.join("head.json"),
+        serde_json::to_string(&forged).unwrap(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_full_rewrite_passes_alone_and_fails_against_a_saved_anchor() {
+    let (_temp, dir) = log_with(4);
+    let anchor = anchor_of(&dir);
+    rewrite_everything(&dir, |record| {
+        if record["tool"] == "tool1" {
+            record.insert("tool".into(), json!("innocent"));
+        }
+    });
+    assert!(verify(&dir, &options(&dir)).unwrap().ok);
+    let report = verify(
+        &dir,
+        &VerifyOptions {
+            anchor: Some(anchor),
+            ..options(&dir)
+        },
+    )
+    .unwrap();
+    assert!(!report.ok);
+    let problem = report.first_bad.unwrap().problem;
+    assert!(
+        problem.contains("differs from the saved anchor"),
+        "{problem}"
+    );
+}
+
+#[test]
+fn a_cut_tail_with_the_head_deleted_fails_against_a_saved_anchor() {
+    let (_temp, dir) = log_with(4);
+    let anchor = anchor_of(&dir);
+    let mut lines = segment_lines(&dir);
+    lines.truncate(2);
+    rewrite(&dir, &lines);
+    std::fs::remove_file(dir.join("head.json")).unwrap();
+    let report = verify(
+        &dir,
+        &VerifyOptions {
+            anchor: Some(anchor),
+            ..options(&dir)
+        },
+    )
+    .unwrap();
+    let problem = report.first_bad.unwrap().problem;
+    assert!(problem.contains("cut from the end"), "{problem}");
+}
+
+#[test]
+fn an_anchor_from_another_key_is_refused() {
+    let (_temp, dir) = log_with(2);
+    let stranger = SigningKey::from_bytes(&[7; 32]);
+    let head = anchor_of(&dir);
+    let anchor = SignedHead::sign(&stranger, head.seq, &head.hash, head.ts);
+    let report = verify(
+        &dir,
+        &VerifyOptions {
+            anchor: Some(anchor),
+            ..options(&dir)
+        },
+    )
+    .unwrap();
+    let problem = report.first_bad.unwrap().problem;
+    assert!(problem.contains("another key"), "{problem}");
+}
+
+#[test]
+fn the_key_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_temp, dir) = log_with(1);
+    let mode = std::fs::metadata(key_path(&dir))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
 }

@@ -239,6 +239,11 @@ impl LoadedConfig {
             None => self.state_dir.join("audit"),
         }
     }
+
+    /// The Ed25519 key that signs the audit head (0600, created on first use).
+    pub fn audit_key_path(&self) -> PathBuf {
+        self.state_dir.join("audit.key")
+    }
 }
 
 /// Explicit choices from the command line; `None` falls back to the search order.

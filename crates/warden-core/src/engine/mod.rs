@@ -6,6 +6,7 @@
 //! [`RunContext`] the engine hands them.
 
 mod context;
+mod drain;
 mod grant;
 mod limit;
 #[cfg(test)]
@@ -151,6 +152,7 @@ pub(crate) struct EngineInner {
     tokens: tokens::PlanTokens,
     /// Serializes read-check-write sequences on one file (see `file_locks`).
     file_locks: FileLocks,
+    drain: drain::Drain,
     started: Instant,
 }
 
@@ -178,8 +180,8 @@ impl Engine {
         if policy.mode() == crate::config::PolicyMode::Off {
             tracing::warn!("policy.mode is off: no command or path rule is enforced");
         }
-        let audit =
-            AuditLog::open(&loaded.audit_dir()).map(|log| Arc::new(log) as Arc<dyn AuditSink>);
+        let audit = AuditLog::open(&loaded.audit_dir(), &loaded.audit_key_path())
+            .map(|log| Arc::new(log) as Arc<dyn AuditSink>);
         let limits = &loaded.config.limits;
         let sessions = Sessions::new(SessionLimits {
             idle: Duration::from_secs(limits.session_idle_s),
@@ -203,6 +205,7 @@ impl Engine {
                 uploads: Uploads::default(),
                 tokens: Default::default(),
                 file_locks: FileLocks::default(),
+                drain: drain::Drain::default(),
                 local: Arc::new(LocalTransport),
                 started: Instant::now(),
             }),
@@ -211,6 +214,13 @@ impl Engine {
 
     pub fn config(&self) -> &LoadedConfig {
         &self.inner.loaded
+    }
+
+    /// Makes every audit record written so far durable and the signed head current.
+    pub fn flush_audit(&self) {
+        if let Ok(log) = &self.inner.audit {
+            log.flush();
+        }
     }
 
     pub fn inventory(&self) -> &Inventory {
@@ -242,14 +252,22 @@ impl Engine {
         progress: Option<ProgressSink>,
     ) -> Result<Value> {
         let mut call = Call::new(caller, tool_name, &args);
+        if self.inner.drain.is_draining() {
+            let error = Error::new(ErrorCode::Cancelled, "warden is shutting down")
+                .with_hint("start the server again (or let the client restart it) and retry");
+            return Err(self.refuse(call, error).await);
+        }
+        // Counted until the answer, so a drain waits for it; cancelled by the client
+        // or when a drain's grace runs out.
+        let (cancel, _in_flight) = self.inner.drain.enter(cancel);
         // Limits first: a flood of bad calls is a flood too.
         let _slot = match self.inner.limits.admit(&caller.id).await {
             Ok(slot) => slot,
-            Err(error) => return Err(self.refuse(call, error)),
+            Err(error) => return Err(self.refuse(call, error).await),
         };
         let prepared = match self.validate(tool_name, args) {
             Ok(prepared) => prepared,
-            Err(error) => return Err(self.refuse(call, error)),
+            Err(error) => return Err(self.refuse(call, error).await),
         };
         let mut plan = prepared.plan;
         let controls = prepared.controls;
@@ -257,14 +275,14 @@ impl Engine {
         call.session = plan.session.clone();
         let session = match self.enter_session(caller, &mut plan) {
             Ok(session) => session,
-            Err(error) => return Err(self.refuse(call, error)),
+            Err(error) => return Err(self.refuse(call, error).await),
         };
         call.record.hosts = plan.hosts.iter().map(|host| host.id.to_string()).collect();
         call.record.commands = plan.commands.iter().map(Command::to_shell).collect();
         call.record.probes = plan.probes.clone();
         if let Err(error) = self.check_local(&plan) {
             call.record.decision = CallDecision::Denied;
-            return Err(self.refuse(call, error));
+            return Err(self.refuse(call, error).await);
         }
         let analyses = self.analyze(&plan, session.as_ref());
         let class = analyses.iter().map(|analysis| analysis.class).max();
@@ -282,7 +300,7 @@ impl Engine {
                 .find(|(_, decision)| decision.decision == Verdict::Denied)
         {
             call.record.rule = decision.rule.clone();
-            return Err(self.deny(call, policy_error(host, decision)));
+            return Err(self.deny(call, policy_error(host, decision)).await);
         }
         let grants = match self
             .grant_paths(
@@ -295,9 +313,9 @@ impl Engine {
         {
             Ok(grants) => grants,
             Err(error) if error.code == ErrorCode::InvalidInput => {
-                return Err(self.refuse(call, error));
+                return Err(self.refuse(call, error).await);
             }
-            Err(error) => return Err(self.deny(call, error)),
+            Err(error) => return Err(self.deny(call, error).await),
         };
         call.record.paths = grants.records();
         let digest = self.digest(tool_name, &controls, &plan, &grants);
@@ -311,12 +329,12 @@ impl Engine {
                 "policy.require_plan_token is on: confirm: true needs the plan_token of a preview",
             )
             .with_hint("Call again without confirm to get a preview and its plan_token, then confirm with both.");
-            return Err(self.refuse(call, error));
+            return Err(self.refuse(call, error).await);
         }
         if let Some(token) = &controls.plan_token
             && let Err(error) = self.inner.tokens.redeem(&caller.id, token, &digest)
         {
-            return Err(self.refuse(call, error));
+            return Err(self.refuse(call, error).await);
         }
         let warned = grants.warned
             || decisions
@@ -329,7 +347,7 @@ impl Engine {
         };
         call.record.phase = Phase::Requested;
         // Invariant: the requested record is durable before any side effect.
-        self.write(&call.record, call.effect)?;
+        self.write(&call.record, call.effect).await?;
 
         let job_id = call.record.job_id.clone();
         // A destructive command runs only when confirmed; else it is shown.
@@ -376,7 +394,7 @@ impl Engine {
         if let Err(error) = &result {
             self.note_denial(&call, error);
         }
-        self.complete(call, &plan, confirm_required, result)
+        self.complete(call, &plan, confirm_required, result).await
     }
 
     /// How policy reads each planned command (host-independent, once per call).
@@ -445,12 +463,12 @@ impl Engine {
 
     /// Records a refusal before policy (`rejected`, or `denied` by the local gate) as
     /// one completed record, and returns the error.
-    fn refuse(&self, mut call: Call, error: Error) -> Error {
+    async fn refuse(&self, mut call: Call, error: Error) -> Error {
         self.note_denial(&call, &error);
         call.record.outcome = Some("rejected".into());
         call.record.error_code = Some(error.code.to_string());
         call.record.reason = Some(error.message.clone());
-        match self.write(&call.record, call.effect) {
+        match self.write(&call.record, call.effect).await {
             Ok(()) => error,
             Err(audit_error) => audit_error,
         }
@@ -458,19 +476,19 @@ impl Engine {
 
     /// Records a policy or path denial as a `requested` and a `completed` record (what
     /// was asked, and that it was refused), and returns the error.
-    fn deny(&self, mut call: Call, error: Error) -> Error {
+    async fn deny(&self, mut call: Call, error: Error) -> Error {
         call.record.decision = CallDecision::Denied;
         call.record.reason = Some(error.message.clone());
         call.record.phase = Phase::Requested;
-        if let Err(audit_error) = self.write(&call.record, call.effect) {
+        if let Err(audit_error) = self.write(&call.record, call.effect).await {
             return audit_error;
         }
         call.record.phase = Phase::Completed;
-        self.refuse(call, error)
+        self.refuse(call, error).await
     }
 
     /// Writes the outcome record and answers.
-    fn complete(
+    async fn complete(
         &self,
         mut call: Call,
         plan: &Plan,
@@ -500,7 +518,7 @@ impl Engine {
             }
         }
         // Invariant: the outcome record is durable before the answer.
-        self.write(&call.record, call.effect)?;
+        self.write(&call.record, call.effect).await?;
         result
     }
 
@@ -517,14 +535,18 @@ impl Engine {
         }
     }
 
-    fn write(&self, record: &AuditEntry, effect: Effect) -> Result<()> {
+    /// Appends one record; a mutating call's record is durable when this returns.
+    async fn write(&self, record: &AuditEntry, effect: Effect) -> Result<()> {
         let durability = if effect == Effect::ReadOnly {
             Durability::Group
         } else {
             Durability::Sync
         };
         let written = match &self.inner.audit {
-            Ok(log) => log.append(record, durability).map(|_| ()),
+            Ok(log) => match log.append(record, durability) {
+                Ok(receipt) => receipt.durable().await.map(|_| ()),
+                Err(error) => Err(error),
+            },
             Err(error) => Err(error.clone()),
         };
         match written {
@@ -615,6 +637,12 @@ impl Engine {
     }
 
     /// Shuts transports down and flushes the audit log.
+    /// SIGTERM/SIGINT: takes no new calls, lets those in flight finish for `grace`,
+    /// then cancels the rest and waits (bounded) for their outcome records.
+    pub async fn drain(&self, grace: Duration) {
+        self.inner.drain.run(grace).await;
+    }
+
     pub async fn shutdown(&self) {
         self.inner.ssh.shutdown().await;
         if let Ok(log) = &self.inner.audit {

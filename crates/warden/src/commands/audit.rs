@@ -1,4 +1,4 @@
-//! `warden audit verify|tail|search|export`: the `audit_verify`, `audit_search` and
+//! `warden audit verify|anchor|tail|search|export`: the `audit_verify`, `audit_search` and
 //! `audit_export` tools through the engine (so reading the log is itself recorded),
 //! rendered for people or as JSON.
 
@@ -18,7 +18,12 @@ pub async fn run(engine: Engine, command: AuditCommand, json_output: bool) -> u8
     // A tail always leaves older records out; a search says when it did.
     let mut notes = false;
     let (tool, args, output_file) = match command {
-        AuditCommand::Verify => ("audit_verify", json!({}), None),
+        AuditCommand::Anchor => return anchor(&engine),
+        AuditCommand::Verify { anchor: None } => ("audit_verify", json!({}), None),
+        AuditCommand::Verify { anchor: Some(path) } => match read_anchor(&path) {
+            Ok(anchor) => ("audit_verify", json!({ "anchor": anchor }), None),
+            Err(error) => return output::report_error(&error, json_output),
+        },
         AuditCommand::Tail { count } => ("audit_search", json!({ "last": count }), None),
         AuditCommand::Search { last, filters } => {
             notes = true;
@@ -165,6 +170,39 @@ fn scan_notes(report: &Value, remedy: &str) -> bool {
         ));
     }
     truncated || limited
+}
+
+/// The current signed head, made current first (this process's records included).
+fn anchor(engine: &Engine) -> u8 {
+    engine.flush_audit();
+    match warden_core::audit::read_head(&engine.config().audit_dir()) {
+        Some(head) => {
+            output::print(&serde_json::to_string(&head).unwrap_or_default());
+            EXIT_OK
+        }
+        None => {
+            let error = warden_core::Error::new(
+                warden_core::ErrorCode::AuditUnavailable,
+                format!(
+                    "no signed head in {}",
+                    engine.config().audit_dir().display()
+                ),
+            );
+            output::report_error(&error, false)
+        }
+    }
+}
+
+fn read_anchor(path: &std::path::Path) -> Result<Value, warden_core::Error> {
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        warden_core::Error::invalid_input(format!("cannot read {}: {error}", path.display()))
+    })?;
+    serde_json::from_str(&text).map_err(|error| {
+        warden_core::Error::invalid_input(format!(
+            "{} is not an anchor printed by `warden audit anchor`: {error}",
+            path.display()
+        ))
+    })
 }
 
 fn records_table(records: &Value) -> String {

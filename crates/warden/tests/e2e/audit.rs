@@ -1,154 +1,260 @@
-//! The audit log from the command line: `audit tail|search|export` over records an MCP
-//! client wrote, and text chosen by agents shown to people without terminal escapes.
+//! The audit log with several `warden mcp serve` processes on one state dir, processes
+//! killed under load, and a saved anchor against rewrites and cut tails.
 
 use std::path::Path;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::client::{McpProcess, warden_command};
+use crate::{app_tree, fleet_allowing};
 
-/// The name a hostile client gives itself: colour, a bell, a CSI, an RTL override.
-const HOSTILE: &str = "\u{1b}[31mred\u{7}\u{9b}2J\u{202e}gnp.exe";
-
-/// A zero-config server whose client calls itself [`HOSTILE`] and calls `status` and
-/// a denied `fs_read` (outside every root).
-fn hostile_client(home: &Path) {
-    let mut process = McpProcess::spawn(home, &["mcp", "serve"], &[]);
-    let answer = process.request(
-        "initialize",
-        json!({
-            "protocolVersion": "2025-06-18",
-            "capabilities": {},
-            "clientInfo": {"name": HOSTILE, "version": "1"}
-        }),
-    );
-    assert_eq!(answer["result"]["serverInfo"]["name"], "warden", "{answer}");
-    process.notify("notifications/initialized", json!({}));
-    let (_, is_error) = process.call("status", json!({}));
-    assert!(!is_error);
-    let (denied, is_error) = process.call(
-        "fs_read",
-        json!({"host_id": "local", "path": "/etc/\u{1b}]0;pwned\u{7}"}),
-    );
-    assert!(is_error, "{denied}");
-    assert!(process.close().success());
+/// Every record of the log, oldest first (`warden audit tail --json`).
+fn all_records(home: &Path, config: &Path) -> Vec<Value> {
+    let output = warden_command(home)
+        .args(["--config", &config.display().to_string()])
+        .args(["--json", "audit", "tail", "-n", "1000"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    serde_json::from_slice::<Value>(&output.stdout).unwrap()["records"]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| serde_json::from_slice::<Vec<Value>>(&output.stdout).unwrap_or_default())
 }
 
-fn assert_no_terminal_controls(what: &str, bytes: &[u8]) {
-    let text = String::from_utf8_lossy(bytes);
-    let bad: Vec<char> = text
-        .chars()
-        .filter(|c| {
-            (c.is_control() && !matches!(c, '\n'))
-                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+/// `warden audit verify --json [--anchor FILE]`: its report and exit code.
+fn verify(home: &Path, config: &Path, anchor: Option<&Path>) -> (Value, i32) {
+    let mut command = warden_command(home);
+    command
+        .args(["--config", &config.display().to_string()])
+        .args(["--json", "audit", "verify"]);
+    if let Some(anchor) = anchor {
+        command.args(["--anchor", &anchor.display().to_string()]);
+    }
+    let output = command.output().unwrap();
+    let report = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|error| panic!("{error}: {output:?}"));
+    (report, output.status.code().unwrap_or(-1))
+}
+
+/// Sends `count` mutating calls (each a directory of its own) and `count` read-only
+/// ones without waiting, then collects the answers.
+fn load(mcp: &mut McpProcess, root: &Path, name: &str, count: usize) -> Vec<Value> {
+    let mut ids = Vec::new();
+    for index in 0..count {
+        let path = root.join(format!("{name}-{index}"));
+        ids.push(mcp.send_request(
+            "tools/call",
+            json!({"name": "fs_mkdir", "arguments": {"host_id": "fleet-01", "path": path.display().to_string()}}),
+        ));
+        ids.push(mcp.send_request("tools/call", json!({"name": "status", "arguments": {}})));
+    }
+    mcp.answers(&ids)
+}
+
+#[test]
+fn five_servers_on_one_state_dir_keep_one_verifiable_chain() {
+    let (_tree, _base, root) = app_tree();
+    std::fs::create_dir_all(&root).unwrap();
+    let (_fleet, home, config) = fleet_allowing(&root, "");
+    let servers: Vec<McpProcess> = (0..5)
+        .map(|_| McpProcess::start(home.path(), Some(&config)))
+        .collect();
+    // Each server's load in its own thread, so the five write at the same time.
+    let threads: Vec<_> = servers
+        .into_iter()
+        .enumerate()
+        .map(|(index, mut mcp)| {
+            let root = root.clone();
+            std::thread::spawn(move || {
+                let answers = load(&mut mcp, &root, &format!("s{index}"), 20);
+                assert_eq!(mcp.close().code(), Some(0));
+                answers
+            })
         })
         .collect();
-    assert!(
-        bad.is_empty(),
-        "{what} printed raw controls {bad:?}:\n{text}"
-    );
-}
-
-#[test]
-fn agent_chosen_text_reaches_people_as_visible_escapes() {
-    let home = tempfile::tempdir().unwrap();
-    hostile_client(home.path());
-
-    let tail = warden_command(home.path())
-        .args(["audit", "tail", "-n", "50"])
-        .output()
-        .unwrap();
-    assert!(tail.status.success(), "{tail:?}");
-    assert_no_terminal_controls("audit tail", &tail.stdout);
-    assert_no_terminal_controls("audit tail (stderr)", &tail.stderr);
-    let shown = String::from_utf8_lossy(&tail.stdout);
-    assert!(
-        shown.contains("\\x1b[31mred\\x07\\u{9b}2J\\u{202e}gnp.exe"),
-        "the name is shown, escaped:\n{shown}"
-    );
-
-    // --json: the exact value, still nothing a terminal obeys.
-    let json = warden_command(home.path())
-        .args(["audit", "search", "--tool", "status", "--json"])
-        .output()
-        .unwrap();
-    assert!(json.status.success());
-    assert_no_terminal_controls("audit search --json", &json.stdout);
-    let records: Value = serde_json::from_slice(&json.stdout).unwrap();
-    assert_eq!(records[0]["client"], HOSTILE);
-
-    // An error message naming agent text goes to stderr escaped.
-    let read = warden_command(home.path())
-        .args([
-            "call",
-            "fs_read",
-            r#"{"host_id":"local","path":"/x/\u001b[2J"}"#,
-        ])
-        .output()
-        .unwrap();
-    assert_no_terminal_controls("call (stdout)", &read.stdout);
-    let exec = warden_command(home.path())
-        .args(["exec", "-t", "local", "--", "echo", "\u{1b}[2J"])
-        .output()
-        .unwrap();
-    assert!(!exec.status.success());
-    assert_no_terminal_controls("exec (stderr)", &exec.stderr);
-    assert_no_terminal_controls("exec (stdout)", &exec.stdout);
-}
-
-#[test]
-fn audit_search_and_export_from_the_command_line() {
-    let home = tempfile::tempdir().unwrap();
-    hostile_client(home.path());
-    let run = |args: &[&str]| warden_command(home.path()).args(args).output().unwrap();
-
-    let denied = run(&[
-        "audit",
-        "search",
-        "--decision",
-        "denied",
-        "--phase",
-        "completed",
-        "--json",
-    ]);
-    assert!(denied.status.success(), "{denied:?}");
-    let records: Value = serde_json::from_slice(&denied.stdout).unwrap();
-    assert_eq!(records.as_array().unwrap().len(), 1, "{records}");
-    assert_eq!(records[0]["tool"], "fs_read");
-
-    let bad = run(&["audit", "search", "--since", "last tuesday"]);
-    assert_eq!(bad.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&bad.stderr);
-    assert!(
-        stderr.contains("INVALID_INPUT") && stderr.contains("2026-12-01T10:00:00Z"),
-        "{stderr}"
-    );
-
-    let file = home.path().join("denied.csv");
-    let export = run(&[
-        "audit",
-        "export",
-        "--format",
-        "csv",
-        "--decision",
-        "denied",
-        "--output",
-        file.to_str().unwrap(),
-    ]);
-    assert!(export.status.success(), "{export:?}");
-    let csv = std::fs::read_to_string(&file).unwrap();
-    let rows: Vec<&str> = csv.trim_end().split("\r\n").collect();
-    assert!(rows[0].starts_with("seq,ts,client,identity,tool,hosts,"));
-    assert_eq!(rows.len(), 3, "header, requested, completed: {csv:?}");
-    assert!(rows[1].contains(",fs_read,local,"), "{}", rows[1]);
-
-    let jsonl = run(&["audit", "export", "--tool", "status"]);
-    assert!(jsonl.status.success());
-    let text = String::from_utf8(jsonl.stdout).unwrap();
-    let lines: Vec<Value> = text
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
+    for thread in threads {
+        for answer in thread.join().unwrap() {
+            assert_eq!(answer["result"]["isError"], json!(false), "{answer}");
+        }
+    }
+    let (report, code) = verify(home.path(), &config, None);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["head_signed"], true);
+    let records = all_records(home.path(), &config);
+    let mkdirs = records
+        .iter()
+        .filter(|record| record["tool"] == "fs_mkdir" && record["phase"] == "completed")
+        .count();
+    assert_eq!(mkdirs, 100);
+    let instances: std::collections::HashSet<_> = records
+        .iter()
+        .map(|record| record["instance"].clone())
         .collect();
-    assert_eq!(lines.len(), 2, "{text}");
-    assert_eq!(lines[1]["phase"], "completed");
+    assert!(instances.len() >= 5, "{instances:?}");
+    // Clean exits leave no live files behind.
+    let live = home.path().join("state/audit/live");
+    let left: Vec<_> = std::fs::read_dir(live).unwrap().flatten().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn a_killed_server_leaves_every_acknowledged_call_recorded_and_the_rest_unknown() {
+    let (_tree, _base, root) = app_tree();
+    std::fs::create_dir_all(&root).unwrap();
+    let (_fleet, home, config) = fleet_allowing(&root, "");
+    let mut unknown = 0;
+    for round in 0..3 {
+        let mut mcp = McpProcess::start(home.path(), Some(&config));
+        let quick: Vec<u64> = (0..10)
+            .map(|index| {
+                let path = root.join(format!("k{round}-{index}"));
+                mcp.send_request(
+                    "tools/call",
+                    json!({"name": "fs_mkdir", "arguments": {"host_id": "fleet-01", "path": path.display().to_string()}}),
+                )
+            })
+            .collect();
+        for _ in 0..5 {
+            mcp.send_request(
+                "tools/call",
+                json!({"name": "exec", "arguments": {"target": "host:fleet-01", "command": "sleep 30"}}),
+            );
+        }
+        // The quick calls answer; kill -9 with the slow ones in flight.
+        let acknowledged = mcp.answers(&quick);
+        std::thread::sleep(Duration::from_millis(200 + 100 * round as u64));
+        mcp.child.kill().unwrap();
+        mcp.child.wait().unwrap();
+        let records = all_records(home.path(), &config);
+        for answer in &acknowledged {
+            assert_eq!(answer["result"]["isError"], json!(false), "{answer}");
+            let path = &answer["result"]["structuredContent"]["path"];
+            let phases: Vec<&Value> = records
+                .iter()
+                .filter(|record| &record["args"]["path"] == path)
+                .map(|record| &record["phase"])
+                .collect();
+            assert_eq!(phases, [&json!("requested"), &json!("completed")], "{path}");
+        }
+        // The next process (the CLI above) completed every open call.
+        let mut open = std::collections::HashMap::new();
+        for record in records
+            .iter()
+            .filter(|record| record["tool"] == "fs_mkdir" || record["tool"] == "exec")
+        {
+            let job = record["job_id"].as_str().unwrap().to_owned();
+            match record["phase"].as_str() {
+                Some("requested") => *open.entry(job).or_insert(0) += 1,
+                Some("completed") => *open.entry(job).or_insert(0) -= 1,
+                _ => {}
+            }
+        }
+        assert!(open.values().all(|count| *count == 0), "{open:?}");
+        unknown = records
+            .iter()
+            .filter(|record| record["outcome"] == "outcome_unknown")
+            .count();
+        let (report, code) = verify(home.path(), &config, None);
+        assert_eq!(code, 0, "{report}");
+    }
+    assert_eq!(unknown, 15, "every slow call was in flight at its kill");
+}
+
+#[test]
+fn a_saved_anchor_finds_a_cut_tail_after_the_head_was_deleted() {
+    let (_tree, _base, root) = app_tree();
+    std::fs::create_dir_all(&root).unwrap();
+    let (_fleet, home, config) = fleet_allowing(&root, "");
+    let mut mcp = McpProcess::start(home.path(), Some(&config));
+    load(&mut mcp, &root, "a", 5);
+    assert_eq!(mcp.close().code(), Some(0));
+    let anchor = warden_command(home.path())
+        .args(["--config", &config.display().to_string(), "audit", "anchor"])
+        .output()
+        .unwrap();
+    assert!(anchor.status.success(), "{anchor:?}");
+    let anchor_file = home.path().join("anchor.json");
+    std::fs::write(&anchor_file, &anchor.stdout).unwrap();
+    let saved: Value = serde_json::from_slice(&anchor.stdout).unwrap();
+    assert!(saved["seq"].as_u64().unwrap() > 10, "{saved}");
+
+    // Cut the tail and delete the head: alone, the log still reads as whole.
+    let segment = home.path().join("state/audit/audit-000001.jsonl");
+    let text = std::fs::read_to_string(&segment).unwrap();
+    let kept: Vec<&str> = text.lines().take(6).collect();
+    std::fs::write(&segment, kept.join("\n") + "\n").unwrap();
+    std::fs::remove_file(home.path().join("state/audit/head.json")).unwrap();
+    let (report, code) = verify(home.path(), &config, Some(&anchor_file));
+    assert_eq!(code, 1, "{report}");
+    let problem = report["first_bad"]["problem"].as_str().unwrap();
+    assert!(problem.contains("cut from the end"), "{problem}");
+}
+
+fn send_signal(mcp: &McpProcess, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &mcp.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn sigterm_answers_the_calls_in_flight_and_records_them() {
+    let (_fleet, home, config) = crate::fleet(1, "");
+    let mut mcp = McpProcess::start(home.path(), Some(&config));
+    // Ten that finish within the grace, two that must be cancelled at its end.
+    let quick: Vec<u64> = (0..10)
+        .map(|_| {
+            mcp.send_request(
+                "tools/call",
+                json!({"name": "exec", "arguments": {"target": "host:fleet-01", "command": "sleep 1; echo done"}}),
+            )
+        })
+        .collect();
+    let slow: Vec<u64> = (0..2)
+        .map(|_| {
+            mcp.send_request(
+                "tools/call",
+                json!({"name": "exec", "arguments": {"target": "host:fleet-01", "command": "sleep 60"}}),
+            )
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    send_signal(&mcp, "-TERM");
+    for answer in mcp.answers(&quick) {
+        let result = &answer["result"]["structuredContent"]["results"][0];
+        assert_eq!(result["stdout"], "done\n", "{answer}");
+    }
+    for answer in mcp.answers(&slow) {
+        let text = answer.to_string();
+        assert!(
+            text.contains("CANCELLED") || text.contains("cancelled"),
+            "{text}"
+        );
+    }
+    let started = std::time::Instant::now();
+    while mcp.child.try_wait().unwrap().is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let records = all_records(home.path(), &config);
+    let exec = |phase: &str| {
+        records
+            .iter()
+            .filter(|record| record["tool"] == "exec" && record["phase"] == phase)
+            .count()
+    };
+    assert_eq!((exec("requested"), exec("completed")), (12, 12));
+    assert!(
+        !records
+            .iter()
+            .any(|record| record["outcome"] == "outcome_unknown"),
+        "{records:?}"
+    );
 }

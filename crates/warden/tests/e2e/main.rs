@@ -5,6 +5,7 @@
 
 mod archives;
 mod audit;
+mod audit_cli;
 mod binary_output;
 mod client;
 mod file_edits;
