@@ -269,28 +269,31 @@ impl ErrorCode {
                 r#"{"tool":"status","arguments":{}}"#,
             ),
             ApprovalPending => (
-                "A human must approve this call; it is waiting.",
-                "Poll approval_status with the approval_id; do not resend the call.",
-                &["Poll approval_status"],
+                "A human must approve this call (`warden approvals` on the operator's machine); it is waiting.",
+                "Call approval_status {approval_id} (it waits server-side); once approved, repeat the same call with approval_id. Do not change the call: an approval covers exactly what was asked.",
+                &[
+                    "Wait with approval_status",
+                    "Repeat the call with approval_id once approved",
+                ],
                 true,
-                &[],
-                r#"{"tool":"status","arguments":{}}"#,
+                &["approval_status", "approval_list"],
+                r#"{"tool":"approval_status","arguments":{"approval_id":"apr-…"}}"#,
             ),
             ApprovalDenied => (
                 "A human denied this call.",
-                "Do not retry; ask the operator why.",
+                "Do not retry it; ask the operator why (the reason, when given, is in the message).",
                 &["Ask the operator"],
                 false,
-                &[],
-                r#"{"tool":"status","arguments":{}}"#,
+                &["approval_status"],
+                r#"{"tool":"approval_status","arguments":{"approval_id":"apr-…"}}"#,
             ),
             ApprovalTimeout => (
-                "No human decided in time; the call was not run.",
-                "Ask the operator to watch `warden approvals`, then retry.",
+                "No human decided in time; the call was not run (approvals expire to deny).",
+                "Ask the operator to watch `warden approvals watch`, then make the call again for a new approval.",
                 &["Retry once an operator is available"],
                 false,
-                &[],
-                r#"{"tool":"status","arguments":{}}"#,
+                &["approval_list"],
+                r#"{"tool":"approval_list","arguments":{}}"#,
             ),
             LocalDisabled => (
                 "The built-in host `local` is read-only: exec and writes are off.",
@@ -427,6 +430,8 @@ pub struct Error {
     pub command: Option<String>,
     pub retry_after_ms: Option<u64>,
     pub recovery_tool: Option<String>,
+    /// The approval a call waits for (`APPROVAL_*`).
+    pub approval_id: Option<String>,
     /// Closest matches for a mistyped name (host ids, tool names).
     pub suggestions: Vec<String>,
     /// Arguments that failed the tool's schema: a protocol error over MCP (-32602).
@@ -446,6 +451,7 @@ impl Error {
             command: None,
             retry_after_ms: None,
             recovery_tool: None,
+            approval_id: None,
             suggestions: Vec::new(),
             schema_violation: false,
             detail: None,
@@ -503,6 +509,11 @@ impl Error {
         self
     }
 
+    pub fn with_approval(mut self, approval_id: impl Into<String>) -> Error {
+        self.approval_id = Some(approval_id.into());
+        self
+    }
+
     pub fn with_recovery_tool(mut self, tool: impl Into<String>) -> Error {
         self.recovery_tool = Some(tool.into());
         self
@@ -527,6 +538,7 @@ impl Error {
             ("path", self.path.clone().map(Value::String)),
             ("command", self.command.clone().map(Value::String)),
             ("retry_after_ms", self.retry_after_ms.map(Value::from)),
+            ("approval_id", self.approval_id.clone().map(Value::String)),
             (
                 "recovery_tool",
                 self.recovery_tool.clone().map(Value::String),

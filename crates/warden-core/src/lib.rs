@@ -19,6 +19,7 @@ mod local_files;
 pub mod policy;
 pub mod sandbox;
 pub mod sessions;
+pub mod store;
 pub mod suggest;
 #[cfg(feature = "test-support")]
 pub mod testing;

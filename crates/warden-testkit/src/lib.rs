@@ -15,4 +15,6 @@ mod sshd;
 pub mod tree;
 
 pub use fleet::Fleet;
-pub use sshd::{KeyType, Sshd, SshdOptions, generate_key, non_root_user, require_sshd};
+pub use sshd::{
+    KeyType, Sshd, SshdOptions, generate_key, non_root_user, require_sshd, require_tmux,
+};

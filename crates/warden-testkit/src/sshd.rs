@@ -470,26 +470,38 @@ pub fn non_root_user() -> Option<String> {
 /// a test that needs sshd and does not get it fails.
 pub fn require_sshd() {
     static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
-    let outcome = INSTALLED.get_or_init(|| {
-        if Path::new(SSHD_PATH).exists() {
+    require(&INSTALLED, SSHD_PATH, "openssh-server");
+}
+
+/// tmux drives `warden approvals watch` in a real terminal; installed like sshd.
+pub fn require_tmux() {
+    static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
+    require(&INSTALLED, "/usr/bin/tmux", "tmux");
+}
+
+/// Installs `package` through apt (as root) unless `program` exists; panics with the
+/// one line to run otherwise.
+fn require(installed: &OnceLock<Result<(), String>>, program: &str, package: &str) {
+    let outcome = installed.get_or_init(|| {
+        if Path::new(program).exists() {
             return Ok(());
         }
         if current_uid() != Some(0) {
             return Err(format!(
-                "{SSHD_PATH} is missing; run: sudo apt-get install -y openssh-server"
+                "{program} is missing; run: sudo apt-get install -y {package}"
             ));
         }
         // `flock` (util-linux) serializes test binaries that start at the same time.
         let script = format!(
-            "test -x {SSHD_PATH} || {{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server; }}"
+            "test -x {program} || {{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq {package}; }}"
         );
         let output = Command::new("flock")
             .args(["/tmp/warden-testkit-apt.lock", "sh", "-c", &script])
             .output()
-            .map_err(|error| format!("cannot run apt-get to install openssh-server: {error}"))?;
-        if !output.status.success() || !Path::new(SSHD_PATH).exists() {
+            .map_err(|error| format!("cannot run apt-get to install {package}: {error}"))?;
+        if !output.status.success() || !Path::new(program).exists() {
             return Err(format!(
-                "installing openssh-server failed: {}",
+                "installing {package} failed: {}",
                 String::from_utf8_lossy(&output.stderr)
             ));
         }

@@ -50,6 +50,8 @@ pub static TOOLS: &[&dyn DynTool] = &[
     &governance::policy_test_batch::PolicyTestBatch,
     &governance::policy_capabilities::PolicyCapabilities,
     &governance::policy_lint::PolicyLint,
+    &governance::approval_list::ApprovalList,
+    &governance::approval_status::ApprovalStatus,
     &governance::audit_verify::AuditVerify,
     &governance::audit_search::AuditSearch,
     &governance::audit_export::AuditExport,

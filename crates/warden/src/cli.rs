@@ -81,6 +81,10 @@ pub enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(Box<AuditCommand>),
+    /// Decide the calls that wait for a human (approval rules in warden.yaml).
+    /// Only here, outside the chat: no MCP tool can approve anything.
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
     /// Write a commented starter warden.yaml.
     Init {
         /// Where to write it.
@@ -202,6 +206,35 @@ pub struct AuditFilterArgs {
     /// One job's records.
     #[arg(long)]
     pub job_id: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCommand {
+    /// Pending approvals (with --all, every state), newest first.
+    List {
+        #[arg(long)]
+        all: bool,
+    },
+    /// One approval: the call's arguments, commands, paths and class.
+    Show { approval_id: String },
+    /// Approve a pending call: the agent's next try with this id runs it, once,
+    /// if the call is still exactly what was asked.
+    Approve {
+        approval_id: String,
+        /// Why (kept in the audit log).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Deny a pending call.
+    Deny {
+        approval_id: String,
+        /// Why (the agent is told, and it is kept in the audit log).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// A live view of pending approvals: ↑/↓ (or j/k) select, a approve, d deny,
+    /// q quit.
+    Watch,
 }
 
 #[derive(Debug, Subcommand)]

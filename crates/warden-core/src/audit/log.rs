@@ -137,6 +137,17 @@ impl AuditSink for AuditLog {
         AuditLog::append(self, entry, durability)
     }
 
+    fn append_event(&self, mut event: Map<String, Value>) -> Result<Receipt> {
+        let mut state = self.shared.state()?;
+        let seq = self
+            .shared
+            .append_locked(&mut state, &mut event, Durability::Sync)?;
+        Ok(Receipt {
+            seq,
+            durable: Some(self.shared.durable.subscribe()),
+        })
+    }
+
     fn health(&self) -> std::result::Result<u64, String> {
         AuditLog::health(self)
     }

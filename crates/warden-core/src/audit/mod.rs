@@ -82,6 +82,9 @@ pub struct AuditEntry {
     pub error_code: Option<String>,
     pub duration_ms: Option<u64>,
     pub job_id: String,
+    /// The approval the call waits for or used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_id: Option<String>,
 }
 
 /// What the pipeline decided about a call.
@@ -95,6 +98,10 @@ pub enum CallDecision {
     /// Policy in warn mode would have denied it; it ran.
     Warned,
     Allowed,
+    /// Waiting for a human (`APPROVAL_PENDING`).
+    Pending,
+    /// A human approved it (`approval_id`), and it ran.
+    Approved,
 }
 
 /// Where the engine's records go (the port a shared store implements later). The
@@ -103,6 +110,9 @@ pub trait AuditSink: Send + Sync {
     /// Appends one record (written when this returns); a [`Durability::Sync`]
     /// record is on disk once its receipt resolves.
     fn append(&self, entry: &AuditEntry, durability: Durability) -> Result<Receipt>;
+    /// Appends a record that is not a call (`event`: an approval requested, decided or
+    /// expired), durable once its receipt resolves.
+    fn append_event(&self, event: Map<String, Value>) -> Result<Receipt>;
     /// The last seq written, or why the sink cannot take records.
     fn health(&self) -> std::result::Result<u64, String>;
     /// Makes every record written so far durable (on shutdown).

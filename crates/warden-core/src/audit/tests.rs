@@ -28,6 +28,7 @@ fn entry(tool: &str) -> AuditEntry {
         error_code: None,
         duration_ms: None,
         job_id: "job".into(),
+        approval_id: None,
     }
 }
 

@@ -30,6 +30,8 @@ pub struct Config {
     #[serde(deserialize_with = "null_is_default")]
     pub policy: PolicyConfig,
     #[serde(deserialize_with = "null_is_default")]
+    pub approval: ApprovalConfig,
+    #[serde(deserialize_with = "null_is_default")]
     pub limits: Limits,
     #[serde(deserialize_with = "null_is_default")]
     pub audit: AuditSettings,
@@ -178,6 +180,108 @@ pub struct RoleConfig {
     pub allowed_roots: Vec<String>,
 }
 
+/// Human approval outside the chat (PRODUCT.md §7).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApprovalConfig {
+    pub enabled: bool,
+    /// How long a matching call waits for a decision before `APPROVAL_PENDING`.
+    #[serde(deserialize_with = "duration")]
+    pub wait: std::time::Duration,
+    /// How long a request stays decidable; then it is `default_action`.
+    #[serde(deserialize_with = "duration")]
+    pub timeout: std::time::Duration,
+    pub default_action: DefaultAction,
+    /// First match wins.
+    pub rules: Vec<ApprovalRule>,
+}
+
+impl Default for ApprovalConfig {
+    fn default() -> ApprovalConfig {
+        ApprovalConfig {
+            enabled: false,
+            wait: std::time::Duration::from_secs(20),
+            timeout: std::time::Duration::from_secs(15 * 60),
+            default_action: DefaultAction::Deny,
+            rules: Vec::new(),
+        }
+    }
+}
+
+/// What an undecided request becomes. Only `deny`: a request that approves itself
+/// when nobody looks would be no approval at all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DefaultAction {
+    #[default]
+    Deny,
+}
+
+/// One approval rule: every key given must match; none given matches every call.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApprovalRule {
+    /// Tool names.
+    pub tools: Vec<String>,
+    /// Regexes, full match against each normalized simple command.
+    pub commands: Vec<String>,
+    /// Program names (basenames) among the simple commands.
+    pub programs: Vec<String>,
+    /// Command classes: read_only, mutating, destructive.
+    pub classes: Vec<String>,
+    /// A target expression: matches when the call reaches any of its hosts.
+    pub hosts: Option<String>,
+    /// Regexes, full match against each resolved path the call names.
+    pub paths: Vec<String>,
+    /// Caller identities or client names.
+    pub callers: Vec<String>,
+    /// `false` exempts the calls this rule matches.
+    pub require_approval: bool,
+}
+
+impl Default for ApprovalRule {
+    fn default() -> ApprovalRule {
+        ApprovalRule {
+            tools: Vec::new(),
+            commands: Vec::new(),
+            programs: Vec::new(),
+            classes: Vec::new(),
+            hosts: None,
+            paths: Vec::new(),
+            callers: Vec::new(),
+            require_approval: true,
+        }
+    }
+}
+
+/// `500ms`, `20s`, `15m`, `1h`.
+fn duration<'de, D>(deserializer: D) -> std::result::Result<std::time::Duration, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let text = String::deserialize(deserializer)?;
+    parse_duration(&text).ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "{text:?} is not a duration: write a number with ms, s, m or h (500ms, 20s, 15m, 1h)"
+        ))
+    })
+}
+
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let millis = match unit {
+        "ms" => number,
+        "s" => number.checked_mul(1000)?,
+        "m" => number.checked_mul(60_000)?,
+        "h" => number.checked_mul(3_600_000)?,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_millis(millis))
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
@@ -238,6 +342,11 @@ impl LoadedConfig {
             Some(dir) => expand_home(dir),
             None => self.state_dir.join("audit"),
         }
+    }
+
+    /// The state store (approvals; jobs next).
+    pub fn store_path(&self) -> PathBuf {
+        self.state_dir.join("warden.db")
     }
 
     /// The Ed25519 key that signs the audit head (0600, created on first use).
@@ -413,6 +522,7 @@ impl Config {
                 line_of(text, "rate:")
             )));
         }
+        self.validate_approval(text)?;
         let roots = self
             .policy
             .allowed_roots
@@ -456,6 +566,45 @@ impl Config {
 }
 
 /// " (line N)" for the first line containing `needle`, to point people at the spot.
+impl Config {
+    fn validate_approval(&self, text: &str) -> Result<()> {
+        let approval = &self.approval;
+        if approval.wait > std::time::Duration::from_secs(50) {
+            return Err(Error::invalid_input(format!(
+                "approval.wait{} is at most 50s: clients drop calls after about 60 s (the agent polls approval_status after it)",
+                line_of(text, "wait:")
+            )));
+        }
+        if approval.timeout < std::time::Duration::from_secs(1)
+            || approval.timeout > std::time::Duration::from_secs(7 * 86_400)
+        {
+            return Err(Error::invalid_input(format!(
+                "approval.timeout{} must be between 1s and 168h",
+                line_of(text, "timeout:")
+            )));
+        }
+        for (index, rule) in approval.rules.iter().enumerate() {
+            for pattern in rule.commands.iter().chain(&rule.paths) {
+                if let Err(error) = regex::Regex::new(pattern) {
+                    return Err(Error::invalid_input(format!(
+                        "approval.rules[{index}]: {pattern:?}{} is not a valid regex: {error}",
+                        line_of(text, pattern)
+                    )));
+                }
+            }
+            for class in &rule.classes {
+                if !matches!(class.as_str(), "read_only" | "mutating" | "destructive") {
+                    return Err(Error::invalid_input(format!(
+                        "approval.rules[{index}].classes: {class:?}{} is not a class (read_only, mutating, destructive)",
+                        line_of(text, class)
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 fn line_of(text: &str, needle: &str) -> String {
     text.lines()
         .position(|line| line.contains(needle))

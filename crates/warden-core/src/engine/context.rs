@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use super::approve::{MAX_STATUS_WAIT, POLL};
 use super::grant::{Grant, Grants};
 use super::{Engine, ProgressSink};
 use crate::config::LoadedConfig;
@@ -19,6 +20,7 @@ use crate::inventory::{Host, Inventory};
 use crate::policy::{Analysis, Capabilities, CommandOrigin, Decision, Input, rules::Lint};
 use crate::sandbox::{Known, Sandbox};
 use crate::sessions::{Event, SessionView, Sessions};
+use crate::store::{Approval, ApprovalState};
 use crate::tool::{CommandInput, Effect, Probe, Registry};
 use crate::transport::{Command, ExecOutput, ExecRequest, Permit, Transport, TransportStats};
 use crate::uploads::Uploads;
@@ -32,6 +34,8 @@ pub struct RunContext {
     pub(super) client: String,
     /// The caller's identity, which selects roles.
     pub(super) identity: String,
+    /// Who this caller's approvals belong to (see `approve::owner`).
+    pub(super) owner: String,
     pub(super) session: Option<SessionView>,
     pub(super) hosts: Arc<Vec<Arc<Host>>>,
     /// The caller's commands policy allowed: the only ones `exec` runs.
@@ -53,6 +57,34 @@ pub struct RunContext {
 impl RunContext {
     pub fn job_id(&self) -> &str {
         &self.job_id
+    }
+
+    /// This caller's approval `id`; while it is pending, waits up to `wait` (at most
+    /// [`MAX_STATUS_WAIT`]) for a decision. Reading only: no tool can decide one.
+    pub async fn approval_status(&self, id: &str, wait: Duration) -> Result<Approval> {
+        let wait = wait.min(MAX_STATUS_WAIT);
+        let started = std::time::Instant::now();
+        loop {
+            let approval = self.engine.caller_approval(&self.owner, id).await?;
+            if approval.state != ApprovalState::Pending || started.elapsed() >= wait {
+                return Ok(approval);
+            }
+            tokio::select! {
+                () = tokio::time::sleep(POLL) => {}
+                () = self.cancel.cancelled() => return Ok(approval),
+            }
+        }
+    }
+
+    /// This caller's pending approvals, newest first.
+    pub async fn approval_list(&self) -> Result<Vec<Approval>> {
+        self.engine.expire_approvals().await?;
+        self.engine
+            .inner
+            .approvals
+            .store
+            .approvals(Some(ApprovalState::Pending), Some(&self.owner))
+            .await
     }
 
     pub fn config(&self) -> &LoadedConfig {

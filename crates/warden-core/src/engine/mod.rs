@@ -5,6 +5,7 @@
 //! answer. MCP, the CLI and tests all come through here; tools see only the
 //! [`RunContext`] the engine hands them.
 
+mod approve;
 mod context;
 mod drain;
 mod grant;
@@ -13,6 +14,7 @@ mod limit;
 mod tests;
 mod tokens;
 
+pub use approve::{MAX_STATUS_WAIT, approval_json};
 pub use context::RunContext;
 pub use grant::PathRecord;
 
@@ -153,6 +155,7 @@ pub(crate) struct EngineInner {
     /// Serializes read-check-write sequences on one file (see `file_locks`).
     file_locks: FileLocks,
     drain: drain::Drain,
+    approvals: approve::Approvals,
     started: Instant,
 }
 
@@ -182,6 +185,8 @@ impl Engine {
         }
         let audit = AuditLog::open(&loaded.audit_dir(), &loaded.audit_key_path())
             .map(|log| Arc::new(log) as Arc<dyn AuditSink>);
+        let store = Arc::new(crate::store::SqliteStore::open(&loaded.store_path())?);
+        let approvals = approve::Approvals::new(&loaded.config.approval, &inventory, store)?;
         let limits = &loaded.config.limits;
         let sessions = Sessions::new(SessionLimits {
             idle: Duration::from_secs(limits.session_idle_s),
@@ -206,6 +211,7 @@ impl Engine {
                 tokens: Default::default(),
                 file_locks: FileLocks::default(),
                 drain: drain::Drain::default(),
+                approvals,
                 local: Arc::new(LocalTransport),
                 started: Instant::now(),
             }),
@@ -345,16 +351,68 @@ impl Engine {
         } else {
             CallDecision::Allowed
         };
-        call.record.phase = Phase::Requested;
-        // Invariant: the requested record is durable before any side effect.
-        self.write(&call.record, call.effect).await?;
-
-        let job_id = call.record.job_id.clone();
+        let asking = approve::Asking {
+            tool: tool_name,
+            caller,
+            hosts: &plan.hosts,
+            analyses: &analyses,
+            paths: call
+                .record
+                .paths
+                .iter()
+                .map(|path| path.resolved.clone().unwrap_or_else(|| path.path.clone()))
+                .collect(),
+        };
+        let approval_rule = self.inner.approvals.rule_for(&asking);
+        // A file tool decides itself whether a call without confirm previews or acts;
+        // one that needs approval is previewed first (the confirmed call asks).
+        if approval_rule.is_some()
+            && plan.commands.is_empty()
+            && plan.effect == Effect::Destructive
+            && !controls.confirm
+        {
+            plan.dry_run = true;
+        }
         // A destructive command runs only when confirmed; else it is shown.
         let confirm_required = !plan.commands.is_empty()
             && class == Some(Class::Destructive)
             && !controls.confirm
             && !plan.dry_run;
+        // Previews change nothing: a human approves what acts.
+        if let Some(rule) = approval_rule
+            && !plan.dry_run
+            && !confirm_required
+        {
+            let gate = approve::Request {
+                asking,
+                rule,
+                digest: &digest,
+                approval_id: controls.approval_id.as_deref(),
+                shown: approval_request(&call.record),
+                summary: approval_summary(tool_name, &call.record),
+                cancel: &cancel,
+            };
+            match self.approval_gate(gate).await {
+                Ok(id) => {
+                    call.record.decision = CallDecision::Approved;
+                    call.record.approval_id = Some(id);
+                }
+                Err(error) => {
+                    call.record.decision = if error.code == ErrorCode::ApprovalPending {
+                        CallDecision::Pending
+                    } else {
+                        CallDecision::Denied
+                    };
+                    call.record.approval_id = error.approval_id.clone();
+                    return Err(self.refuse(call, error).await);
+                }
+            }
+        }
+        call.record.phase = Phase::Requested;
+        // Invariant: the requested record is durable before any side effect.
+        self.write(&call.record, call.effect).await?;
+
+        let job_id = call.record.job_id.clone();
         let result = if plan.dry_run || confirm_required {
             let token = (plan.effect != Effect::ReadOnly)
                 .then(|| self.inner.tokens.mint(&caller.id, &digest));
@@ -366,6 +424,7 @@ impl Engine {
                 engine: self.clone(),
                 client: caller.id.as_str().to_owned(),
                 identity: caller.identity.clone(),
+                owner: approve::owner(caller),
                 session,
                 hosts: Arc::new(plan.hosts.clone()),
                 commands: Arc::new(plan.commands.clone()),
@@ -685,6 +744,7 @@ impl Call {
                 error_code: None,
                 duration_ms: None,
                 job_id: new_job_id(),
+                approval_id: None,
             },
             // Until the tool is known, a refusal is recorded like a read.
             effect: Effect::ReadOnly,
@@ -798,6 +858,37 @@ fn own_files(loaded: &LoadedConfig) -> Vec<String> {
     spellings.sort();
     spellings.dedup();
     spellings
+}
+
+/// What the operator is shown to decide on: the call's masked arguments, commands,
+/// paths and class, as the audit record has them.
+fn approval_request(record: &AuditEntry) -> Value {
+    serde_json::json!({
+        "args": record.args,
+        "commands": record.commands,
+        "paths": record.paths,
+        "class": record.class,
+        "opaque": record.opaque,
+    })
+}
+
+/// One line for the operator's list: the tool and what it touches.
+fn approval_summary(tool: &str, record: &AuditEntry) -> String {
+    let what = record
+        .commands
+        .first()
+        .cloned()
+        .or_else(|| record.paths.first().map(|path| path.path.clone()))
+        .unwrap_or_default();
+    let more = match record.commands.len() {
+        0 | 1 => String::new(),
+        count => format!(" (+{} more)", count - 1),
+    };
+    let text = format!("{tool} on {}: {what}{more}", record.hosts.join(","));
+    match text.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
 }
 
 fn new_job_id() -> String {

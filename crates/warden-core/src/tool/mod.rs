@@ -122,14 +122,16 @@ pub struct Prepared {
     pub controls: Controls,
 }
 
-/// The arguments the engine reads for every tool: `dry_run` (any tool), `confirm` and
-/// `plan_token` (tools that change things). A tool that takes `confirm` or `dry_run`
+/// The arguments the engine reads for every tool: `dry_run` and `approval_id` (any
+/// tool), `confirm` and `plan_token` (tools that change things). A tool that takes `confirm` or `dry_run`
 /// itself sees them too.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Controls {
     pub confirm: bool,
     pub dry_run: bool,
     pub plan_token: Option<String>,
+    /// The approval a human gave this call (after `APPROVAL_PENDING`).
+    pub approval_id: Option<String>,
     /// The arguments without the controls: what a plan token's digest covers.
     pub args: Value,
 }
@@ -158,8 +160,21 @@ fn take_controls(args: &mut Value, own: &[String], effect: Effect) -> Result<Con
                 )));
             }
         },
+        approval_id: None,
         args: Value::Null,
     };
+    // A tool that takes an approval id itself (`approval_status`) keeps it.
+    if !own.iter().any(|field| field == "approval_id") {
+        controls.approval_id = match map.remove("approval_id") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(id)) => Some(id),
+            Some(other) => {
+                return Err(Error::invalid_arguments(format!(
+                    "approval_id must be the string APPROVAL_PENDING gave, not {other}"
+                )));
+            }
+        };
+    }
     if effect == Effect::ReadOnly && controls.plan_token.is_some() {
         controls.plan_token = None;
     }
@@ -191,6 +206,9 @@ fn with_controls(mut schema: Value, effect: Effect) -> Value {
     };
     properties.entry("dry_run").or_insert_with(
         || serde_json::json!({"type": "boolean", "description": "Preview only; run nothing."}),
+    );
+    properties.entry("approval_id").or_insert_with(
+        || serde_json::json!({"type": "string", "description": "After APPROVAL_PENDING: the approval, once a human gave it."}),
     );
     if effect != Effect::ReadOnly {
         properties.entry("confirm").or_insert_with(

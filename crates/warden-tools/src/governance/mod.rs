@@ -1,5 +1,7 @@
 //! Policy and audit tools.
 
+pub mod approval_list;
+pub mod approval_status;
 pub mod audit_export;
 pub mod audit_filters;
 pub mod audit_search;

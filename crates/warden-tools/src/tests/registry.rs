@@ -215,6 +215,20 @@ fn with_session(args: Value, session: &str) -> Value {
     serde_json::from_str(&args.to_string().replace("SESSION_ID", session)).unwrap()
 }
 
+/// `approval:` for examples that name `APPROVAL_ID`: exec asks a human first.
+const EXEC_NEEDS_APPROVAL: &str =
+    "approval:\n  enabled: true\n  wait: 0ms\n  rules:\n    - {tools: [exec]}\n";
+
+/// An id for `APPROVAL_ID` in examples: exec's example, waiting for a human.
+async fn pending_approval(world: &World) -> String {
+    let exec = TOOLS
+        .iter()
+        .find(|tool| tool.info().name == "exec")
+        .unwrap();
+    let error = world.call("exec", world.example(*exec)).await.unwrap_err();
+    error.approval_id.unwrap()
+}
+
 fn assert_fits_its_schema(tool: &dyn DynTool, value: &Value, what: &str) {
     let problems = violations(&tool.output_schema(), value);
     assert!(
@@ -329,10 +343,19 @@ async fn deny_all_refuses_every_host_call_before_any_transport_or_file_call() {
 async fn allow_all_runs_every_example_and_every_answer_fits_its_schema() {
     for tool in TOOLS {
         let info = tool.info();
-        let world = World::new("");
+        let needs_approval = info.example.contains("APPROVAL_ID");
+        let world = World::new(if needs_approval {
+            EXEC_NEEDS_APPROVAL
+        } else {
+            ""
+        });
         let mut args = world.example(*tool);
         if info.example.contains("SESSION_ID") {
             args = with_session(args, &open_session(&world).await);
+        }
+        if needs_approval {
+            let id = pending_approval(&world).await;
+            args = serde_json::from_str(&args.to_string().replace("APPROVAL_ID", &id)).unwrap();
         }
         let value = world
             .call(info.name, args.clone())
@@ -793,4 +816,80 @@ async fn require_plan_token_makes_confirm_need_a_preview() {
         .await
         .unwrap();
     assert!(!victim.exists());
+}
+
+/// Under a rule that matches everything, every tool that would act waits for a human
+/// first (nothing runs or changes), and no tool, whatever arguments it is given, can
+/// decide an approval: the ids stay pending until a human acts.
+#[tokio::test]
+async fn every_tool_waits_for_a_human_and_no_tool_can_approve() {
+    let gated = "approval:\n  enabled: true\n  wait: 0ms\n  rules:\n    - {tools: [session_open], require_approval: false}\n    - {}\n";
+    let mut ids = Vec::new();
+    for tool in TOOLS {
+        let info = tool.info();
+        let world = World::new(gated);
+        let mut args = world.example(*tool);
+        if info.example.contains("SESSION_ID") {
+            args = with_session(args, &open_session(&world).await);
+        }
+        if info.effect != Effect::ReadOnly {
+            args["confirm"] = json!(true);
+        }
+        let changes = world.changes.load(Ordering::SeqCst);
+        let answer = world.call(info.name, args.clone()).await;
+        if info.name == "session_open" {
+            // Exempted by the first rule (the loop needs sessions): it runs.
+            assert!(answer.is_ok(), "{answer:?}");
+            continue;
+        }
+        if matches!(info.name, "approval_status" | "approval_list") {
+            // The agent's own side is never gated (approval_status of the example's
+            // id is simply unknown to this caller).
+            assert!(
+                answer
+                    .as_ref()
+                    .err()
+                    .is_none_or(|error| error.code == ErrorCode::InvalidInput),
+                "{}: {answer:?}",
+                info.name
+            );
+            continue;
+        }
+        let error = answer.expect_err(info.name);
+        assert_eq!(
+            error.code,
+            ErrorCode::ApprovalPending,
+            "{}: {error:?}",
+            info.name
+        );
+        let id = error.approval_id.clone().expect("an approval id");
+        // Paths were resolved (the digest binds what they hold); nothing changed.
+        assert_eq!(
+            world.changes.load(Ordering::SeqCst),
+            changes,
+            "{}: nothing runs or changes before a human decides",
+            info.name
+        );
+        // Every way a tool could be asked to approve: the id with words of decision.
+        let mut pushy = args;
+        for (key, value) in [
+            ("approval_id", json!(id)),
+            ("approve", json!(true)),
+            ("approved", json!(true)),
+            ("decision", json!("approved")),
+            ("state", json!("approved")),
+        ] {
+            pushy[key] = value;
+        }
+        let _ = world.call(info.name, pushy).await;
+        let approval = world.engine.approval(&id).await.unwrap().unwrap();
+        assert_eq!(
+            approval.state,
+            warden_core::store::ApprovalState::Pending,
+            "{}",
+            info.name
+        );
+        ids.push(id);
+    }
+    assert!(ids.len() > 30, "{ids:?}");
 }

@@ -1,5 +1,6 @@
 //! One file per subcommand; [`dispatch`] wires the engine for those that need one.
 
+mod approvals;
 mod audit;
 mod call;
 mod config;
@@ -25,6 +26,12 @@ pub async fn dispatch(cli: Cli) -> u8 {
         Command::Config(_) => config::check(&global),
         Command::Audit(command) => {
             with_engine(&global, |engine| audit::run(engine, *command, global.json)).await
+        }
+        Command::Approvals(command) => {
+            with_engine(&global, |engine| {
+                approvals::run(engine, command, global.json)
+            })
+            .await
         }
         Command::Mcp(command) => with_engine(&global, |engine| mcp::serve(engine, command)).await,
         Command::Call { tool, arguments } => {

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests panic on setup failure
 
+mod approvals;
 mod archives;
 mod audit;
 mod audit_cli;

@@ -1,0 +1,219 @@
+//! The embedded store: one SQLite file under the state dir, in WAL mode so readers
+//! never block the writer, with a busy timeout so processes wait for each other's
+//! short transactions instead of failing, and `synchronous = FULL` so a decision or a
+//! use survives a power cut (a used approval that came back could run twice).
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, SqlStr};
+use tokio::sync::OnceCell;
+
+use super::{Approval, ApprovalState, Store};
+use crate::error::{Error, Result};
+
+/// The schema, in order; applied once per database (sqlx's migration table).
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "approvals",
+    include_str!("../../migrations/sqlite/0001_approvals.sql"),
+)];
+
+pub struct SqliteStore {
+    path: PathBuf,
+    pool: SqlitePool,
+    migrated: OnceCell<()>,
+}
+
+impl SqliteStore {
+    /// The store at `path`, opened on first use (so starting warden stays cheap and
+    /// sync); the file and the schema are created then.
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        let options = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(|error| store_error(path, &error))?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_lazy_with(options);
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            pool,
+            migrated: OnceCell::new(),
+        })
+    }
+
+    async fn pool(&self) -> Result<&SqlitePool> {
+        self.migrated
+            .get_or_try_init(|| async {
+                if let Some(parent) = self.path.parent() {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|error| store_error(&self.path, &error))?;
+                }
+                let migrations = MIGRATIONS
+                    .iter()
+                    .map(|(version, name, sql)| {
+                        Migration::new(
+                            *version,
+                            (*name).into(),
+                            MigrationType::Simple,
+                            SqlStr::from_static(sql),
+                            false,
+                        )
+                    })
+                    .collect();
+                Migrator::with_migrations(migrations)
+                    .run(&self.pool)
+                    .await
+                    .map_err(|error| store_error(&self.path, &error))
+            })
+            .await?;
+        Ok(&self.pool)
+    }
+}
+
+fn store_error(path: &Path, error: &dyn std::fmt::Display) -> Error {
+    Error::internal(format!(
+        "the state store at {} failed: {error}",
+        path.display()
+    ))
+    .with_hint("check that the state dir is writable (`warden doctor`)")
+}
+
+fn row_to_approval(row: &SqliteRow) -> std::result::Result<Approval, sqlx::Error> {
+    let hosts: String = row.try_get("hosts")?;
+    let request: String = row.try_get("request")?;
+    let state: String = row.try_get("state")?;
+    Ok(Approval {
+        id: row.try_get("id")?,
+        caller: row.try_get("caller")?,
+        client: row.try_get("client")?,
+        identity: row.try_get("identity")?,
+        tool: row.try_get("tool")?,
+        hosts: serde_json::from_str(&hosts).unwrap_or_default(),
+        summary: row.try_get("summary")?,
+        request: serde_json::from_str(&request).unwrap_or_default(),
+        digest: row.try_get("digest")?,
+        state: ApprovalState::parse(&state).ok_or_else(|| {
+            sqlx::Error::Decode(format!("unknown approval state {state:?}").into())
+        })?,
+        rule: row.try_get("rule")?,
+        requested_at: row.try_get("requested_at")?,
+        expires_at: row.try_get("expires_at")?,
+        decided_at: row.try_get("decided_at")?,
+        decided_by: row.try_get("decided_by")?,
+        reason: row.try_get("reason")?,
+    })
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn create_approval(&self, approval: &Approval) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO approvals (id, caller, client, identity, tool, hosts, summary, request, \
+             digest, state, rule, requested_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&approval.id)
+        .bind(&approval.caller)
+        .bind(&approval.client)
+        .bind(&approval.identity)
+        .bind(&approval.tool)
+        .bind(serde_json::to_string(&approval.hosts).unwrap_or_default())
+        .bind(&approval.summary)
+        .bind(approval.request.to_string())
+        .bind(&approval.digest)
+        .bind(approval.state.as_str())
+        .bind(&approval.rule)
+        .bind(approval.requested_at)
+        .bind(approval.expires_at)
+        .execute(self.pool().await?)
+        .await
+        .map_err(|error| store_error(&self.path, &error))?;
+        Ok(())
+    }
+
+    async fn approval(&self, id: &str) -> Result<Option<Approval>> {
+        let row = sqlx::query("SELECT * FROM approvals WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool().await?)
+            .await
+            .map_err(|error| store_error(&self.path, &error))?;
+        row.as_ref()
+            .map(row_to_approval)
+            .transpose()
+            .map_err(|error| store_error(&self.path, &error))
+    }
+
+    async fn approvals(
+        &self,
+        state: Option<ApprovalState>,
+        caller: Option<&str>,
+    ) -> Result<Vec<Approval>> {
+        let rows = sqlx::query(
+            "SELECT * FROM approvals WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR caller = ?2) \
+             ORDER BY requested_at DESC LIMIT 1000",
+        )
+        .bind(state.map(ApprovalState::as_str))
+        .bind(caller)
+        .fetch_all(self.pool().await?)
+        .await
+        .map_err(|error| store_error(&self.path, &error))?;
+        rows.iter()
+            .map(row_to_approval)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|error| store_error(&self.path, &error))
+    }
+
+    async fn transition(
+        &self,
+        id: &str,
+        from: ApprovalState,
+        to: ApprovalState,
+        by: Option<&str>,
+        reason: Option<&str>,
+        now: i64,
+    ) -> Result<bool> {
+        // A decision must land before the expiry, a use too; expiring is always due.
+        let done = sqlx::query(
+            "UPDATE approvals SET state = ?1, decided_at = COALESCE(?2, decided_at), \
+             decided_by = COALESCE(?3, decided_by), reason = COALESCE(?4, reason) \
+             WHERE id = ?5 AND state = ?6 AND (?1 = 'expired' OR expires_at > ?7)",
+        )
+        .bind(to.as_str())
+        .bind(by.map(|_| now))
+        .bind(by)
+        .bind(reason)
+        .bind(id)
+        .bind(from.as_str())
+        .bind(now)
+        .execute(self.pool().await?)
+        .await
+        .map_err(|error| store_error(&self.path, &error))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn expire(&self, now: i64) -> Result<Vec<Approval>> {
+        let rows = sqlx::query(
+            "UPDATE approvals SET state = 'expired' \
+             WHERE state IN ('pending', 'approved') AND expires_at <= ? RETURNING *",
+        )
+        .bind(now)
+        .fetch_all(self.pool().await?)
+        .await
+        .map_err(|error| store_error(&self.path, &error))?;
+        rows.iter()
+            .map(row_to_approval)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|error| store_error(&self.path, &error))
+    }
+}
