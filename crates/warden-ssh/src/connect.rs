@@ -25,6 +25,9 @@ use warden_core::inventory::Host;
 use crate::known_hosts::{self, Verdict};
 use crate::pool::Connection;
 
+/// The SHA-1 RSA signature algorithm (`ssh-rsa`), refused unless `ssh.allow_sha1_rsa`.
+const SHA1_RSA: Algorithm = Algorithm::Rsa { hash: None };
+
 /// Everything needed to open one SSH connection, after resolution.
 #[derive(Debug, Clone)]
 pub(crate) struct Endpoint {
@@ -383,8 +386,8 @@ async fn connect_within(
     };
     let mut handle = client::connect_stream(config, stream, handler)
         .await
-        .map_err(|error| handshake_error(endpoint, known_hosts_path, &outcome, error))?;
-    authenticate(&mut handle, endpoint).await?;
+        .map_err(|error| handshake_error(settings, endpoint, known_hosts_path, &outcome, error))?;
+    authenticate(&mut handle, endpoint, settings.allow_sha1_rsa).await?;
     Ok(Connection::new(handle, endpoint.describe(), via))
 }
 
@@ -428,6 +431,11 @@ fn client_config(settings: &SshSettings, known: &[Algorithm]) -> Arc<client::Con
         if !keys.contains(algorithm) {
             keys.push(algorithm.clone());
         }
+    }
+    // `ssh-rsa` is an RSA host key signing with SHA-1; RSA keys still work through
+    // rsa-sha2-512/256, which every OpenSSH since 7.2 offers.
+    if !settings.allow_sha1_rsa {
+        keys.retain(|algorithm| *algorithm != SHA1_RSA);
     }
     Arc::new(client::Config {
         nodelay: true,
@@ -477,76 +485,132 @@ fn has_aes_instructions() -> bool {
     false
 }
 
+/// How errors name the known_hosts file: agents read them, and local paths are not
+/// theirs to know (the path is logged at debug level).
+const KNOWN_HOSTS: &str = "the known_hosts file (ssh.known_hosts)";
+
 fn handshake_error(
+    settings: &SshSettings,
     endpoint: &Endpoint,
     known_hosts_path: &Path,
     outcome: &Mutex<Option<KeyOutcome>>,
     error: russh::Error,
 ) -> Error {
     let outcome = outcome.lock().ok().and_then(|mut slot| slot.take());
-    let known = known_hosts_path.display();
     let target = endpoint.describe();
     let entry = known_hosts::host_name(&endpoint.address, endpoint.port);
+    if outcome.is_some() {
+        tracing::debug!(target = %target, known_hosts = %known_hosts_path.display(), "host key refused");
+    }
     let error = match outcome {
         Some(KeyOutcome::Unknown { fingerprint }) => Error::new(
             ErrorCode::HostKeyUnknown,
-            format!("{target}: host key {fingerprint} is not in {known} (host_key_checking: strict)"),
+            format!("{target}: host key {fingerprint} is not in {KNOWN_HOSTS} (host_key_checking: strict)"),
         )
         .with_hint(format!(
-            "Verify the fingerprint with the host's owner, then add it (ssh-keyscan -p {} {} >> {known}) or let the operator set ssh.host_key_checking: accept-new.",
+            "Verify the fingerprint with the host's owner, then add it (ssh-keyscan -p {} {} >> KNOWN_HOSTS, the file ssh.known_hosts names) or let the operator set ssh.host_key_checking: accept-new.",
             endpoint.port, endpoint.address
         )),
         Some(KeyOutcome::Changed { fingerprint, line }) => Error::new(
             ErrorCode::HostKeyMismatch,
             format!(
-                "{target}: HOST KEY CHANGED: it presented {fingerprint}, but line {line} of {known} records a different key for {entry}; this may be a man-in-the-middle attack, or the host was reinstalled"
+                "{target}: HOST KEY CHANGED: it presented {fingerprint}, but line {line} of {KNOWN_HOSTS} records a different key for {entry}; this may be a man-in-the-middle attack, or the host was reinstalled"
             ),
         )
         .with_hint(format!(
-            "Do not retry. Confirm the new key with the host's owner, then remove the old entry (ssh-keygen -R '{entry}' -f {known})."
+            "Do not retry. Confirm the new key with the host's owner, then remove the old entry (ssh-keygen -R '{entry}' -f KNOWN_HOSTS, the file ssh.known_hosts names)."
         )),
         Some(KeyOutcome::Revoked { fingerprint, line }) => Error::new(
             ErrorCode::HostKeyMismatch,
-            format!("{target}: host key {fingerprint} is revoked (@revoked, line {line} of {known})"),
+            format!("{target}: host key {fingerprint} is revoked (@revoked, line {line} of {KNOWN_HOSTS})"),
         ),
         Some(KeyOutcome::Certificate) => Error::new(
             ErrorCode::HostKeyUnknown,
-            format!("{target}: the host presented a host certificate; warden verifies plain host keys from {known} only"),
+            format!("{target}: the host presented a host certificate; warden verifies plain host keys from {KNOWN_HOSTS} only"),
         ),
         Some(KeyOutcome::Unreadable { reason }) => Error::new(
             ErrorCode::HostKeyUnknown,
-            format!("{target}: cannot read known_hosts {known} to verify the host key: {reason}"),
+            format!("{target}: cannot read {KNOWN_HOSTS} to verify the host key: {reason}"),
         ),
         Some(KeyOutcome::Trusted | KeyOutcome::Learned | KeyOutcome::Unchecked) | None => {
-            return endpoint.conn_failed(format!("SSH handshake failed: {error}"));
+            return match error {
+                russh::Error::NoCommonAlgo {
+                    kind: russh::AlgorithmKind::Key,
+                    theirs,
+                    ..
+                } if !settings.allow_sha1_rsa && theirs.iter().any(|name| name == "ssh-rsa") => {
+                    sha1_host_key_refused(endpoint, &theirs)
+                }
+                error => endpoint.conn_failed(format!("SSH handshake failed: {error}")),
+            };
         }
     };
     error.with_host(&endpoint.host_id)
 }
 
+/// The host signs its host key only with SHA-1 (`ssh-rsa`, or nothing warden takes
+/// besides). `SSH_CONN_FAILED`, not `HOST_KEY_*`: no key was presented to verify, so
+/// known_hosts is not the remedy; the handshake cannot agree on a safe signature, and
+/// the fix is on the host (a modern host key) or an explicit opt-in.
+fn sha1_host_key_refused(endpoint: &Endpoint, theirs: &[String]) -> Error {
+    endpoint
+        .conn_failed(format!(
+            "the host offers only host key signatures warden refuses ({}): ssh-rsa signs with SHA-1, which is broken",
+            theirs.join(", ")
+        ))
+        .with_hint(
+            "Do not retry. On the host, add an ed25519 host key or allow rsa-sha2-512/rsa-sha2-256 (HostKeyAlgorithms in sshd_config); only if that is impossible, let the operator set ssh.allow_sha1_rsa: true in warden.yaml.",
+        )
+}
+
 /// Explicit identity files only, when any are configured (predictable, like
 /// `IdentitiesOnly`); otherwise each ssh-agent key, then ~/.ssh/id_{ed25519,ecdsa,rsa}.
-async fn authenticate(handle: &mut SshHandle, endpoint: &Endpoint) -> Result<()> {
+async fn authenticate(
+    handle: &mut SshHandle,
+    endpoint: &Endpoint,
+    allow_sha1_rsa: bool,
+) -> Result<()> {
     let mut attempts = Attempts::default();
     if !endpoint.identity_files.is_empty() {
-        for path in &endpoint.identity_files {
-            if try_key_file(handle, endpoint, path, &mut attempts).await? {
+        let count = endpoint.identity_files.len();
+        for (index, path) in endpoint.identity_files.iter().enumerate() {
+            // Errors reach agents: they name the file by its place in the config, the
+            // path goes to the debug log only.
+            let label = if count == 1 {
+                String::from("the configured identity file")
+            } else {
+                format!("configured identity file {} of {count}", index + 1)
+            };
+            let key = KeyFile { path, label };
+            if try_key_file(handle, endpoint, &key, allow_sha1_rsa, &mut attempts).await? {
                 return Ok(());
             }
         }
         return Err(attempts.into_error(endpoint));
     }
-    if try_agent(handle, endpoint, &mut attempts).await? {
+    if try_agent(handle, endpoint, allow_sha1_rsa, &mut attempts).await? {
         return Ok(());
     }
     let ssh_dir = home_dir().join(".ssh");
     for name in ["id_ed25519", "id_ecdsa", "id_rsa"] {
         let path = ssh_dir.join(name);
-        if path.exists() && try_key_file(handle, endpoint, &path, &mut attempts).await? {
+        let key = KeyFile {
+            path: &path,
+            label: format!("default key ~/.ssh/{name}"),
+        };
+        if path.exists()
+            && try_key_file(handle, endpoint, &key, allow_sha1_rsa, &mut attempts).await?
+        {
             return Ok(());
         }
     }
     Err(attempts.into_error(endpoint))
+}
+
+/// A private key file and how errors name it.
+struct KeyFile<'a> {
+    path: &'a Path,
+    label: String,
 }
 
 /// What was offered, for an auth error that says what to fix.
@@ -554,6 +618,8 @@ async fn authenticate(handle: &mut SshHandle, endpoint: &Endpoint) -> Result<()>
 struct Attempts {
     refused: Vec<String>,
     problems: Vec<String>,
+    /// An RSA key was not offered: the server takes only SHA-1 signatures.
+    sha1_only: bool,
 }
 
 impl Attempts {
@@ -570,44 +636,66 @@ impl Attempts {
         if !self.problems.is_empty() {
             message.push_str(&format!("; {}", self.problems.join("; ")));
         }
-        Error::new(ErrorCode::SshAuthFailed, message)
-            .with_host(&endpoint.host_id)
-            .with_hint(format!(
+        let hint = if self.sha1_only {
+            String::from(
+                "Do not retry. Use an ed25519 or ECDSA key, or let the host accept rsa-sha2-512/rsa-sha2-256 (PubkeyAcceptedAlgorithms in sshd_config); only if neither is possible, let the operator set ssh.allow_sha1_rsa: true in warden.yaml.",
+            )
+        } else {
+            format!(
                 "Check that user {:?} exists on the host and that its authorized_keys holds the public key of the identity offered.",
                 endpoint.user
-            ))
+            )
+        };
+        Error::new(ErrorCode::SshAuthFailed, message)
+            .with_host(&endpoint.host_id)
+            .with_hint(hint)
+    }
+
+    /// Records an RSA key left unoffered because the server would take only SHA-1.
+    fn refuse_sha1(&mut self, label: &str, reason: &str) {
+        self.sha1_only = true;
+        self.problems.push(format!(
+            "{label} is an RSA key and {reason}; warden does not sign with SHA-1 ssh-rsa (ssh.allow_sha1_rsa)"
+        ));
     }
 }
 
 async fn try_key_file(
     handle: &mut SshHandle,
     endpoint: &Endpoint,
-    path: &Path,
+    key_file: &KeyFile<'_>,
+    allow_sha1_rsa: bool,
     attempts: &mut Attempts,
 ) -> Result<bool> {
-    let key = match russh::keys::load_secret_key(path, None) {
+    tracing::debug!(target = %endpoint.describe(), key = %key_file.label, path = %key_file.path.display(), "offering key file");
+    let key = match russh::keys::load_secret_key(key_file.path, None) {
         Ok(key) => Arc::new(key),
         Err(error) => {
-            attempts.problems.push(format!(
-                "cannot use identity file {}: {error}",
-                path.display()
-            ));
+            tracing::debug!(path = %key_file.path.display(), %error, "cannot load key file");
+            attempts
+                .problems
+                .push(format!("cannot use {}: {error}", key_file.label));
             return Ok(false);
         }
     };
     let hash = if key.algorithm().is_rsa() {
-        rsa_hash(handle).await
+        match rsa_hash(handle, allow_sha1_rsa).await {
+            Ok(hash) => hash,
+            Err(reason) => {
+                attempts.refuse_sha1(&key_file.label, reason);
+                return Ok(false);
+            }
+        }
     } else {
         None
     };
     let result = handle
         .authenticate_publickey(endpoint.user.clone(), PrivateKeyWithHashAlg::new(key, hash))
         .await;
-    let label = format!("identity file {}", path.display());
     auth_result(
         result.map_err(|error| error.to_string()),
         endpoint,
-        label,
+        key_file.label.clone(),
         attempts,
     )
 }
@@ -615,6 +703,7 @@ async fn try_key_file(
 async fn try_agent(
     handle: &mut SshHandle,
     endpoint: &Endpoint,
+    allow_sha1_rsa: bool,
     attempts: &mut Attempts,
 ) -> Result<bool> {
     let Some(socket) = std::env::var_os("SSH_AUTH_SOCK").filter(|value| !value.is_empty()) else {
@@ -642,12 +731,18 @@ async fn try_agent(
         let AgentIdentity::PublicKey { key, comment } = identity else {
             continue;
         };
+        let label = agent_label(&key, &comment);
         let hash = if key.algorithm().is_rsa() {
-            rsa_hash(handle).await
+            match rsa_hash(handle, allow_sha1_rsa).await {
+                Ok(hash) => hash,
+                Err(reason) => {
+                    attempts.refuse_sha1(&label, reason);
+                    continue;
+                }
+            }
         } else {
             None
         };
-        let label = agent_label(&key, &comment);
         let result = handle
             .authenticate_publickey_with(endpoint.user.clone(), key, hash, &mut agent)
             .await;
@@ -699,20 +794,73 @@ fn auth_result(
     }
 }
 
-/// rsa-sha2-512/256 when the server lists them in server-sig-algs; legacy ssh-rsa
-/// (SHA-1) only for servers that send no extension info at all.
-async fn rsa_hash(handle: &SshHandle) -> Option<HashAlg> {
-    handle
-        .best_supported_rsa_hash()
-        .await
-        .ok()
-        .flatten()
-        .flatten()
+/// The signature hash for an RSA user key, from what the server lists in
+/// server-sig-algs.
+async fn rsa_hash(
+    handle: &SshHandle,
+    allow_sha1_rsa: bool,
+) -> std::result::Result<Option<HashAlg>, &'static str> {
+    rsa_signature(
+        handle.best_supported_rsa_hash().await.ok().flatten(),
+        allow_sha1_rsa,
+    )
+}
+
+/// rsa-sha2-512/256 when the server lists them (`Some(Some(_))`). A server that lists
+/// only `ssh-rsa` (`Some(None)`), or sends no server-sig-algs at all (`None`: OpenSSH
+/// before 7.2), would need SHA-1: `Ok(None)` (legacy `ssh-rsa`) only with
+/// `ssh.allow_sha1_rsa`, else why the key is not offered.
+fn rsa_signature(
+    offered: Option<Option<HashAlg>>,
+    allow_sha1_rsa: bool,
+) -> std::result::Result<Option<HashAlg>, &'static str> {
+    match offered {
+        Some(Some(hash)) => Ok(Some(hash)),
+        _ if allow_sha1_rsa => Ok(None),
+        Some(None) => Err("the server accepts only SHA-1 ssh-rsa signatures"),
+        None => Err("the server does not say which RSA signatures it accepts (no server-sig-algs)"),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rsa_user_keys_sign_with_sha1_only_when_opted_in() {
+        for allow in [false, true] {
+            assert_eq!(
+                rsa_signature(Some(Some(HashAlg::Sha512)), allow),
+                Ok(Some(HashAlg::Sha512))
+            );
+            assert_eq!(
+                rsa_signature(Some(Some(HashAlg::Sha256)), allow),
+                Ok(Some(HashAlg::Sha256))
+            );
+        }
+        assert_eq!(rsa_signature(Some(None), true), Ok(None), "legacy ssh-rsa");
+        assert_eq!(rsa_signature(None, true), Ok(None), "no server-sig-algs");
+        assert!(rsa_signature(Some(None), false).is_err_and(|why| why.contains("SHA-1")));
+        assert!(rsa_signature(None, false).is_err_and(|why| why.contains("server-sig-algs")));
+    }
+
+    #[test]
+    fn host_key_algorithms_leave_out_sha1_rsa_unless_opted_in() {
+        let known = [SHA1_RSA];
+        let mut settings = SshSettings::default();
+        let refused = client_config(&settings, &known);
+        assert!(!refused.preferred.key.contains(&SHA1_RSA));
+        assert!(refused.preferred.key.contains(&Algorithm::Rsa {
+            hash: Some(HashAlg::Sha512)
+        }));
+        settings.allow_sha1_rsa = true;
+        assert!(
+            client_config(&settings, &known)
+                .preferred
+                .key
+                .contains(&SHA1_RSA)
+        );
+    }
 
     #[test]
     fn host_port_forms() {

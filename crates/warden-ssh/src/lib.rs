@@ -68,7 +68,12 @@ impl SshTransport {
         let known_hosts = expand_home(&settings.known_hosts);
         let ssh_config = load_ssh_config(&settings);
         if let Err(reason) = &ssh_config {
-            tracing::warn!(%reason, "ssh_config unusable; SSH commands will fail until it is fixed");
+            tracing::warn!(%reason, path = %settings.ssh_config_file.display(), "ssh_config unusable; SSH commands will fail until it is fixed");
+        }
+        if settings.allow_sha1_rsa {
+            tracing::warn!(
+                "ssh.allow_sha1_rsa is on: warden accepts SHA-1 ssh-rsa host key signatures and signs with SHA-1 for servers that take nothing else; SHA-1 signatures can be forged"
+            );
         }
         SshTransport {
             inner: Arc::new(Inner {
@@ -346,6 +351,10 @@ struct OpenError {
     message: String,
 }
 
+/// How errors name the ssh_config file: they reach agents, who need no local paths
+/// (the path is in the warning logged at start).
+const SSH_CONFIG: &str = "the ssh_config file (ssh.ssh_config_file)";
+
 fn load_ssh_config(settings: &SshSettings) -> std::result::Result<Option<SshConfig>, String> {
     if !settings.use_ssh_config {
         return Ok(None);
@@ -355,10 +364,7 @@ fn load_ssh_config(settings: &SshSettings) -> std::result::Result<Option<SshConf
         Ok(file) => file,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(error) => {
-            return Err(format!(
-                "cannot read ssh_config {}: {error}",
-                path.display()
-            ));
+            return Err(format!("cannot read {SSH_CONFIG}: {error}"));
         }
     };
     // Unsupported fields kept, or UserKnownHostsFile and friends vanish silently
@@ -370,5 +376,5 @@ fn load_ssh_config(settings: &SshSettings) -> std::result::Result<Option<SshConf
             ParseRule::ALLOW_UNKNOWN_FIELDS | ParseRule::ALLOW_UNSUPPORTED_FIELDS,
         )
         .map(Some)
-        .map_err(|error| format!("cannot parse ssh_config {}: {error}", path.display()))
+        .map_err(|error| format!("cannot parse {SSH_CONFIG}: {error}"))
 }

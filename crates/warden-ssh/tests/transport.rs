@@ -259,7 +259,7 @@ async fn wrong_key_is_auth_failed() {
     let wrong_key = sshd.dir().join("wrong_key");
     generate_key(&wrong_key, KeyType::Ed25519).unwrap();
     let mut host = host_for(&sshd, sshd.user());
-    host.identity_file = Some(wrong_key);
+    host.identity_file = Some(wrong_key.clone());
     let error = exec(&transport, &host, &request("true")).await.unwrap_err();
     assert_eq!(error.code, ErrorCode::SshAuthFailed);
     assert!(!error.transient());
@@ -272,10 +272,29 @@ async fn wrong_key_is_auth_failed() {
         error.message
     );
 
-    host.identity_file = Some(sshd.dir().join("no_such_key"));
-    assert_eq!(
-        code_of(exec(&transport, &host, &request("true")).await),
-        ErrorCode::SshAuthFailed
+    // Agents read this message: it names the key by its place, never its path.
+    let wrong_path = wrong_key.display().to_string();
+    let shown = error.to_json().to_string();
+    assert!(!shown.contains(&wrong_path), "{shown}");
+    assert!(
+        !shown.contains(&sshd.dir().display().to_string()),
+        "{shown}"
+    );
+    assert!(
+        error.message.contains("the configured identity file"),
+        "{}",
+        error.message
+    );
+
+    let missing = sshd.dir().join("no_such_key");
+    host.identity_file = Some(missing.clone());
+    let error = exec(&transport, &host, &request("true")).await.unwrap_err();
+    assert_eq!(error.code, ErrorCode::SshAuthFailed);
+    let shown = error.to_json().to_string();
+    assert!(!shown.contains(&missing.display().to_string()), "{shown}");
+    assert!(
+        shown.contains("cannot use the configured identity file"),
+        "{shown}"
     );
 }
 
@@ -291,6 +310,78 @@ async fn rsa_and_ecdsa_client_keys_work() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sha1_rsa_host_keys_are_refused_unless_opted_in() {
+    require_sshd();
+    // OpenSSH 8.8+ offers ssh-rsa only when told to.
+    let sha1_only = Sshd::start(
+        SshdOptions::default()
+            .host_key_type(KeyType::Rsa)
+            .extra_config("HostKeyAlgorithms ssh-rsa"),
+    )
+    .unwrap();
+    assert!(sha1_only.host_public_key().starts_with("ssh-rsa "));
+    let host = host_for(&sha1_only, sha1_only.user());
+    let error = exec(&trusting(&sha1_only), &host, &request("true"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, ErrorCode::SshConnFailed, "{error}");
+    assert_eq!(error.host_id.as_deref(), Some("web-1"));
+    assert!(
+        error.message.contains("ssh-rsa") && error.message.contains("SHA-1"),
+        "{}",
+        error.message
+    );
+    let hint = error.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("ssh.allow_sha1_rsa: true") && hint.contains("ed25519"),
+        "{hint}"
+    );
+
+    let known_hosts = sha1_only.dir().join("client_known_hosts");
+    let mut opted_in = settings(&known_hosts, HostKeyChecking::Strict);
+    opted_in.allow_sha1_rsa = true;
+    let output = ok(&SshTransport::new(opted_in), &host, "echo sha1").await;
+    assert_eq!(output.stdout.text(), "sha1\n");
+
+    // The same kind of key signing with SHA-2 needs no opt-in.
+    let sha2 = Sshd::start(SshdOptions::default().host_key_type(KeyType::Rsa)).unwrap();
+    let output = ok(&trusting(&sha2), &host_for(&sha2, sha2.user()), "echo sha2").await;
+    assert_eq!(output.stdout.text(), "sha2\n");
+}
+
+/// OpenSSH 9.2 lists rsa-sha2-* in server-sig-algs whatever PubkeyAcceptedAlgorithms
+/// says, so a server taking only `ssh-rsa` user signatures refuses the SHA-2 one warden
+/// makes, and warden does not retry with SHA-1 (which servers that list nothing would
+/// need: `rsa_signature`'s unit test). The error names the key, not its path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rsa_user_keys_are_not_retried_with_sha1() {
+    require_sshd();
+    let sshd = Sshd::start(
+        SshdOptions::default()
+            .client_key_type(KeyType::Rsa)
+            .extra_config("PubkeyAcceptedAlgorithms ssh-rsa"),
+    )
+    .unwrap();
+    let host = host_for(&sshd, sshd.user());
+    let error = exec(&trusting(&sshd), &host, &request("true"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, ErrorCode::SshAuthFailed, "{error}");
+    assert!(
+        error
+            .message
+            .contains("the server refused the configured identity file"),
+        "{}",
+        error.message
+    );
+    let shown = error.to_json().to_string();
+    assert!(
+        !shown.contains(&sshd.client_key_path().display().to_string()),
+        "{shown}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_host_key_is_refused_in_strict_mode() {
     require_sshd();
     let sshd = Sshd::start(SshdOptions::default()).unwrap();
@@ -301,6 +392,11 @@ async fn unknown_host_key_is_refused_in_strict_mode() {
     let error = exec(&transport, &host, &request("true")).await.unwrap_err();
     assert_eq!(error.code, ErrorCode::HostKeyUnknown, "{error}");
     assert!(error.message.contains("SHA256:"), "{}", error.message);
+    let shown = error.to_json().to_string();
+    assert!(
+        !shown.contains(&known_hosts.display().to_string()) && shown.contains("ssh.known_hosts"),
+        "the file is named by its setting, not its path: {shown}"
+    );
     // Nothing was learned in strict mode.
     assert_eq!(
         std::fs::read_to_string(&known_hosts).unwrap(),

@@ -21,7 +21,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(10);
 const START_ATTEMPTS: usize = 5;
 const NON_ROOT_USER: &str = "wardentest";
 
-/// Key algorithms for generated client keys (host keys are always ed25519).
+/// Key algorithms for generated client and host keys.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum KeyType {
     #[default]
@@ -50,6 +50,10 @@ pub struct SshdOptions {
     /// Reuse this private key (with `<path>.pub` beside it) instead of generating one;
     /// [`crate::Fleet`] shares one key across its hosts this way.
     pub client_key: Option<PathBuf>,
+    /// The daemon's only host key.
+    pub host_key_type: KeyType,
+    /// sshd_config lines appended to the generated ones (`HostKeyAlgorithms ssh-rsa`).
+    pub extra_config: String,
 }
 
 impl SshdOptions {
@@ -67,6 +71,17 @@ impl SshdOptions {
         self.client_key = Some(path.into());
         self
     }
+
+    pub fn host_key_type(mut self, key_type: KeyType) -> SshdOptions {
+        self.host_key_type = key_type;
+        self
+    }
+
+    /// Appends `lines` to the daemon's sshd_config.
+    pub fn extra_config(mut self, lines: impl Into<String>) -> SshdOptions {
+        self.extra_config = lines.into();
+        self
+    }
 }
 
 /// A running sshd. Dropping it kills the daemon and its sessions and removes its dir.
@@ -76,6 +91,8 @@ pub struct Sshd {
     port: u16,
     user: String,
     client_key: PathBuf,
+    host_key_type: KeyType,
+    extra_config: String,
     child: Option<Child>,
 }
 
@@ -96,9 +113,11 @@ impl Sshd {
             dir,
             port: 0,
             user,
+            host_key_type: options.host_key_type,
+            extra_config: options.extra_config,
             child: None,
         };
-        generate_key(&sshd.host_key_path(), KeyType::Ed25519)?;
+        generate_key(&sshd.host_key_path(), sshd.host_key_type)?;
         match options.client_key {
             Some(path) => sshd.client_key = path,
             None => generate_key(&sshd.client_key, options.client_key_type)?,
@@ -144,7 +163,7 @@ impl Sshd {
         &self.client_key
     }
 
-    /// `ssh-ed25519 AAAA…` (no comment).
+    /// `ssh-ed25519 AAAA…` (no comment; `ssh-rsa AAAA…` for an RSA host key).
     pub fn host_public_key(&self) -> String {
         let text = fs::read_to_string(public_path(&self.host_key_path())).unwrap_or_default();
         text.split_whitespace()
@@ -195,7 +214,7 @@ impl Sshd {
     /// as a reinstalled (or impersonated) host would look.
     pub fn restart_with_new_host_key(&mut self) -> io::Result<()> {
         self.kill();
-        generate_key(&self.host_key_path(), KeyType::Ed25519)?;
+        generate_key(&self.host_key_path(), self.host_key_type)?;
         self.respawn()
     }
 
@@ -224,7 +243,7 @@ impl Sshd {
     }
 
     fn host_key_path(&self) -> PathBuf {
-        self.dir.join("host_ed25519")
+        self.dir.join("host_key")
     }
 
     fn config_path(&self) -> PathBuf {
@@ -254,7 +273,9 @@ impl Sshd {
              MaxSessions 256\n\
              SetEnv SHLVL=1 {env_tag}\n\
              LogLevel ERROR\n\
-             AcceptEnv LANG\n",
+             AcceptEnv LANG\n\
+             {extra}\n",
+            extra = self.extra_config,
             port = self.port,
             env_tag = self.env_tag(),
             host_key = self.host_key_path().display(),

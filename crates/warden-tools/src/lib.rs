@@ -54,6 +54,7 @@ pub static TOOLS: &[&dyn DynTool] = &[
     &governance::approval_status::ApprovalStatus,
     &governance::audit_verify::AuditVerify,
     &governance::audit_search::AuditSearch,
+    &governance::audit_export::AuditExport,
     // session
     &session::session_open::SessionOpen,
     &session::session_close::SessionClose,

@@ -80,7 +80,7 @@ pub enum Command {
     },
     /// The audit log.
     #[command(subcommand)]
-    Audit(AuditCommand),
+    Audit(Box<AuditCommand>),
     /// Decide the calls that wait for a human (approval rules in warden.yaml).
     /// Only here, outside the chat: no MCP tool can approve anything.
     #[command(subcommand)]
@@ -142,6 +142,70 @@ pub enum AuditCommand {
         #[arg(short = 'n', long, default_value_t = 20)]
         count: usize,
     },
+    /// Find records: `warden audit search --decision denied --since 2026-12-01`.
+    Search {
+        /// The newest matching records to print (at most 1000).
+        #[arg(short = 'n', long, default_value_t = 20)]
+        last: usize,
+        #[command(flatten)]
+        filters: AuditFilterArgs,
+    },
+    /// Write the records the filters select as JSON lines or CSV.
+    Export {
+        #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+        format: ExportFormat,
+        /// Write to this file instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        filters: AuditFilterArgs,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// One record per line, as the log holds it.
+    Jsonl,
+    /// Fixed columns, formula-safe.
+    Csv,
+}
+
+/// The filters of `audit_search` and `audit_export`; each one given must match.
+#[derive(Debug, Args, Clone)]
+pub struct AuditFilterArgs {
+    /// Records at or after this RFC 3339 time (2026-12-01T10:00:00Z) or date.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Records at or before this RFC 3339 time or date.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Calls of this tool.
+    #[arg(long)]
+    pub tool: Option<String>,
+    /// Calls naming this host.
+    #[arg(long = "host", value_name = "HOST_ID")]
+    pub host_id: Option<String>,
+    /// Calls of this client (its name).
+    #[arg(long)]
+    pub client: Option<String>,
+    /// Calls of this identity.
+    #[arg(long)]
+    pub identity: Option<String>,
+    /// allowed, warned, denied or rejected.
+    #[arg(long)]
+    pub decision: Option<String>,
+    /// requested or completed.
+    #[arg(long)]
+    pub phase: Option<String>,
+    /// read_only, mutating or destructive.
+    #[arg(long)]
+    pub class: Option<String>,
+    /// An error code such as POLICY_DENIED.
+    #[arg(long)]
+    pub error_code: Option<String>,
+    /// One job's records.
+    #[arg(long)]
+    pub job_id: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

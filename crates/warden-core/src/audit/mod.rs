@@ -7,6 +7,7 @@
 mod head;
 mod log;
 mod recover;
+mod search;
 mod verify;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -20,6 +21,7 @@ use crate::error::Result;
 pub use head::{SignedHead, public_key, read_head};
 pub(crate) use log::AuditLog;
 pub use log::Receipt;
+pub use search::{Bound, Query, Scanned, parse_rfc3339, search};
 pub use verify::{BadRecord, VerifyOptions, VerifyReport, tail, verify};
 
 const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";

@@ -88,6 +88,10 @@ pub struct SshSettings {
     pub max_parallel: usize,
     pub use_ssh_config: bool,
     pub ssh_config_file: PathBuf,
+    /// Accept SHA-1 `ssh-rsa` signatures: host keys that only sign with it and RSA
+    /// user keys on servers that accept nothing else. Off: SHA-1 is broken for
+    /// signatures (chosen-prefix collisions); OpenSSH disabled it in 8.8.
+    pub allow_sha1_rsa: bool,
 }
 
 impl Default for SshSettings {
@@ -101,6 +105,7 @@ impl Default for SshSettings {
             max_parallel: 64,
             use_ssh_config: true,
             ssh_config_file: PathBuf::from("~/.ssh/config"),
+            allow_sha1_rsa: false,
         }
     }
 }
@@ -720,6 +725,20 @@ mod tests {
         assert!(parse_error("limits:\n  rate: 0\n").contains("limits.rate"));
         let structured = "policy:\n  deny_commands:\n    - {program: rm, flags: [r], bogus: 1}\n";
         assert_ne!(parse_error(structured), "parsed");
+    }
+
+    #[test]
+    fn sha1_rsa_is_off_unless_opted_in_with_a_boolean() {
+        assert!(!Config::default().ssh.allow_sha1_rsa);
+        let on = Config::parse("ssh:\n  allow_sha1_rsa: true\n").unwrap();
+        assert!(on.ssh.allow_sha1_rsa);
+        let message = parse_error("ssh:\n  allow_sha1_rsa: sometimes\n");
+        assert!(
+            message.contains("line 2") || message.contains('2'),
+            "{message}"
+        );
+        let typo = parse_error("ssh:\n  allow_sha1: true\n");
+        assert!(typo.contains("allow_sha1") && typo.contains('2'), "{typo}");
     }
 
     #[test]

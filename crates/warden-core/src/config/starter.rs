@@ -22,6 +22,7 @@ ssh:
   idle_timeout_s: 300                 # close pooled connections idle this long
   max_parallel: 64                    # hosts run concurrently in one fan-out
   use_ssh_config: true                # read ~/.ssh/config (HostName User Port IdentityFile ProxyJump)
+  allow_sha1_rsa: false               # true accepts SHA-1 ssh-rsa signatures (old servers only)
 
 local:
   enabled: true                       # the built-in host "local": this machine

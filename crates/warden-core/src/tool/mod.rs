@@ -20,7 +20,7 @@ use serde_json::Value;
 use crate::engine::{PlanContext, RunContext};
 use crate::error::{Error, Result};
 
-pub use result::{FleetResult, HostResult, Summary};
+pub use result::{FleetResult, HostResult, StreamEncoding, Summary, encode_stream};
 
 /// What a call may change, which sets its MCP annotations and audit durability.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]

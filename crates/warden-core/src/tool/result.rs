@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{Error, ErrorCode};
-use crate::transport::{ExecOutput, ExitStatus};
+use crate::transport::{CapturedStream, ExecOutput, ExitStatus};
 
 /// One host's outcome.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -22,8 +22,15 @@ pub struct HostResult {
     pub signal: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stdout: Option<String>,
+    /// Set when stdout is not plain text (invalid UTF-8, a NUL byte, or more than 1 in
+    /// 16 bytes control characters): stdout is then its bytes in base64.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stdout_encoding: Option<StreamEncoding>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stderr: Option<String>,
+    /// As stdout_encoding, for stderr.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stderr_encoding: Option<StreamEncoding>,
     pub duration_ms: u64,
     /// Output was cut at max_output_bytes; see the *_bytes totals.
     pub truncated: bool,
@@ -73,13 +80,17 @@ impl HostResult {
             ),
         };
         let truncated = output.stdout.truncated() || output.stderr.truncated();
+        let (stdout, stdout_encoding) = encode_stream(&output.stdout);
+        let (stderr, stderr_encoding) = encode_stream(&output.stderr);
         HostResult {
             host_id: host_id.to_owned(),
             ok: exit_code == Some(0) && error.is_none(),
             exit_code,
             signal,
-            stdout: Some(output.stdout.text()),
-            stderr: Some(output.stderr.text()),
+            stdout: Some(stdout),
+            stdout_encoding,
+            stderr: Some(stderr),
+            stderr_encoding,
             duration_ms: output.duration.as_millis() as u64,
             truncated,
             stdout_bytes: truncated.then_some(output.stdout.total_bytes),
@@ -96,7 +107,9 @@ impl HostResult {
             exit_code: None,
             signal: None,
             stdout: None,
+            stdout_encoding: None,
             stderr: None,
+            stderr_encoding: None,
             duration_ms,
             truncated: false,
             stdout_bytes: None,
@@ -110,10 +123,52 @@ impl HostResult {
         self.exit_code == other.exit_code
             && self.signal == other.signal
             && self.stdout == other.stdout
+            && self.stdout_encoding == other.stdout_encoding
             && self.stderr == other.stderr
+            && self.stderr_encoding == other.stderr_encoding
             && self.truncated == other.truncated
             && self.error.as_ref().map(|error| &error["code"])
                 == other.error.as_ref().map(|error| &error["code"])
+    }
+}
+
+/// How a stream that is not plain text is written in its string field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamEncoding {
+    Base64,
+}
+
+/// A stream as a JSON string: the text when it reads as text, else its bytes in base64.
+///
+/// JSON writes each control byte as a six-byte `\u00XX` escape, so 1 MiB of NULs would
+/// become 6 MiB of answer; base64 costs 4/3 of the bytes whatever they are, and is the
+/// only exact form for bytes that are not UTF-8. Past 1 control byte in 16 the escapes
+/// cost more than base64; a NUL means binary. A stream cut at `max_output_bytes` inside
+/// a UTF-8 character is still text: the partial character at the cut is left out (the
+/// `*_bytes` totals say how much there really was).
+pub fn encode_stream(stream: &CapturedStream) -> (String, Option<StreamEncoding>) {
+    let bytes = stream.bytes.as_slice();
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => Some(text),
+        // `error_len() == None`: the input ends inside a character.
+        Err(error) if stream.truncated() && error.error_len().is_none() => {
+            std::str::from_utf8(&bytes[..error.valid_up_to()]).ok()
+        }
+        Err(_) => None,
+    };
+    let controls = bytes
+        .iter()
+        .filter(|&&byte| (byte < 0x20 && !matches!(byte, b'\t' | b'\n' | b'\r')) || byte == 0x7f)
+        .count();
+    match text {
+        Some(text) if !bytes.contains(&0) && controls * 16 <= bytes.len() => {
+            (text.to_owned(), None)
+        }
+        _ => (
+            data_encoding::BASE64.encode(bytes),
+            Some(StreamEncoding::Base64),
+        ),
     }
 }
 
@@ -191,7 +246,74 @@ fn fold_identical(results: &mut [HostResult]) {
         {
             current.same_as = Some(first.host_id.clone());
             current.stdout = None;
+            current.stdout_encoding = None;
             current.stderr = None;
+            current.stderr_encoding = None;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream(bytes: &[u8], limit: usize) -> CapturedStream {
+        let mut stream = CapturedStream::with_limit(limit);
+        stream.push(bytes);
+        stream
+    }
+
+    fn decoded(text: &str) -> Vec<u8> {
+        data_encoding::BASE64.decode(text.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn text_stays_text_and_bytes_that_are_not_become_base64() {
+        for text in [
+            "",
+            "hello\n",
+            "tabs\tand\r\nlines",
+            "ünïcode ✓\n",
+            "\u{1b}[1mbold\u{1b}[0m and then a long plain line",
+        ] {
+            assert_eq!(
+                encode_stream(&stream(text.as_bytes(), 1000)),
+                (text.to_owned(), None),
+                "{text:?}"
+            );
+        }
+        for bytes in [
+            &b"\xff\xfe"[..],
+            b"one NUL\0 is binary",
+            b"\x1b[1m\x1b[0m\x1b[1m\x1b[0m",
+            b"\x7f\x7f",
+        ] {
+            let (text, encoding) = encode_stream(&stream(bytes, 1000));
+            assert_eq!(encoding, Some(StreamEncoding::Base64), "{bytes:?}");
+            assert_eq!(decoded(&text), bytes);
+        }
+        let zeros = vec![0u8; 1 << 20];
+        let (text, encoding) = encode_stream(&stream(&zeros, 1 << 20));
+        assert_eq!(encoding, Some(StreamEncoding::Base64));
+        assert_eq!(
+            text.len(),
+            (1 << 20) / 3 * 4 + 4,
+            "4/3 of the bytes, not 6x"
+        );
+        assert_eq!(decoded(&text), zeros);
+    }
+
+    #[test]
+    fn a_cut_inside_a_character_is_still_text_but_invalid_utf8_is_not() {
+        // "é" is two bytes; a limit of 2 cuts "aé" inside it.
+        let (text, encoding) = encode_stream(&stream("aé".as_bytes(), 2));
+        assert_eq!((text.as_str(), encoding), ("a", None));
+        // Not cut, the same ending is invalid UTF-8.
+        let (_, encoding) = encode_stream(&stream(&"aé".as_bytes()[..2], 100));
+        assert_eq!(encoding, Some(StreamEncoding::Base64));
+        // Cut, binary is base64 of exactly the kept bytes.
+        let (text, encoding) = encode_stream(&stream(b"\xff\xfe\xfd", 2));
+        assert_eq!(encoding, Some(StreamEncoding::Base64));
+        assert_eq!(decoded(&text), b"\xff\xfe");
     }
 }

@@ -19,6 +19,7 @@ pub fn settings(known_hosts: &Path, checking: HostKeyChecking) -> SshSettings {
         max_parallel: 64,
         use_ssh_config: false,
         ssh_config_file: PathBuf::from("/nonexistent/ssh_config"),
+        allow_sha1_rsa: false,
     }
 }
 

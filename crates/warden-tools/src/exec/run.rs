@@ -5,8 +5,8 @@ use serde::Deserialize;
 
 use crate::exec::exec::CommandOptions;
 use warden_core::error::{Error, ErrorCode, Result};
-use warden_core::tool::{Domain, Effect, HostResult, Plan, Tool, ToolInfo};
-use warden_core::transport::ExitStatus;
+use warden_core::tool::{Domain, Effect, HostResult, Plan, Tool, ToolInfo, encode_stream};
+use warden_core::transport::{CapturedStream, ExitStatus};
 use warden_core::{PlanContext, RunContext};
 
 pub struct Run;
@@ -35,7 +35,7 @@ impl Tool for Run {
         name: "run",
         domain: Domain::Exec,
         summary: "Run command on host_id",
-        description: "Run a command on one host: stdout, stderr, exit_code (non-zero is a result), duration. Options as in exec. Errors: HOST_NOT_FOUND, POLICY_DENIED, LOCAL_DISABLED, SSH_*, HOST_KEY_*, CMD_TIMEOUT, CANCELLED.",
+        description: "Run a command on one host: stdout, stderr (base64 when not text: *_encoding says so), exit_code (non-zero is a result), duration. Options as in exec. Errors: HOST_NOT_FOUND, POLICY_DENIED, LOCAL_DISABLED, SSH_*, HOST_KEY_*, CMD_TIMEOUT, CANCELLED.",
         effect: Effect::Destructive,
         idempotent: false,
         open_world: true,
@@ -76,9 +76,9 @@ impl Tool for Run {
                 return Err(Error::new(
                     code,
                     format!(
-                        "the command {what} after {} ms; warden killed its process group. Output before that: {:?}",
+                        "the command {what} after {} ms; warden killed its process group. Output before that: {}",
                         output.duration.as_millis(),
-                        tail_chars(&output.stdout.text(), 500)
+                        output_tail(&output.stdout)
                     ),
                 )
                 .with_host(host.id.as_str()));
@@ -93,7 +93,13 @@ impl Tool for Run {
     }
 }
 
-fn tail_chars(text: &str, count: usize) -> String {
-    let skip = text.chars().count().saturating_sub(count);
-    text.chars().skip(skip).collect()
+/// The end of what a stopped command printed, for its error message.
+fn output_tail(stdout: &CapturedStream) -> String {
+    match encode_stream(stdout) {
+        (text, None) => {
+            let skip = text.chars().count().saturating_sub(500);
+            format!("{:?}", text.chars().skip(skip).collect::<String>())
+        }
+        (_, Some(_)) => format!("{} bytes, not text", stdout.bytes.len()),
+    }
 }

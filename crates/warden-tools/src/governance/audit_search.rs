@@ -1,18 +1,18 @@
 //! `audit_search`: the latest audit records, filtered (what did an agent do?).
 
+use std::ops::ControlFlow;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use warden_core::audit;
-use warden_core::error::{Error, ErrorCode, Result};
+use crate::governance::audit_filters::{self, AuditFilters, ScanReport};
+use warden_core::error::Result;
 use warden_core::tool::{Domain, Effect, Plan, Tool, ToolInfo};
 use warden_core::{PlanContext, RunContext};
 
 pub struct AuditSearch;
 
-/// Records looked at, newest first, before filters: a bound on one call's work.
-const SCAN_LIMIT: usize = 10_000;
 const MAX_RECORDS: usize = 1000;
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -20,18 +20,8 @@ pub struct AuditSearchParams {
     /// Newest records to return [20, at most 1000].
     #[serde(default)]
     pub last: Option<usize>,
-    /// Only calls of this tool.
-    #[serde(default)]
-    pub tool: Option<String>,
-    /// Only calls of this client (its name).
-    #[serde(default)]
-    pub client: Option<String>,
-    /// Only this decision: allowed, warned, denied, rejected.
-    #[serde(default)]
-    pub decision: Option<String>,
-    /// Only calls naming this host.
-    #[serde(default)]
-    pub host_id: Option<String>,
+    #[serde(flatten)]
+    pub filters: AuditFilters,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -41,6 +31,8 @@ pub struct AuditSearchOutput {
     pub count: usize,
     /// Older records matched too but were left out (see `last`).
     pub truncated: bool,
+    #[serde(flatten)]
+    pub scan: ScanReport,
 }
 
 impl Tool for AuditSearch {
@@ -51,14 +43,16 @@ impl Tool for AuditSearch {
         name: "audit_search",
         domain: Domain::Governance,
         summary: "Search the audit log",
-        description: "The newest audit records (default 20), filtered by tool, client, decision or host: who called what, where, and what policy decided. Looks at the last 10000 records. Errors: AUDIT_UNAVAILABLE.",
+        description: "The newest audit records (default 20), filtered by since/until (RFC 3339), tool, host_id, client, identity, decision, phase, class, error_code or job_id: who called what, where, and what policy decided. Looks at the last 10000 records (scan_limited says when older ones were left unread). Errors: INVALID_INPUT, AUDIT_UNAVAILABLE.",
         effect: Effect::ReadOnly,
         idempotent: true,
         open_world: false,
-        example: r#"{"last": 20, "decision": "denied"}"#,
+        example: r#"{"last": 20, "decision": "denied", "since": "2026-01-01T00:00:00Z"}"#,
     };
 
-    fn plan(&self, _params: &AuditSearchParams, _planning: &PlanContext) -> Result<Plan> {
+    fn plan(&self, params: &AuditSearchParams, _planning: &PlanContext) -> Result<Plan> {
+        // Bad times are refused before the call is recorded as allowed.
+        params.filters.query()?;
         Ok(Plan::local_state())
     }
 
@@ -68,43 +62,31 @@ impl Tool for AuditSearch {
         context: RunContext,
     ) -> impl Future<Output = Result<AuditSearchOutput>> + Send + 'static {
         async move {
-            let dir = context.config().audit_dir();
-            let scanned = audit::tail(&dir, SCAN_LIMIT).map_err(|error| {
-                Error::new(
-                    ErrorCode::AuditUnavailable,
-                    format!("cannot read the audit log in {}: {error}", dir.display()),
-                )
-            })?;
-            let wanted = |record: &Value| {
-                let is = |key: &str, want: &Option<String>| {
-                    want.as_deref()
-                        .is_none_or(|want| record[key].as_str() == Some(want))
-                };
-                let names_host = params.host_id.as_deref().is_none_or(|host| {
-                    record["hosts"]
-                        .as_array()
-                        .is_some_and(|hosts| hosts.iter().any(|id| id == host))
-                });
-                is("tool", &params.tool)
-                    && is("client", &params.client)
-                    && is("decision", &params.decision)
-                    && names_host
-            };
-            let matched: Vec<serde_json::Map<String, Value>> = scanned
-                .into_iter()
-                .filter(wanted)
-                .filter_map(|record| match record {
-                    Value::Object(map) => Some(map),
-                    _ => None,
-                })
-                .collect();
             let last = params.last.unwrap_or(20).min(MAX_RECORDS);
-            let skip = matched.len().saturating_sub(last);
-            let records: Vec<_> = matched.into_iter().skip(skip).collect();
+            let query = params.filters.query()?;
+            // One match past `last` tells whether older ones were left out.
+            let (mut matched, scan) = audit_filters::scan(
+                &context,
+                query,
+                Vec::new(),
+                move |matched: &mut Vec<_>, record, _| {
+                    matched.push(record.clone());
+                    if matched.len() > last {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                },
+            )
+            .await?;
+            let truncated = matched.len() > last;
+            matched.truncate(last);
+            matched.reverse();
             Ok(AuditSearchOutput {
-                count: records.len(),
-                truncated: skip > 0,
-                records,
+                count: matched.len(),
+                records: matched,
+                truncated,
+                scan,
             })
         }
     }

@@ -2,6 +2,8 @@
 
 pub mod approval_list;
 pub mod approval_status;
+pub mod audit_export;
+pub mod audit_filters;
 pub mod audit_search;
 pub mod audit_verify;
 pub mod policy_capabilities;

@@ -20,6 +20,7 @@ pub fn engine_over(yaml: &str, state_dir: &Path, transport: Arc<dyn Transport>) 
 }
 
 mod archive_tests;
+mod audit_tests;
 mod file_edit_tests;
 mod file_tests;
 mod file_walk_tests;

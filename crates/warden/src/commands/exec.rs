@@ -39,7 +39,7 @@ pub async fn run(engine: Engine, tool: &str, args: Value, json: bool) -> u8 {
 
 fn render(tool: &str, value: &Value) -> String {
     if value.get("dry_run") == Some(&Value::Bool(true)) {
-        return serde_json::to_string_pretty(value).unwrap_or_default();
+        return output::json_text(value);
     }
     let text = output::cell;
     match tool {
@@ -92,17 +92,17 @@ fn render(tool: &str, value: &Value) -> String {
                 .into_iter()
                 .flatten()
                 .map(|result| {
-                    let out = match result.get("same_as").and_then(Value::as_str) {
-                        Some(other) => format!("(same as {other})"),
+                    let out = match result.get("same_as") {
+                        Some(other) => format!("(same as {})", text(other)),
                         None => format!(
                             "{}{}",
-                            text(&result["stdout"]).trim_end(),
-                            text(&result["stderr"]).trim_end()
+                            output::block(&stream(result, "stdout")).trim_end(),
+                            output::block(&stream(result, "stderr")).trim_end()
                         ),
                     };
-                    let status = match result["error"]["code"].as_str() {
-                        Some(code) => code.to_owned(),
-                        None => text(&result["exit_code"]),
+                    let status = match &result["error"]["code"] {
+                        Value::Null => text(&result["exit_code"]),
+                        code => text(code),
                     };
                     vec![
                         text(&result["host_id"]),
@@ -123,4 +123,17 @@ fn render(tool: &str, value: &Value) -> String {
             )
         }
     }
+}
+
+/// A host's stdout or stderr as people read it in the table: bytes that are not text
+/// (base64 in the answer) are described, not dumped.
+fn stream(result: &Value, name: &str) -> String {
+    let text = result[name].as_str().unwrap_or_default();
+    if result[format!("{name}_encoding")].is_null() {
+        return text.to_owned();
+    }
+    // base64: 4 characters per 3 bytes, less the padding.
+    let padding = text.bytes().rev().take_while(|&b| b == b'=').count();
+    let bytes = (text.len() / 4 * 3).saturating_sub(padding);
+    format!("({bytes} bytes on {name}, not text: --json gives them in base64)\n")
 }

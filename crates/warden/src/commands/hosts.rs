@@ -1,6 +1,6 @@
 //! `warden hosts list|show`.
 
-use serde_json::json;
+use serde_json::{Value, json};
 use warden_core::Engine;
 
 use crate::cli::HostsCommand;
@@ -31,7 +31,7 @@ pub async fn run(engine: Engine, command: HostsCommand, json: bool) -> u8 {
                             .as_array()
                             .into_iter()
                             .flatten()
-                            .filter_map(|v| v.as_str())
+                            .map(output::cell)
                             .collect::<Vec<_>>()
                             .join(",")
                     };
@@ -39,12 +39,18 @@ pub async fn run(engine: Engine, command: HostsCommand, json: bool) -> u8 {
                         .as_object()
                         .into_iter()
                         .flatten()
-                        .map(|(key, value)| format!("{key}={}", value.as_str().unwrap_or_default()))
+                        .map(|(key, value)| {
+                            format!(
+                                "{}={}",
+                                output::cell(&Value::from(key.as_str())),
+                                output::cell(value)
+                            )
+                        })
                         .collect::<Vec<_>>()
                         .join(",");
                     vec![
-                        host["id"].as_str().unwrap_or_default().to_owned(),
-                        host["address"].as_str().unwrap_or_default().to_owned(),
+                        output::cell(&host["id"]),
+                        output::cell(&host["address"]),
                         list("groups"),
                         tags,
                     ]
@@ -59,11 +65,8 @@ pub async fn run(engine: Engine, command: HostsCommand, json: bool) -> u8 {
                 .flatten()
                 .map(|(key, value)| {
                     vec![
-                        key.clone(),
-                        value
-                            .as_str()
-                            .map(str::to_owned)
-                            .unwrap_or_else(|| value.to_string()),
+                        output::cell(&Value::from(key.as_str())),
+                        output::cell(value),
                     ]
                 })
                 .collect();

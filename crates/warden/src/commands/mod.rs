@@ -25,7 +25,7 @@ pub async fn dispatch(cli: Cli) -> u8 {
         Command::Init { path, force } => init::run(&path, force),
         Command::Config(_) => config::check(&global),
         Command::Audit(command) => {
-            with_engine(&global, |engine| audit::run(engine, command, global.json)).await
+            with_engine(&global, |engine| audit::run(engine, *command, global.json)).await
         }
         Command::Approvals(command) => {
             with_engine(&global, |engine| {

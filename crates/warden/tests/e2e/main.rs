@@ -6,6 +6,8 @@
 mod approvals;
 mod archives;
 mod audit;
+mod audit_cli;
+mod binary_output;
 mod client;
 mod file_edits;
 mod file_walks;
