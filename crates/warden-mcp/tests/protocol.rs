@@ -64,10 +64,12 @@ async fn connect_with(extra: &str) -> (RunningService<RoleClient, ()>, tempfile:
         source: None,
         state_dir: state.path().to_path_buf(),
     };
+    let store = Arc::new(warden_store::SqliteStore::open(&loaded.store_path()).unwrap());
     let engine = Engine::new(
         loaded,
         Arc::new(NoRemoteHosts),
         Arc::clone(warden_tools::registry()),
+        store,
     )
     .unwrap();
     let (client_side, server_side) = tokio::io::duplex(1 << 20);

@@ -23,7 +23,7 @@ pub struct SignedHead {
     pub ts: String,
     /// Hex of the Ed25519 public key that signed it.
     pub public_key: String,
-    /// Hex of the signature over [`SignedHead::message`].
+    /// Hex of the signature over the seq, hash and ts (with a domain tag).
     pub signature: String,
 }
 

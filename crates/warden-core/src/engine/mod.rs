@@ -162,11 +162,13 @@ pub(crate) struct EngineInner {
 }
 
 impl Engine {
-    /// `ssh` reaches the inventory's SSH hosts; `registry` is the catalogue to serve.
+    /// `ssh` reaches the inventory's SSH hosts; `registry` is the catalogue to serve;
+    /// `store` keeps what outlives the process (approvals).
     pub fn new(
         loaded: LoadedConfig,
         ssh: Arc<dyn Transport>,
         registry: Arc<Registry>,
+        store: Arc<dyn crate::store::Store>,
     ) -> Result<Engine> {
         let inventory = Inventory::from_config(&loaded.config);
         let loaded_limits = loaded.config.limits.clone();
@@ -187,7 +189,6 @@ impl Engine {
         }
         let audit = AuditLog::open(&loaded.audit_dir(), &loaded.audit_key_path())
             .map(|log| Arc::new(log) as Arc<dyn AuditSink>);
-        let store = Arc::new(crate::store::SqliteStore::open(&loaded.store_path())?);
         let approvals = approve::Approvals::new(&loaded.config.approval, &inventory, store)?;
         let secrets = crate::secrets::Masker::new(&loaded.config.secrets)?;
         let limits = &loaded.config.limits;

@@ -147,7 +147,8 @@ fn engine_over(
         source: None,
         state_dir: state_dir.to_path_buf(),
     };
-    Engine::new(loaded, transport, Arc::new(Registry::new(tools))).unwrap()
+    let store = Arc::new(crate::store::memory::MemoryStore::default());
+    Engine::new(loaded, transport, Arc::new(Registry::new(tools)), store).unwrap()
 }
 
 /// The local transport, counting commands that reach it.

@@ -1,17 +1,16 @@
 //! State that outlives a process and is shared by every warden process on the state
-//! dir: approvals now, jobs next (PRODUCT.md §10). [`Store`] is the port; SQLite under
-//! the state dir is the embedded implementation, PostgreSQL for teams and HA is the
-//! second one to come. Every state change is one conditional statement (`UPDATE …
-//! WHERE state = 'pending'`), so two processes racing to decide or use an approval
-//! cannot both win.
+//! dir: approvals now, jobs next (PRODUCT.md §10). [`Store`] is the port; the
+//! `warden-store` crate implements it on SQLite under the state dir (PostgreSQL for
+//! teams and HA is the second implementation to come), so the engine knows no SQL.
+//! Every state change is one conditional update (`… WHERE state = 'pending'`), so two
+//! processes racing to decide or use an approval cannot both win.
 
-mod sqlite;
+#[cfg(test)]
+pub(crate) mod memory;
 
 use serde::Serialize;
 
 use crate::error::Result;
-
-pub use sqlite::SqliteStore;
 
 /// Where an approval is in its life. Only `pending → approved | denied | expired` and
 /// `approved → used | expired` happen, each once.
@@ -37,7 +36,7 @@ impl ApprovalState {
         }
     }
 
-    fn parse(text: &str) -> Option<ApprovalState> {
+    pub fn parse(text: &str) -> Option<ApprovalState> {
         [
             ApprovalState::Pending,
             ApprovalState::Approved,

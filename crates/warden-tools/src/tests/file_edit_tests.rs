@@ -622,10 +622,12 @@ async fn moves_across_file_systems_are_refused_clearly() {
         }
         .state_dir(),
     };
+    let store = super::store_for(&loaded);
     let engine = Engine::new(
         loaded,
         warden_core::local_transport(),
         std::sync::Arc::clone(crate::registry()),
+        store,
     )
     .unwrap();
     let error = engine

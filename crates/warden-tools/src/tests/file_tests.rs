@@ -387,10 +387,12 @@ async fn local_writes_need_allow_write() {
     let read_only = {
         let mut config = world.engine.config().clone();
         config.config.local.allow_write = false;
+        let store = super::store_for(&config);
         Engine::new(
             config,
             warden_core::local_transport(),
             std::sync::Arc::clone(crate::registry()),
+            store,
         )
         .unwrap()
     };

@@ -171,10 +171,12 @@ async fn push_reads_local_without_allow_write_but_writing_local_needs_it() {
     let read_only = {
         let mut config = world.engine.config().clone();
         config.config.local.allow_write = false;
+        let store = super::store_for(&config);
         Engine::new(
             config,
             warden_core::local_transport(),
             std::sync::Arc::clone(crate::registry()),
+            store,
         )
         .unwrap()
     };

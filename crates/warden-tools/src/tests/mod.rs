@@ -16,7 +16,13 @@ pub fn engine_over(yaml: &str, state_dir: &Path, transport: Arc<dyn Transport>) 
         source: None,
         state_dir: state_dir.to_path_buf(),
     };
-    Engine::new(loaded, transport, Arc::clone(crate::registry())).unwrap()
+    let store = store_for(&loaded);
+    Engine::new(loaded, transport, Arc::clone(crate::registry()), store).unwrap()
+}
+
+/// The real SQLite store under the config's state dir.
+pub fn store_for(loaded: &LoadedConfig) -> Arc<dyn warden_core::store::Store> {
+    Arc::new(warden_store::SqliteStore::open(&loaded.store_path()).unwrap())
 }
 
 mod archive_tests;

@@ -104,6 +104,7 @@ async fn a_cut_upload_resumes_from_the_verified_offset() {
         world.engine.config().clone(),
         warden_core::local_transport(),
         std::sync::Arc::clone(crate::registry()),
+        super::store_for(world.engine.config()),
     )
     .unwrap();
     let call = |args: Value| {

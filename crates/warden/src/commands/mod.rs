@@ -102,7 +102,8 @@ where
 pub fn build_engine(global: &Global) -> Result<Engine, Error> {
     let loaded = sources(global).load()?;
     let ssh = Arc::new(warden_ssh::SshTransport::new(loaded.config.ssh.clone()));
-    Engine::new(loaded, ssh, Arc::clone(warden_tools::registry()))
+    let store = Arc::new(warden_store::SqliteStore::open(&loaded.store_path())?);
+    Engine::new(loaded, ssh, Arc::clone(warden_tools::registry()), store)
 }
 
 /// Runs one tool as the CLI caller; Ctrl-C cancels it (and stops remote commands).

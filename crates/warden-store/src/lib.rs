@@ -1,4 +1,7 @@
-//! The embedded store: one SQLite file under the state dir, in WAL mode so readers
+//! warden's state store: [`warden_core::store::Store`] on SQLite, the embedded default
+//! (PostgreSQL for teams and HA is the second implementation to come, PRODUCT.md §10).
+//!
+//! One SQLite file under the state dir, in WAL mode so readers
 //! never block the writer, with a busy timeout so processes wait for each other's
 //! short transactions instead of failing, and `synchronous = FULL` so a decision or a
 //! use survives a power cut (a used approval that came back could run twice).
@@ -15,14 +18,14 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqlStr};
 use tokio::sync::OnceCell;
 
-use super::{Approval, ApprovalState, Store};
-use crate::error::{Error, Result};
+use warden_core::error::{Error, Result};
+use warden_core::store::{Approval, ApprovalState, Store};
 
 /// The schema, in order; applied once per database (sqlx's migration table).
 const MIGRATIONS: &[(i64, &str, &str)] = &[(
     1,
     "approvals",
-    include_str!("../../migrations/sqlite/0001_approvals.sql"),
+    include_str!("../migrations/sqlite/0001_approvals.sql"),
 )];
 
 pub struct SqliteStore {
@@ -215,5 +218,121 @@ impl Store for SqliteStore {
             .map(row_to_approval)
             .collect::<std::result::Result<_, _>>()
             .map_err(|error| store_error(&self.path, &error))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn approval(id: &str, expires_at: i64) -> Approval {
+        Approval {
+            id: id.into(),
+            caller: "alice/agent".into(),
+            client: "agent".into(),
+            identity: "alice".into(),
+            tool: "exec".into(),
+            hosts: vec!["web-1".into()],
+            summary: "exec on web-1: touch x".into(),
+            request: serde_json::json!({"commands": ["touch x"]}),
+            digest: "d".into(),
+            state: ApprovalState::Pending,
+            rule: "approval.rules[0]".into(),
+            requested_at: 1,
+            expires_at,
+            decided_at: None,
+            decided_by: None,
+            reason: None,
+        }
+    }
+
+    /// Two stores on one file stand for two processes: each change happens once.
+    #[tokio::test]
+    async fn two_processes_cannot_both_decide_or_use_an_approval() {
+        let temp = tempfile::tempdir().unwrap();
+        let path = temp.path().join("state/warden.db");
+        let (first, second) = (
+            SqliteStore::open(&path).unwrap(),
+            SqliteStore::open(&path).unwrap(),
+        );
+        first
+            .create_approval(&approval("a1", i64::MAX))
+            .await
+            .unwrap();
+        let (approve, deny) = tokio::join!(
+            first.transition(
+                "a1",
+                ApprovalState::Pending,
+                ApprovalState::Approved,
+                Some("op"),
+                None,
+                10
+            ),
+            second.transition(
+                "a1",
+                ApprovalState::Pending,
+                ApprovalState::Denied,
+                Some("op2"),
+                Some("no"),
+                10
+            ),
+        );
+        assert!(
+            approve.unwrap() ^ deny.unwrap(),
+            "exactly one decision lands"
+        );
+        let decided = second.approval("a1").await.unwrap().unwrap();
+        if decided.state == ApprovalState::Approved {
+            let (used, again) = tokio::join!(
+                first.transition(
+                    "a1",
+                    ApprovalState::Approved,
+                    ApprovalState::Used,
+                    None,
+                    None,
+                    11
+                ),
+                second.transition(
+                    "a1",
+                    ApprovalState::Approved,
+                    ApprovalState::Used,
+                    None,
+                    None,
+                    11
+                ),
+            );
+            assert!(used.unwrap() ^ again.unwrap(), "exactly one use");
+        }
+    }
+
+    #[tokio::test]
+    async fn expiry_wins_over_a_late_decision() {
+        let temp = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&temp.path().join("warden.db")).unwrap();
+        store.create_approval(&approval("late", 100)).await.unwrap();
+        let decided = store
+            .transition(
+                "late",
+                ApprovalState::Pending,
+                ApprovalState::Approved,
+                Some("op"),
+                None,
+                150,
+            )
+            .await
+            .unwrap();
+        assert!(!decided, "a decision after the expiry does not land");
+        let expired = store.expire(150).await.unwrap();
+        assert_eq!(expired.len(), 1);
+        assert_eq!(
+            store
+                .approvals(Some(ApprovalState::Expired), Some("alice/agent"))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
     }
 }
