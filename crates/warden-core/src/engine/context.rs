@@ -213,6 +213,12 @@ impl RunContext {
         &self.client
     }
 
+    /// Who owns what this call leaves for later calls (approvals, uploads): the
+    /// caller's identity and client name, stable across restarts of either side.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
     /// The session the call works in, if any (checked by the engine to be the caller's).
     pub fn session(&self) -> Option<&SessionView> {
         self.session.as_ref()
@@ -233,9 +239,10 @@ impl RunContext {
         }
     }
 
-    /// Waits for exclusive use of a resolved file on `host` among this server's calls:
-    /// hold it across a read, a precondition check and the write that depends on them.
-    pub async fn file_lock(&self, host: &Host, path: &str) -> FileLock {
+    /// Waits for exclusive use of a resolved file on `host` among the calls of every
+    /// warden process on this state dir: hold it across a read, a precondition check
+    /// and the write that depends on them.
+    pub async fn file_lock(&self, host: &Host, path: &str) -> Result<FileLock> {
         self.engine
             .inner
             .file_locks

@@ -191,6 +191,7 @@ impl Engine {
             .map(|log| Arc::new(log) as Arc<dyn AuditSink>);
         let approvals = approve::Approvals::new(&loaded.config.approval, &inventory, store)?;
         let secrets = crate::secrets::Masker::new(&loaded.config.secrets)?;
+        let file_locks = FileLocks::new(loaded.state_dir.join("locks"));
         let limits = &loaded.config.limits;
         let sessions = Sessions::new(SessionLimits {
             idle: Duration::from_secs(limits.session_idle_s),
@@ -213,7 +214,7 @@ impl Engine {
                 sessions,
                 uploads: Uploads::default(),
                 tokens: Default::default(),
-                file_locks: FileLocks::default(),
+                file_locks,
                 drain: drain::Drain::default(),
                 approvals,
                 secrets,

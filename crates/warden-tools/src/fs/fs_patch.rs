@@ -80,7 +80,7 @@ impl Tool for FsPatch {
             let path = resolved.path;
             // Read, check and write alone: of two patches made against the same
             // content, the second sees the first one's result.
-            let _lock = context.file_lock(&host, &path).await;
+            let _lock = context.file_lock(&host, &path).await?;
             let meta = sandbox.files().lstat(&path).await?.ok_or_else(|| {
                 Error::new(ErrorCode::FileNotFound, format!("{path}: no such file"))
                     .with_path(&path)

@@ -118,7 +118,10 @@ impl Tool for FsStreamWrite {
                 }
             };
             let (upload_id, part) = match &params.upload_id {
-                Some(id) => (id.clone(), part_path(&destination.path, id)?),
+                Some(id) => (
+                    id.clone(),
+                    part_path(&destination.path, id, context.owner())?,
+                ),
                 None => {
                     if params.offset != 0 || params.abort {
                         return Err(Error::invalid_input(
@@ -151,7 +154,7 @@ impl Tool for FsStreamWrite {
                         make_dirs(&sandbox, parent_of(&destination.path)).await?;
                     }
                     let id = uuid::Uuid::new_v4().simple().to_string();
-                    let part = part_path(&destination.path, &id)?;
+                    let part = part_path(&destination.path, &id, context.owner())?;
                     sandbox.files().create_new(&part, b"", 0o600).await?;
                     (id, part)
                 }
@@ -287,17 +290,24 @@ fn chunk_of(params: &FsStreamWriteParams) -> Result<Vec<u8>> {
 }
 
 /// The partial file of upload `id`; the id is checked so it cannot name another path.
-fn part_path(destination: &str, id: &str) -> Result<String> {
+/// The partial file of upload `id` of `owner`. The name is a digest of both: another
+/// caller's `upload_id` names a file that does not exist, so it can neither append to
+/// nor abort an upload it did not start (and this holds across restarts, with no
+/// state kept anywhere but the host).
+fn part_path(destination: &str, id: &str, owner: &str) -> Result<String> {
+    use sha2::{Digest, Sha256};
     let valid = id.len() == 32 && id.bytes().all(|byte| byte.is_ascii_hexdigit());
     if !valid {
         return Err(Error::invalid_input(format!(
             "upload_id {id:?} is not one warden gave"
         )));
     }
+    let bound = hex::encode(Sha256::digest(format!("{owner}\0{id}").as_bytes()));
     Ok(format!(
-        "{}/{}upload-{id}.part",
+        "{}/{}upload-{}.part",
         parent_of(destination).trim_end_matches('/'),
-        hidden_prefix(destination)
+        hidden_prefix(destination),
+        &bound[..32]
     ))
 }
 

@@ -127,7 +127,7 @@ impl Tool for FsWrite {
             let resolved = sandbox.resolve(&params.path, Last::Follow).await?;
             // Read, check and write alone: two writers with one expected_sha256
             // cannot both win. The file is looked at again under the lock.
-            let _lock = context.file_lock(&host, &resolved.path).await;
+            let _lock = context.file_lock(&host, &resolved.path).await?;
             let current = sandbox.files().lstat(&resolved.path).await?;
             let previous = match &current {
                 Some(meta) if meta.kind == FileKind::File => Some(meta.clone()),

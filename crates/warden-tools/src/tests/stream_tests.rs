@@ -46,7 +46,26 @@ async fn uploads_in_chunks_and_appear_only_when_verified() {
     // Nothing at the destination yet: only the hidden partial file.
     assert!(!Path::new(&path).exists());
     let staged = entries_in(format!("{}/new", world.root));
-    assert_eq!(staged, [format!(".big.bin.warden-upload-{id}.part")]);
+    assert_eq!(staged.len(), 1);
+    let name = staged[0].strip_prefix(".big.bin.warden-upload-").unwrap();
+    assert_eq!(name.len(), 32 + ".part".len(), "{name}");
+    assert!(
+        !name.contains(&id),
+        "the name binds the owner, not the bare id"
+    );
+
+    // Another caller holding the id can neither append to nor abort it.
+    for foreign in [
+        json!({"host_id": "local", "path": path, "upload_id": id, "offset": 300_000, "content_base64": base64(b"evil")}),
+        json!({"host_id": "local", "path": path, "upload_id": id, "abort": true}),
+    ] {
+        let error = world
+            .call_as("someone-else", "fs_stream_write", foreign)
+            .await
+            .unwrap_err();
+        assert_eq!(error.code, ErrorCode::FileNotFound, "{error:?}");
+    }
+    assert_eq!(entries_in(format!("{}/new", world.root)), staged);
 
     let done = write(
         &world,
@@ -99,7 +118,8 @@ async fn a_cut_upload_resumes_from_the_verified_offset() {
     let id = first["upload_id"].as_str().unwrap().to_owned();
 
     // The client and warden restart: a new engine knows nothing of the upload but
-    // finds it on disk and verifies what arrived.
+    // finds it on disk and verifies what arrived. Same client (identity and name), a
+    // new connection: the upload is still its own.
     let restarted = Engine::new(
         world.engine.config().clone(),
         warden_core::local_transport(),
@@ -112,7 +132,7 @@ async fn a_cut_upload_resumes_from_the_verified_offset() {
         async move {
             restarted
                 .invoke(
-                    &Caller::new("again"),
+                    &Caller::new("a"),
                     "fs_stream_write",
                     args,
                     CancellationToken::new(),

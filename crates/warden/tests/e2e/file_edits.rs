@@ -319,3 +319,55 @@ fn moves_and_links_cannot_slip_past_policy_over_sftp() {
     assert_eq!(code, "PATH_OUTSIDE_ROOT");
     assert!(std::fs::symlink_metadata(root.join("l")).is_err());
 }
+
+/// Two `warden mcp serve` processes on one state dir replace one file with the same
+/// `expected_sha256` at the same moment, over SFTP and on `local`: every round exactly
+/// one wins, the other gets CONFLICT, and the file holds the winner's content.
+#[test]
+fn expected_sha256_holds_across_processes() {
+    use sha2::Digest;
+    let (_tree, _base, root) = app_tree();
+    std::fs::create_dir_all(&root).unwrap();
+    let (_fleet, home, config) = fleet_allowing(&root, "");
+    let yaml = std::fs::read_to_string(&config).unwrap() + "local:\n  allow_write: true\n";
+    std::fs::write(&config, yaml).unwrap();
+    let mut servers: Vec<McpProcess> = (0..2)
+        .map(|_| McpProcess::start(home.path(), Some(&config)))
+        .collect();
+    for host in ["fleet-01", "local"] {
+        let file = root.join(format!("shared-{host}.conf"));
+        std::fs::write(&file, "v0\n").unwrap();
+        for round in 0..8 {
+            let current = std::fs::read(&file).unwrap();
+            let sha = hex::encode(sha2::Sha256::digest(&current));
+            let ids: Vec<u64> = servers
+                .iter_mut()
+                .enumerate()
+                .map(|(index, mcp)| {
+                    mcp.send_request(
+                        "tools/call",
+                        json!({"name": "fs_write", "arguments": {
+                            "host_id": host, "path": file.display().to_string(),
+                            "content": format!("round {round} from {index}\n"),
+                            "expected_sha256": sha, "confirm": true}}),
+                    )
+                })
+                .collect();
+            let answers: Vec<Value> = servers
+                .iter_mut()
+                .zip(&ids)
+                .map(|(mcp, id)| mcp.answer(*id))
+                .collect();
+            let won: Vec<usize> = (0..2)
+                .filter(|index| answers[*index]["result"]["isError"] == json!(false))
+                .collect();
+            assert_eq!(won.len(), 1, "{host} round {round}: {answers:?}");
+            let lost = &answers[1 - won[0]]["result"]["structuredContent"]["error"]["code"];
+            assert_eq!(lost, "CONFLICT", "{answers:?}");
+            assert_eq!(
+                std::fs::read_to_string(&file).unwrap(),
+                format!("round {round} from {}\n", won[0])
+            );
+        }
+    }
+}
