@@ -7,6 +7,7 @@
 //! errors. stdout carries only MCP: logs go to stderr.
 
 mod listing;
+mod outgoing;
 
 use std::sync::Arc;
 
@@ -34,6 +35,8 @@ pub struct WardenServer {
     instructions: Arc<String>,
     /// This connection (one per server: stdio serves one client).
     caller: Caller,
+    /// Answers written but not yet read by the client (see `outgoing`).
+    outgoing: Arc<outgoing::Outgoing>,
 }
 
 impl WardenServer {
@@ -43,6 +46,7 @@ impl WardenServer {
             tools_full: Arc::new(tool_list(engine.registry(), ListingMode::Full)),
             instructions: Arc::new(instructions(engine.registry())),
             caller: Caller::connection("mcp"),
+            outgoing: Arc::default(),
             engine,
             listing,
         }
@@ -55,7 +59,8 @@ impl WardenServer {
         let engine = self.engine.clone();
         let mut terminate = signal(SignalKind::terminate())?;
         let mut interrupt = signal(SignalKind::interrupt())?;
-        let running = match self.serve((stdin_reader(), tokio::io::stdout())).await {
+        let stdout = outgoing::CountingWriter::new(tokio::io::stdout(), Arc::clone(&self.outgoing));
+        let running = match self.serve((stdin_reader(), stdout)).await {
             Ok(running) => running,
             // A client that goes away before `initialize` (a probe, a cancelled start)
             // is no failure of the server: nothing to say at the default level.
@@ -224,6 +229,7 @@ impl ServerHandler for WardenServer {
             .map(|info| info.client_info.name.clone())
             .unwrap_or_else(|| String::from("mcp"));
         let args = request.arguments.map(Value::Object).unwrap_or(Value::Null);
+        self.outgoing.room().await;
         let outcome = self
             .engine
             .invoke(
@@ -234,6 +240,14 @@ impl ServerHandler for WardenServer {
                 None,
             )
             .await;
+        // The text and structuredContent both carry the answer (the text escaped
+        // once more): at least twice its JSON. Never more than what stdout will take,
+        // or the count would keep bytes that are long gone.
+        let size = match &outcome {
+            Ok(value) => 2 * value.to_string().len(),
+            Err(error) => 2 * error.to_json().to_string().len(),
+        };
+        self.outgoing.reserve(size).await;
         to_response(outcome)
     }
 }

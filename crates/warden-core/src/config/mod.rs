@@ -303,6 +303,8 @@ pub struct Limits {
     pub rate: u32,
     pub burst: u32,
     pub max_concurrent: usize,
+    /// Commands at once on one host, across all callers (below sshd's MaxSessions).
+    pub max_per_host: usize,
     pub max_sessions_per_client: usize,
     pub max_output_bytes: usize,
     pub max_read_bytes: usize,
@@ -324,6 +326,7 @@ impl Default for Limits {
             rate: 100,
             burst: 200,
             max_concurrent: 50,
+            max_per_host: 8,
             max_sessions_per_client: 50,
             max_output_bytes: 65_536,
             max_read_bytes: 1_048_576,
@@ -516,6 +519,12 @@ impl Config {
             return Err(Error::invalid_input(
                 "limits.max_output_bytes and limits.max_concurrent must be at least 1",
             ));
+        }
+        if self.limits.max_per_host == 0 || self.limits.max_per_host > 1000 {
+            return Err(Error::invalid_input(format!(
+                "limits.max_per_host{} must be between 1 and 1000 (commands at once on one host; sshd's MaxSessions is 10 by default)",
+                line_of(text, "max_per_host:")
+            )));
         }
         // Bounds that keep a typo from becoming a semaphore that cannot exist.
         if self.limits.max_concurrent > 100_000 || self.ssh.max_parallel > 10_000 {

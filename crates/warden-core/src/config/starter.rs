@@ -65,9 +65,30 @@ policy:
   #  - name: operator
   #    allow_commands: ['systemctl (status|restart) \S+', 'journalctl .*', 'uptime']
 
+approval:                             # a human decides, outside the chat (`warden approvals`)
+  enabled: false
+  wait: 20s                           # a matching call waits this long, then APPROVAL_PENDING
+  timeout: 15m                        # undecided requests expire to deny
+  default_action: deny
+  rules: []                           # first match wins; every key given must match
+  #  - tools: [exec, run]
+  #    classes: [destructive]         # read_only | mutating | destructive
+  #    hosts: 'group:production'      # a target expression
+  #  - tools: [fs_write, fs_patch]
+  #    paths: ['/etc/.*']
+  #  - tools: [fs_read]
+  #    require_approval: false        # exempt
+
+secrets:                              # ${env:NAME} / ${file:PATH} in a command's env values
+  env: []                             # variables of warden's environment agents may name
+  files: []                           # globs of local files agents may name
+  patterns: []                        # regexes masked in answers and the audit log (common
+    #                                   #   token shapes are masked always)
+
 limits:
   max_output_bytes: 65536             # per host and stream, inline
   max_concurrent: 50                  # tool calls in flight per client
+  max_per_host: 8                     # commands at once on one host (sshd MaxSessions: 10)
   max_read_bytes: 1048576             # fs_read answers at most this much per call
   max_sessions_per_client: 50
   session_idle_s: 1800                # a file session unused this long is closed

@@ -183,6 +183,19 @@ impl RunContext {
 
     async fn run_on(&self, host: &Host, request: &ExecRequest) -> Result<ExecOutput> {
         let permit = self.permit(host)?;
+        let Some(_turn) = self
+            .engine
+            .inner
+            .host_limits
+            .turn(host.id.as_str(), &self.cancel)
+            .await
+        else {
+            return Err(Error::new(
+                crate::error::ErrorCode::Cancelled,
+                format!("cancelled while waiting for a turn on {}", host.id),
+            )
+            .with_host(host.id.as_str()));
+        };
         self.transport(host)
             .exec(&permit, host, request, &self.cancel)
             .await

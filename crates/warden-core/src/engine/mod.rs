@@ -155,6 +155,8 @@ pub(crate) struct EngineInner {
     /// Serializes read-check-write sequences on one file (see `file_locks`).
     file_locks: FileLocks,
     drain: drain::Drain,
+    /// Commands at once per host (`limits.max_per_host`).
+    host_limits: limit::HostLimits,
     approvals: approve::Approvals,
     /// Resolves secret references and masks what leaves the engine.
     secrets: crate::secrets::Masker,
@@ -216,6 +218,7 @@ impl Engine {
                 tokens: Default::default(),
                 file_locks,
                 drain: drain::Drain::default(),
+                host_limits: limit::HostLimits::new(loaded_limits.max_per_host),
                 approvals,
                 secrets,
                 local: Arc::new(LocalTransport),

@@ -516,3 +516,116 @@ fn a_healthy_server_is_silent_on_stderr() {
     );
     assert_eq!(String::from_utf8_lossy(&served.stderr), "");
 }
+
+/// `limits.max_per_host` bounds the commands running at once on one host, whoever
+/// sends them: each command counts the others running beside it.
+#[test]
+fn commands_on_one_host_take_turns() {
+    let (_tree, _base, root) = app_tree();
+    std::fs::create_dir_all(root.join("running")).unwrap();
+    let (_fleet, home, config) = fleet(1, "limits:\n  max_per_host: 2\n");
+    let mut first = McpProcess::start(home.path(), Some(&config));
+    let command = format!(
+        "d={}; mkdir $d/$$; ls $d | wc -l; sleep 0.4; rmdir $d/$$",
+        root.join("running").display()
+    );
+    let ids: Vec<u64> = (0..6)
+        .map(|_| {
+            first.send_request(
+                "tools/call",
+                json!({"name": "run", "arguments": {"host_id": "fleet-01", "command": command}}),
+            )
+        })
+        .collect();
+    let mut most = 0;
+    for answer in first.answers(&ids) {
+        let result = &answer["result"]["structuredContent"];
+        let seen: u32 = result["stdout"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{answer}"))
+            .trim()
+            .parse()
+            .unwrap();
+        most = most.max(seen);
+    }
+    assert!(most <= 2, "{most} commands ran at once");
+    assert_eq!(most, 2, "the two turns were used");
+}
+
+/// A client that stops reading while 60 reads of 1 MiB finish: the server's memory
+/// stays bounded (answers wait, calls stall), and every answer arrives once it reads.
+#[test]
+fn a_client_that_stops_reading_stalls_its_calls_not_the_servers_memory() {
+    use std::io::{BufRead, BufReader, Write};
+    let (_tree, _base, root) = app_tree();
+    std::fs::create_dir_all(&root).unwrap();
+    let big = root.join("big.txt");
+    let line = "0123456789abcdef".repeat(4) + "\n";
+    std::fs::write(&big, line.repeat((1 << 20) / line.len())).unwrap();
+    // All 60 may be in flight at once: they stall on the budget, none is refused.
+    let (_fleet, home, config) = fleet(
+        1,
+        &format!(
+            "policy:\n  allowed_roots: ['{}']\nlimits:\n  max_concurrent: 100\n",
+            root.display()
+        ),
+    );
+    let mut child = client::warden_command(home.path())
+        .args(["mcp", "serve", "--config", &config.display().to_string()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut requests = String::from(
+        r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"slow","version":"1"}}}"#,
+    );
+    requests.push('\n');
+    requests.push_str(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+    requests.push('\n');
+    for id in 1..=60 {
+        requests.push_str(
+            &json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "fs_read", "arguments": {"host_id": "fleet-01", "path": big.display().to_string()}}})
+                .to_string(),
+        );
+        requests.push('\n');
+    }
+    stdin.write_all(requests.as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    // Nobody reads stdout for a while; the server works as far as it may.
+    let rss_kib = |pid: u32| -> u64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let mut peak = 0;
+    for _ in 0..30 {
+        peak = peak.max(rss_kib(child.id()));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let reader = BufReader::new(child.stdout.take().unwrap());
+    let mut answered = 0;
+    for line in reader.lines() {
+        let message: Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if message["id"].as_u64().is_some_and(|id| id >= 1) {
+            assert_eq!(
+                message["result"]["isError"],
+                json!(false),
+                "{}",
+                &message.to_string()[..200]
+            );
+            answered += 1;
+            peak = peak.max(rss_kib(child.id()));
+            if answered == 60 {
+                break;
+            }
+        }
+    }
+    drop(stdin);
+    let _ = child.wait();
+    assert_eq!(answered, 60);
+    assert!(peak < 200 * 1024, "RSS peaked at {} MiB", peak / 1024);
+}
