@@ -13,6 +13,7 @@ mod file_edits;
 mod file_walks;
 mod fleet_files;
 mod policy;
+mod review10;
 mod secrets;
 mod sessions;
 
