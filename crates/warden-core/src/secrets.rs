@@ -52,6 +52,8 @@ pub struct Masker {
     allowed_files: globset::GlobSet,
     /// Token shapes and `secrets.patterns`, as one alternation.
     shapes: Regex,
+    /// The same, over bytes (output that is not text, masked before it is encoded).
+    byte_shapes: regex::bytes::Regex,
     /// Every value a reference resolved to in this process.
     resolved: RwLock<Vec<String>>,
 }
@@ -80,14 +82,25 @@ impl Masker {
             )
             .collect::<Vec<_>>()
             .join("|");
-        let shapes = Regex::new(&shapes).map_err(|error| {
+        let invalid = |error: regex::Error| {
             Error::invalid_input(format!("secrets.patterns: not a valid regex: {error}"))
-        })?;
+        };
+        let byte_shapes = regex::bytes::Regex::new(&shapes).map_err(invalid)?;
+        let shapes = Regex::new(&shapes).map_err(invalid)?;
+        // The variables agents may name are secrets from the start: masked even in
+        // output that shows them before any call referenced them.
+        let known = config
+            .env
+            .iter()
+            .filter_map(|name| std::env::var(name).ok())
+            .filter(|value| value.len() >= MIN_MASKED)
+            .collect();
         Ok(Masker {
             allowed_env: config.env.clone(),
             allowed_files,
             shapes,
-            resolved: RwLock::new(Vec::new()),
+            byte_shapes,
+            resolved: RwLock::new(known),
         })
     }
 
@@ -188,10 +201,34 @@ impl Masker {
         if self.shapes.is_match(&masked) {
             masked = Cow::Owned(self.shapes.replace_all(&masked, MASK).into_owned());
         }
+        // Output cut at a limit may end inside a secret: its prefix is masked too.
+        if let Ok(known) = self.resolved.read() {
+            for value in known.iter().chain(also) {
+                if let Some(cut) = cut_tail(&masked, value) {
+                    masked = Cow::Owned(format!("{}{MASK}", &masked[..cut]));
+                }
+            }
+        }
         masked
     }
 
-    /// Masks every string in `value`, in place.
+    /// Masks bytes that are not text (base64 in answers): values, patterns, shapes.
+    fn mask_bytes(&self, bytes: &[u8], also: &[String]) -> Vec<u8> {
+        let mut masked = bytes.to_vec();
+        if let Ok(known) = self.resolved.read() {
+            for value in known.iter().chain(also) {
+                if value.len() >= MIN_MASKED {
+                    masked = replace_bytes(&masked, value.as_bytes(), MASK.as_bytes());
+                }
+            }
+        }
+        self.byte_shapes
+            .replace_all(&masked, MASK.as_bytes())
+            .into_owned()
+    }
+
+    /// Masks every string in `value`, in place; a field sent as base64 (its sibling
+    /// `<field>_encoding` says so) is decoded, masked and encoded again.
     pub fn mask(&self, value: &mut Value, also: &[String]) {
         match value {
             Value::String(text) => {
@@ -200,7 +237,27 @@ impl Masker {
                 }
             }
             Value::Array(items) => items.iter_mut().for_each(|item| self.mask(item, also)),
-            Value::Object(map) => map.values_mut().for_each(|item| self.mask(item, also)),
+            Value::Object(map) => {
+                let encoded: Vec<String> = map
+                    .iter()
+                    .filter(|(_, encoding)| encoding.as_str() == Some("base64"))
+                    .filter_map(|(key, _)| key.strip_suffix("_encoding").map(str::to_owned))
+                    .collect();
+                for (key, item) in map.iter_mut() {
+                    let decoded = encoded
+                        .contains(key)
+                        .then(|| item.as_str())
+                        .flatten()
+                        .and_then(|text| data_encoding::BASE64.decode(text.as_bytes()).ok());
+                    match decoded {
+                        Some(bytes) => {
+                            let masked = self.mask_bytes(&bytes, also);
+                            *item = Value::String(data_encoding::BASE64.encode(&masked));
+                        }
+                        None => self.mask(item, also),
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -219,6 +276,35 @@ impl Masker {
             }
         }
     }
+}
+
+/// Where `text` ends with a prefix of `value` long enough to mask (a cut secret).
+fn cut_tail(text: &str, value: &str) -> Option<usize> {
+    (MIN_MASKED..value.len())
+        .rev()
+        .filter(|length| value.is_char_boundary(*length))
+        .find(|length| text.ends_with(&value[..*length]))
+        .map(|length| text.len() - length)
+}
+
+fn replace_bytes(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(haystack.len());
+    let mut rest = haystack;
+    while let Some(at) = rest
+        .windows(needle.len())
+        .position(|window| window == needle)
+    {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(with);
+        rest = &rest[at + needle.len()..];
+    }
+    out.extend_from_slice(rest);
+    out
+}
+
+/// A secret reference: the whole value is `${env:…}` or `${file:…}`.
+pub fn is_reference(text: &str) -> bool {
+    (text.starts_with("${env:") || text.starts_with("${file:")) && text.ends_with('}')
 }
 
 fn not_allowed(path: &Path) -> Error {
@@ -248,7 +334,7 @@ fn collect_env(value: &Value, out: &mut Vec<String>, references: bool) {
                     out.extend(
                         env.values()
                             .filter_map(Value::as_str)
-                            .filter(|text| text.starts_with("${") == references)
+                            .filter(|text| is_reference(text) == references)
                             .map(str::to_owned),
                     );
                 } else {

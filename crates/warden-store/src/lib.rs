@@ -98,6 +98,7 @@ fn row_to_approval(row: &SqliteRow) -> std::result::Result<Approval, sqlx::Error
     let state: String = row.try_get("state")?;
     Ok(Approval {
         id: row.try_get("id")?,
+        secret_hash: row.try_get("secret_hash")?,
         caller: row.try_get("caller")?,
         client: row.try_get("client")?,
         identity: row.try_get("identity")?,
@@ -122,11 +123,12 @@ fn row_to_approval(row: &SqliteRow) -> std::result::Result<Approval, sqlx::Error
 impl Store for SqliteStore {
     async fn create_approval(&self, approval: &Approval) -> Result<()> {
         sqlx::query(
-            "INSERT INTO approvals (id, caller, client, identity, tool, hosts, summary, request, \
-             digest, state, rule, requested_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO approvals (id, secret_hash, caller, client, identity, tool, hosts, summary, \
+             request, digest, state, rule, requested_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&approval.id)
+        .bind(&approval.secret_hash)
         .bind(&approval.caller)
         .bind(&approval.client)
         .bind(&approval.identity)
@@ -230,6 +232,7 @@ mod tests {
     fn approval(id: &str, expires_at: i64) -> Approval {
         Approval {
             id: id.into(),
+            secret_hash: "h".into(),
             caller: "alice/agent".into(),
             client: "agent".into(),
             identity: "alice".into(),

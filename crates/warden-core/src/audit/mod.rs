@@ -175,13 +175,17 @@ fn mask_field(name: &str, value: &Value) -> Value {
                 .map(|(key, value)| {
                     let reference = value
                         .as_str()
-                        .filter(|text| text.starts_with("${") && text.ends_with('}'));
+                        .filter(|text| crate::secrets::is_reference(text));
                     let shown = reference.map_or_else(|| json!("***"), |text| json!(text));
                     (key.clone(), shown)
                 })
                 .collect(),
         ),
         ("stdin", Value::String(text)) => json!(format!("<{} bytes>", text.len())),
+        // An approval token's secret half is the caller's alone: the log keeps the id.
+        ("approval_id", Value::String(token)) => {
+            json!(token.split_once('.').map_or(token.as_str(), |(id, _)| id))
+        }
         ("env" | "stdin", Value::Null) => Value::Null,
         ("env" | "stdin", _) => json!("***"),
         // File content (a diff's lines are content too) may hold secrets and can be

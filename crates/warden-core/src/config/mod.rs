@@ -248,7 +248,8 @@ pub struct ApprovalRule {
     pub hosts: Option<String>,
     /// Regexes, full match against each resolved path the call names.
     pub paths: Vec<String>,
-    /// Caller identities or client names.
+    /// Caller identities (`WARDEN_IDENTITY` or the OS user over stdio). Not client
+    /// names: those are the agent's own choice.
     pub callers: Vec<String>,
     /// `false` exempts the calls this rule matches.
     pub require_approval: bool,

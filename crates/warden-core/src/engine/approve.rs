@@ -158,8 +158,14 @@ impl Rule {
         })
     }
 
-    /// Every key the rule gives must match (any of its values).
+    /// Every key the rule gives must match (any of its values). A command with parts
+    /// policy could not see (`eval`, `$(…)`, a program in a variable) matches every
+    /// command, program, class and path key: what it runs is unknown, so fail closed.
     fn matches(&self, asking: &Asking) -> bool {
+        let unseen = asking
+            .analyses
+            .iter()
+            .any(|analysis| !analysis.opaque.is_empty());
         let commands = || {
             asking
                 .analyses
@@ -168,11 +174,13 @@ impl Rule {
         };
         let tools = self.tools.is_empty() || self.tools.iter().any(|tool| tool == asking.tool);
         let command_rules = self.commands.is_empty()
+            || unseen
             || commands().any(|command| {
                 let text = command.text();
                 self.commands.iter().any(|regex| regex.is_match(&text))
             });
         let programs = self.programs.is_empty()
+            || unseen
             || commands().any(|command| {
                 command.argv.first().is_some_and(|program| {
                     let name = program.rsplit('/').next().unwrap_or(program);
@@ -180,6 +188,7 @@ impl Rule {
                 })
             });
         let classes = self.classes.is_empty()
+            || unseen
             || asking
                 .analyses
                 .iter()
@@ -191,15 +200,13 @@ impl Rule {
                 .any(|host| hosts.contains(host.id.as_str()))
         });
         let paths = self.paths.is_empty()
+            || unseen
             || asking
                 .paths
                 .iter()
                 .any(|path| self.paths.iter().any(|regex| regex.is_match(path)));
-        let callers = self.callers.is_empty()
-            || self
-                .callers
-                .iter()
-                .any(|caller| *caller == asking.caller.identity || *caller == asking.caller.client);
+        // Identities only: a client name is the agent's own choice.
+        let callers = self.callers.is_empty() || self.callers.contains(&asking.caller.identity);
         tools && command_rules && programs && classes && hosts && paths && callers
     }
 }
@@ -233,23 +240,25 @@ impl Engine {
     pub(super) async fn approval_gate(&self, request: Request<'_>) -> Result<String> {
         let approvals = &self.inner.approvals;
         let caller = request.asking.caller;
-        let id = match request.approval_id {
-            Some(id) => id.to_owned(),
+        // The agent holds the token (id and secret); messages and records name the id.
+        let token = match request.approval_id {
+            Some(token) => token.to_owned(),
             None => self.request_approval(&request, request.rule).await?,
         };
+        let id = public_id(&token).to_owned();
         let started = Instant::now();
         loop {
-            let approval = self.caller_approval(&owner(caller), &id).await?;
+            let approval = self.caller_approval(&owner(caller), &token).await?;
             match approval.state {
                 ApprovalState::Pending if started.elapsed() < approvals.wait => {
                     tokio::select! {
                         () = tokio::time::sleep(POLL) => {}
                         () = request.cancel.cancelled() => {
-                            return Err(Error::new(ErrorCode::Cancelled, "cancelled while waiting for approval").with_approval(&id));
+                            return Err(Error::new(ErrorCode::Cancelled, "cancelled while waiting for approval").with_approval(&token));
                         }
                     }
                 }
-                ApprovalState::Pending => return Err(pending_error(&approval)),
+                ApprovalState::Pending => return Err(pending_error(&approval, &token)),
                 ApprovalState::Approved if approval.digest != request.digest => {
                     return Err(Error::new(
                         ErrorCode::PlanChanged,
@@ -257,7 +266,7 @@ impl Engine {
                             "the call differs from what was approved in {id} (target, command, arguments, a file, or policy changed)"
                         ),
                     )
-                    .with_approval(&id)
+                    .with_approval(&token)
                     .with_hint("Make the call again without approval_id to ask for a new approval of what it does now."));
                 }
                 ApprovalState::Approved => {
@@ -291,7 +300,7 @@ impl Engine {
                             approval.decided_by.as_deref().unwrap_or("the operator")
                         ),
                     )
-                    .with_approval(&id));
+                    .with_approval(&token));
                 }
                 ApprovalState::Expired => {
                     return Err(Error::new(
@@ -300,13 +309,13 @@ impl Engine {
                             "{id} expired before it was decided (or used): the call did not run"
                         ),
                     )
-                    .with_approval(&id));
+                    .with_approval(&token));
                 }
                 ApprovalState::Used => {
                     return Err(Error::invalid_input(format!(
                         "{id} was used already: an approval runs its call once"
                     ))
-                    .with_approval(&id)
+                    .with_approval(&token)
                     .with_hint(
                         "Make the call again without approval_id to ask for a new approval.",
                     ));
@@ -319,8 +328,10 @@ impl Engine {
         let approvals = &self.inner.approvals;
         let caller = request.asking.caller;
         let now = now_ms();
+        let secret = uuid::Uuid::new_v4().simple().to_string();
         let approval = Approval {
             id: format!("apr-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]),
+            secret_hash: secret_hash(&secret),
             caller: owner(caller),
             client: caller.client.clone(),
             identity: caller.identity.clone(),
@@ -358,15 +369,22 @@ impl Engine {
         }))
         .await?;
         approvals.store.create_approval(&approval).await?;
-        Ok(approval.id)
+        Ok(format!("{}.{secret}", approval.id))
     }
 
-    /// The approval `id` if `owner` asked for it, expiries applied first. Another
-    /// caller's id reads as unknown: ids are not secrets, ownership protects them.
-    pub(super) async fn caller_approval(&self, caller: &str, id: &str) -> Result<Approval> {
+    /// The approval a `token` (from `APPROVAL_PENDING`) names, if `owner` asked for it
+    /// and the token's secret is its own, expiries applied first. Anything else reads
+    /// as unknown: the id alone is public (audit log, operator CLI), the secret part
+    /// was only ever in the answer to the caller that asked.
+    pub(super) async fn caller_approval(&self, caller: &str, token: &str) -> Result<Approval> {
         self.expire_approvals().await?;
+        let (id, secret) = token.split_once('.').unwrap_or((token, ""));
         match self.inner.approvals.store.approval(id).await? {
-            Some(approval) if approval.caller == caller => Ok(approval),
+            Some(approval)
+                if approval.caller == caller && approval.secret_hash == secret_hash(secret) =>
+            {
+                Ok(approval)
+            }
             _ => Err(Error::invalid_input(format!("no approval {id:?} for this caller"))
                 .with_hint("approval_list shows this caller's pending approvals; an approval belongs to the connection that asked for it")
                 .with_recovery_tool("approval_list")),
@@ -399,6 +417,7 @@ impl Engine {
         reason: Option<&str>,
     ) -> Result<Approval> {
         self.expire_approvals().await?;
+        let id = public_id(id);
         let store = &self.inner.approvals.store;
         let to = if approve {
             ApprovalState::Approved
@@ -438,13 +457,14 @@ impl Engine {
         self.inner.approvals.store.approvals(state, None).await
     }
 
-    /// One approval by id, for the operator's CLI.
+    /// One approval by id (or an agent's token, pasted), for the operator's CLI.
     pub async fn approval(&self, id: &str) -> Result<Option<Approval>> {
         self.expire_approvals().await?;
-        self.inner.approvals.store.approval(id).await
+        self.inner.approvals.store.approval(public_id(id)).await
     }
 
-    async fn audit_event(&self, event: Value) -> Result<()> {
+    async fn audit_event(&self, mut event: Value) -> Result<()> {
+        self.inner.secrets.mask(&mut event, &[]);
         let Value::Object(mut event) = event else {
             return Ok(());
         };
@@ -456,7 +476,19 @@ impl Engine {
     }
 }
 
-fn pending_error(approval: &Approval) -> Error {
+/// The public part of an approval token (`apr-….secret`): what logs and people see.
+pub fn public_id(token: &str) -> &str {
+    token.split_once('.').map_or(token, |(id, _)| id)
+}
+
+fn secret_hash(secret: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(
+        format!("warden approval\0{secret}").as_bytes(),
+    ))
+}
+
+fn pending_error(approval: &Approval, token: &str) -> Error {
     let left = (approval.expires_at - now_ms()).max(0) as u64;
     Error::new(
         ErrorCode::ApprovalPending,
@@ -465,11 +497,11 @@ fn pending_error(approval: &Approval) -> Error {
             approval.id, approval.rule, left / 1000
         ),
     )
-    .with_approval(&approval.id)
+    .with_approval(token)
     .with_retry_after_ms(1000)
     .with_recovery_tool("approval_status")
     .with_hint(format!(
-        "The operator decides with `warden approvals approve {id}` or `deny {id}`. Call approval_status {{\"approval_id\": \"{id}\"}} to wait; once approved, repeat this exact call with \"approval_id\": \"{id}\".",
+        "The operator decides with `warden approvals approve {id}` or `deny {id}`. Call approval_status {{\"approval_id\": \"{token}\"}} to wait; once approved, repeat this exact call with \"approval_id\": \"{token}\" (keep it: its secret part is shown only here).",
         id = approval.id
     ))
 }

@@ -339,12 +339,31 @@ impl Engine {
         }
         let roots = policy.allowed_roots(host, identity);
         for root in &roots {
-            // A root missing on this host allows nothing there.
-            let Ok(resolved) =
-                Sandbox::resolve_root(Arc::clone(files), root, self.path_guard(host, identity))
-                    .await
-            else {
-                continue;
+            // A root missing on this host allows nothing there; a host that cannot
+            // be asked (connection lost) is that host's error, not an outside path.
+            let resolved = match Sandbox::resolve_root(
+                Arc::clone(files),
+                root,
+                self.path_guard(host, identity),
+            )
+            .await
+            {
+                Ok(resolved) => resolved,
+                Err(error)
+                    if matches!(
+                        error.code,
+                        ErrorCode::SshConnFailed
+                            | ErrorCode::SshAuthFailed
+                            | ErrorCode::SftpFailed
+                            | ErrorCode::HostKeyMismatch
+                            | ErrorCode::HostKeyUnknown
+                            | ErrorCode::CmdTimeout
+                            | ErrorCode::Internal
+                    ) =>
+                {
+                    return Err(error);
+                }
+                Err(_) => continue,
             };
             let configured = root.trim_end_matches('/');
             let configured = if configured.is_empty() {

@@ -119,6 +119,47 @@ fn limited(why: String, retry_after_ms: u64) -> Error {
         .with_hint("Wait retry_after_ms, then retry; batch work into fewer calls (exec takes a target of many hosts).")
 }
 
+/// At most `limits.max_per_host` commands at once on one host, whoever runs them:
+/// sshd refuses session channels beyond its `MaxSessions` (10 by default), and a host
+/// should not feel a fleet of agents as a flood. Commands over the bound wait their
+/// turn (cancellable) rather than fail.
+pub(super) struct HostLimits {
+    per_host: usize,
+    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl HostLimits {
+    pub(super) fn new(per_host: usize) -> HostLimits {
+        HostLimits {
+            per_host,
+            hosts: Mutex::default(),
+        }
+    }
+
+    /// Waits for a turn on `host`; `None` if the wait was cancelled.
+    pub(super) async fn turn(
+        &self,
+        host: &str,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> Option<OwnedSemaphorePermit> {
+        let semaphore = {
+            let mut hosts = self
+                .hosts
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            Arc::clone(
+                hosts
+                    .entry(host.to_owned())
+                    .or_insert_with(|| Arc::new(Semaphore::new(self.per_host))),
+            )
+        };
+        tokio::select! {
+            permit = semaphore.acquire_owned() => permit.ok(),
+            () = cancel.cancelled() => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,46 +225,5 @@ mod tests {
         let _ = limits.take_token(&ClientId::new("fresh")).unwrap();
         let kept = limits.callers.lock().unwrap().len();
         assert!(kept < 100, "{kept} caller buckets kept after an hour idle");
-    }
-}
-
-/// At most `limits.max_per_host` commands at once on one host, whoever runs them:
-/// sshd refuses session channels beyond its `MaxSessions` (10 by default), and a host
-/// should not feel a fleet of agents as a flood. Commands over the bound wait their
-/// turn (cancellable) rather than fail.
-pub(super) struct HostLimits {
-    per_host: usize,
-    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
-}
-
-impl HostLimits {
-    pub(super) fn new(per_host: usize) -> HostLimits {
-        HostLimits {
-            per_host,
-            hosts: Mutex::default(),
-        }
-    }
-
-    /// Waits for a turn on `host`; `None` if the wait was cancelled.
-    pub(super) async fn turn(
-        &self,
-        host: &str,
-        cancel: &tokio_util::sync::CancellationToken,
-    ) -> Option<OwnedSemaphorePermit> {
-        let semaphore = {
-            let mut hosts = self
-                .hosts
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            Arc::clone(
-                hosts
-                    .entry(host.to_owned())
-                    .or_insert_with(|| Arc::new(Semaphore::new(self.per_host))),
-            )
-        };
-        tokio::select! {
-            permit = semaphore.acquire_owned() => permit.ok(),
-            () = cancel.cancelled() => None,
-        }
     }
 }

@@ -397,11 +397,20 @@ impl Engine {
             caller,
             hosts: &plan.hosts,
             analyses: &analyses,
+            // File tools' resolved paths, and the paths commands name (as written:
+            // commands resolve them on the host when they run).
             paths: call
                 .record
                 .paths
                 .iter()
                 .map(|path| path.resolved.clone().unwrap_or_else(|| path.path.clone()))
+                .chain(analyses.iter().flat_map(|analysis| {
+                    analysis
+                        .paths
+                        .iter()
+                        .map(|used| used.path.clone())
+                        .chain(analysis.patterns.iter().map(|pattern| pattern.path.clone()))
+                }))
                 .collect(),
         };
         let approval_rule = self.inner.approvals.rule_for(&asking);
@@ -429,8 +438,13 @@ impl Engine {
                 rule,
                 digest: &digest,
                 approval_id: controls.approval_id.as_deref(),
-                shown: approval_request(&call.record),
-                summary: approval_summary(tool_name, &call.record),
+                shown: self.approval_request(&controls.args, &call),
+                summary: approval_summary(
+                    tool_name,
+                    &call.record,
+                    &self.inner.secrets,
+                    &call.env_values,
+                ),
                 cancel: &cancel,
             };
             match self.approval_gate(gate).await {
@@ -444,7 +458,10 @@ impl Engine {
                     } else {
                         CallDecision::Denied
                     };
-                    call.record.approval_id = error.approval_id.clone();
+                    call.record.approval_id = error
+                        .approval_id
+                        .as_deref()
+                        .map(|token| approve::public_id(token).to_owned());
                     return Err(self.refuse(call, error).await);
                 }
             }
@@ -633,6 +650,21 @@ impl Engine {
             let what = format!("{}: {}", call.record.tool, error.message);
             self.inner.sessions.record(session, Event::Denied, &what);
         }
+    }
+
+    /// What the operator is shown to decide on: the call's arguments (see
+    /// [`shown_args`]), commands, paths and class, masked like an answer.
+    fn approval_request(&self, args: &Value, call: &Call) -> Value {
+        let record = &call.record;
+        let mut shown = serde_json::json!({
+            "args": shown_args(args),
+            "commands": record.commands,
+            "paths": record.paths,
+            "class": record.class,
+            "opaque": record.opaque,
+        });
+        self.inner.secrets.mask(&mut shown, &call.env_values);
+        shown
     }
 
     /// Appends one record; a mutating call's record is durable when this returns.
@@ -920,20 +952,13 @@ fn own_files(loaded: &LoadedConfig) -> Vec<String> {
     spellings
 }
 
-/// What the operator is shown to decide on: the call's masked arguments, commands,
-/// paths and class, as the audit record has them.
-fn approval_request(record: &AuditEntry) -> Value {
-    serde_json::json!({
-        "args": record.args,
-        "commands": record.commands,
-        "paths": record.paths,
-        "class": record.class,
-        "opaque": record.opaque,
-    })
-}
-
-/// One line for the operator's list: the tool and what it touches.
-fn approval_summary(tool: &str, record: &AuditEntry) -> String {
+/// One line for the operator's list: the tool and what it touches (masked).
+fn approval_summary(
+    tool: &str,
+    record: &AuditEntry,
+    masker: &crate::secrets::Masker,
+    env_values: &[String],
+) -> String {
     let what = record
         .commands
         .first()
@@ -945,9 +970,48 @@ fn approval_summary(tool: &str, record: &AuditEntry) -> String {
         count => format!(" (+{} more)", count - 1),
     };
     let text = format!("{tool} on {}: {what}{more}", record.hosts.join(","));
+    let text = masker.mask_text(&text, env_values).into_owned();
     match text.char_indices().nth(200) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text,
+    }
+}
+
+/// Longest argument string the operator is shown whole (the rest: its size and hash).
+const SHOWN_ARG: usize = 16 * 1024;
+
+/// The arguments as the operator sees them to decide: everything, stdin and file
+/// content included (the human approves what runs), but `env` values hidden (secret
+/// references shown by name) and very long strings cut with their size and hash.
+fn shown_args(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(key, item)| {
+                    let shown = if key == "env" {
+                        audit::mask_secrets(&serde_json::json!({ "env": item }))["env"].clone()
+                    } else {
+                        shown_args(item)
+                    };
+                    (key.clone(), shown)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(shown_args).collect()),
+        Value::String(text) if text.len() > SHOWN_ARG => {
+            use sha2::{Digest, Sha256};
+            let cut = (0..=SHOWN_ARG)
+                .rev()
+                .find(|index| text.is_char_boundary(*index))
+                .unwrap_or(0);
+            Value::String(format!(
+                "{}… ({} bytes in all, sha256 {})",
+                &text[..cut],
+                text.len(),
+                hex::encode(Sha256::digest(text.as_bytes()))
+            ))
+        }
+        other => other.clone(),
     }
 }
 

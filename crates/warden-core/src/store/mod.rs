@@ -52,7 +52,11 @@ impl ApprovalState {
 /// One call waiting for, or given, a human's decision.
 #[derive(Debug, Clone, Serialize)]
 pub struct Approval {
+    /// Public: in the audit log and the operator's CLI.
     pub id: String,
+    /// SHA-256 of the secret half of the token only the asking caller was given.
+    #[serde(skip)]
+    pub secret_hash: String,
     /// Who asked (identity and client name): the only caller that may see or use it.
     pub caller: String,
     /// The client's name, as it gave it (shown, not trusted).

@@ -1,6 +1,8 @@
 -- Approvals decided by a human (PRODUCT.md §7). Times are Unix milliseconds.
 CREATE TABLE approvals (
     id           TEXT PRIMARY KEY,
+    -- SHA-256 of the secret half of the token the asking caller holds.
+    secret_hash  TEXT NOT NULL,
     -- Who asked (identity/client name): only that caller may see or use the approval.
     caller       TEXT NOT NULL,
     client       TEXT NOT NULL,

@@ -28,6 +28,11 @@ fn cli(home: &Path, config: &Path, args: &[&str]) -> (Value, i32) {
     (value, output.status.code().unwrap_or(-1))
 }
 
+/// The public half of an approval token: what the operator and the audit log see.
+fn public(token: &str) -> &str {
+    token.split('.').next().unwrap()
+}
+
 fn pending_id(answer: &Value) -> String {
     assert_eq!(answer["error"]["code"], "APPROVAL_PENDING", "{answer}");
     answer["error"]["approval_id"]
@@ -83,7 +88,7 @@ fn an_approved_call_runs_once_for_its_caller_only() {
 
     let (listed, is_error) = agent.call("approval_list", json!({}));
     assert!(!is_error);
-    assert_eq!(listed["pending"][0]["approval_id"], json!(id));
+    assert_eq!(listed["pending"][0]["approval_id"], json!(public(&id)));
     let (status, _) = agent.call(
         "approval_status",
         json!({"approval_id": id, "wait_ms": 300}),
@@ -107,7 +112,7 @@ fn an_approved_call_runs_once_for_its_caller_only() {
     // The operator sees it and approves it from the CLI.
     let (pending, code) = cli(home.path(), &config, &["approvals", "list"]);
     assert_eq!(code, 0);
-    assert_eq!(pending["approvals"][0]["approval_id"], json!(id));
+    assert_eq!(pending["approvals"][0]["approval_id"], json!(public(&id)));
     assert_eq!(pending["approvals"][0]["client"], "agent-a");
     let (shown, _) = cli(home.path(), &config, &["approvals", "show", &id]);
     assert!(
@@ -153,7 +158,7 @@ fn an_approved_call_runs_once_for_its_caller_only() {
     let records = audit_records(home.path(), &config);
     let events: Vec<&str> = records
         .iter()
-        .filter(|record| record["approval_id"] == json!(id))
+        .filter(|record| record["approval_id"] == json!(public(&id)))
         .filter_map(|record| record["event"].as_str())
         .collect();
     assert_eq!(events, ["approval_requested", "approval_decided"]);
@@ -163,7 +168,7 @@ fn an_approved_call_runs_once_for_its_caller_only() {
             record["event"].is_null()
                 && record["tool"] == "exec"
                 && record["decision"] == "approved"
-                && record["approval_id"] == json!(id)
+                && record["approval_id"] == json!(public(&id))
         })
         .collect();
     assert_eq!(used.len(), 2, "requested and completed: {records:?}");
@@ -269,7 +274,7 @@ fn approvals_expire_to_deny_and_survive_a_restart() {
     drop(after);
     let records = audit_records(home.path(), &config);
     assert!(records.iter().any(|record| {
-        record["event"] == "approval_expired" && record["approval_id"] == json!(late)
+        record["event"] == "approval_expired" && record["approval_id"] == json!(public(&late))
     }));
 }
 
@@ -342,12 +347,16 @@ fn the_operator_approves_and_denies_in_the_live_view() {
         ],
     );
     // Newest first: the second is selected; deny it, then approve the first.
-    let screen = wait_for_screen(&socket, &first);
-    assert!(screen.contains(&second), "{screen}");
+    let screen = wait_for_screen(&socket, public(&first));
+    assert!(screen.contains(public(&second)), "{screen}");
+    assert!(
+        !screen.contains(&first),
+        "the secret half is the agent's only"
+    );
     tmux(&socket, &["send-keys", "-t", "watch", "d"]);
-    wait_for_screen(&socket, &format!("denied {second}"));
+    wait_for_screen(&socket, &format!("denied {}", public(&second)));
     tmux(&socket, &["send-keys", "-t", "watch", "a"]);
-    wait_for_screen(&socket, &format!("approved {first}"));
+    wait_for_screen(&socket, &format!("approved {}", public(&first)));
     tmux(&socket, &["send-keys", "-t", "watch", "q"]);
     let started = Instant::now();
     while tmux(&socket, &["list-sessions"]).contains("watch") {
@@ -365,7 +374,7 @@ fn the_operator_approves_and_denies_in_the_live_view() {
             .as_array()
             .unwrap()
             .iter()
-            .find(|approval| approval["approval_id"] == json!(id))
+            .find(|approval| approval["approval_id"] == json!(public(id)))
             .map(|approval| approval["state"].clone())
     };
     assert_eq!(state(&first), Some(json!("approved")), "{all}");

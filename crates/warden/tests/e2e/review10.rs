@@ -188,15 +188,26 @@ fn review10_another_agent_cannot_take_over_an_approval_by_copying_the_client_nam
     let (found, is_error) = thief.call("audit_search", json!({"last": 50}));
     assert!(!is_error, "{found}");
     let text = found.to_string();
-    assert!(text.contains(&id), "the id is searchable: {text}");
+    let public = id.split('.').next().unwrap();
+    assert!(text.contains(public), "the id is searchable: {text}");
+    assert!(
+        !text.contains(&id),
+        "the token's secret half is not: {text}"
+    );
     assert!(text.contains("agent-a"), "so is the owner's name");
     drop(thief);
     let mut thief = start_named(home.path(), &config, "agent-a", &[]);
     let mut stolen = exec.clone();
-    stolen["approval_id"] = json!(id);
+    stolen["approval_id"] = json!(public);
     let (answer, is_error) = thief.call("exec", stolen.clone());
     let taken = !is_error && target.exists();
-    let (mine, _) = owner.call("exec", stolen);
+    let mut mine = exec.clone();
+    mine["approval_id"] = json!(id);
+    let (mine, is_error) = owner.call("exec", mine);
+    assert!(
+        !is_error && target.exists(),
+        "the owner still runs it: {mine}"
+    );
     assert!(
         !taken,
         "another process that calls itself agent-a used agent-a's approval; the owner then got: {mine}"
