@@ -175,8 +175,22 @@ pub trait Transport: Send + Sync {
         TransportStats::default()
     }
 
+    /// Host keys learned (under `accept-new`) since the last call, for the audit log.
+    fn learned_host_keys(&self) -> Vec<LearnedKey> {
+        Vec::new()
+    }
+
     /// Closes every pooled connection (on shutdown).
     async fn shutdown(&self) {}
+}
+
+/// A host key trusted on first use and written to known_hosts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LearnedKey {
+    /// `address:port` as known_hosts names it.
+    pub host: String,
+    /// SHA-256 fingerprint (`SHA256:…`).
+    pub fingerprint: String,
 }
 
 /// Quotes `text` for a POSIX shell: single quotes, with `'` written as `'\''`.

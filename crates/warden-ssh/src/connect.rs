@@ -208,7 +208,10 @@ fn user_from_passwd() -> Option<String> {
 #[derive(Debug, Clone)]
 enum KeyOutcome {
     Trusted,
-    Learned,
+    /// Unknown and trusted on first use (`accept-new`), now in known_hosts.
+    Learned {
+        fingerprint: String,
+    },
     /// `host_key_checking: off`.
     Unchecked,
     Unknown {
@@ -232,7 +235,7 @@ impl KeyOutcome {
     fn accepts(&self) -> bool {
         matches!(
             self,
-            KeyOutcome::Trusted | KeyOutcome::Learned | KeyOutcome::Unchecked
+            KeyOutcome::Trusted | KeyOutcome::Learned { .. } | KeyOutcome::Unchecked
         )
     }
 }
@@ -284,7 +287,7 @@ impl ClientHandler {
                         tracing::warn!(target = %self.describe, %fingerprint, %error, "accepted a new host key but could not record it")
                     }
                 }
-                KeyOutcome::Learned
+                KeyOutcome::Learned { fingerprint }
             }
             Verdict::Unknown => KeyOutcome::Unknown { fingerprint },
             Verdict::Changed { line } => KeyOutcome::Changed { fingerprint, line },
@@ -388,7 +391,11 @@ async fn connect_within(
         .await
         .map_err(|error| handshake_error(settings, endpoint, known_hosts_path, &outcome, error))?;
     authenticate(&mut handle, endpoint, settings.allow_sha1_rsa).await?;
-    Ok(Connection::new(handle, endpoint.describe(), via))
+    let learned = match outcome.lock().ok().and_then(|slot| slot.clone()) {
+        Some(KeyOutcome::Learned { fingerprint }) => Some(fingerprint),
+        _ => None,
+    };
+    Ok(Connection::new(handle, endpoint.describe(), via, learned))
 }
 
 fn client_config(settings: &SshSettings, known: &[Algorithm]) -> Arc<client::Config> {
@@ -532,7 +539,7 @@ fn handshake_error(
             ErrorCode::HostKeyUnknown,
             format!("{target}: cannot read {KNOWN_HOSTS} to verify the host key: {reason}"),
         ),
-        Some(KeyOutcome::Trusted | KeyOutcome::Learned | KeyOutcome::Unchecked) | None => {
+        Some(KeyOutcome::Trusted | KeyOutcome::Learned { .. } | KeyOutcome::Unchecked) | None => {
             return match error {
                 russh::Error::NoCommonAlgo {
                     kind: russh::AlgorithmKind::Key,

@@ -59,6 +59,8 @@ pub(crate) struct Inner {
     reaper_started: AtomicBool,
     /// SFTP sessions opened so far (each on a new channel).
     sftp_sessions: AtomicU64,
+    /// Host keys learned under `accept-new`, until the engine records them.
+    learned: std::sync::Mutex<Vec<warden_core::transport::LearnedKey>>,
 }
 
 impl SshTransport {
@@ -83,6 +85,7 @@ impl SshTransport {
                 pool: Pool::default(),
                 reaper_started: AtomicBool::new(false),
                 sftp_sessions: AtomicU64::new(0),
+                learned: std::sync::Mutex::default(),
             }),
         }
     }
@@ -178,6 +181,14 @@ impl Transport for SshTransport {
 
     fn stats(&self) -> TransportStats {
         self.inner.pool.stats()
+    }
+
+    fn learned_host_keys(&self) -> Vec<warden_core::transport::LearnedKey> {
+        self.inner
+            .learned
+            .lock()
+            .map(|mut learned| std::mem::take(&mut *learned))
+            .unwrap_or_default()
     }
 
     async fn shutdown(&self) {
@@ -293,9 +304,23 @@ impl Inner {
         self.pool
             .get(key, || async {
                 let via = self.jump_chain(endpoint).await?;
-                connect::connect(&self.settings, &self.known_hosts, endpoint, via).await
+                let connection =
+                    connect::connect(&self.settings, &self.known_hosts, endpoint, via).await?;
+                self.note_learned(&connection, &endpoint.address, endpoint.port);
+                Ok(connection)
             })
             .await
+    }
+
+    fn note_learned(&self, connection: &Connection, address: &str, port: u16) {
+        if let Some(fingerprint) = &connection.learned
+            && let Ok(mut learned) = self.learned.lock()
+        {
+            learned.push(warden_core::transport::LearnedKey {
+                host: format!("{address}:{port}"),
+                fingerprint: fingerprint.clone(),
+            });
+        }
     }
 
     /// Connections to each jump hop in turn, each pooled under the chain that leads to
@@ -309,8 +334,11 @@ impl Inner {
             let previous = via.take();
             let connection = self
                 .pool
-                .get(&chain, || {
-                    connect::connect(&self.settings, &self.known_hosts, &hop, previous)
+                .get(&chain, || async {
+                    let connection =
+                        connect::connect(&self.settings, &self.known_hosts, &hop, previous).await?;
+                    self.note_learned(&connection, &hop.address, hop.port);
+                    Ok(connection)
                 })
                 .await?;
             via = Some(connection);

@@ -26,18 +26,26 @@ pub(crate) struct Connection {
     /// connection, so a replaced connection starts without one.
     pub sftp: tokio::sync::Mutex<Option<Arc<Session>>>,
     last_used: Mutex<Instant>,
+    /// The host key's fingerprint when this connection learned it (`accept-new`).
+    pub learned: Option<String>,
     // Invariant: declared after `handle`, so the target connection is dropped before the
     // jump connection its stream runs through (DEPENDENCIES.md gotcha 5).
     jump: Option<Arc<Connection>>,
 }
 
 impl Connection {
-    pub fn new(handle: SshHandle, describe: String, jump: Option<Arc<Connection>>) -> Connection {
+    pub fn new(
+        handle: SshHandle,
+        describe: String,
+        jump: Option<Arc<Connection>>,
+        learned: Option<String>,
+    ) -> Connection {
         Connection {
             handle,
             describe,
             sftp: tokio::sync::Mutex::new(None),
             last_used: Mutex::new(Instant::now()),
+            learned,
             jump,
         }
     }

@@ -463,7 +463,7 @@ impl Engine {
         self.inner.approvals.store.approval(public_id(id)).await
     }
 
-    async fn audit_event(&self, mut event: Value) -> Result<()> {
+    pub(super) async fn audit_event(&self, mut event: Value) -> Result<()> {
         self.inner.secrets.mask(&mut event, &[]);
         let Value::Object(mut event) = event else {
             return Ok(());

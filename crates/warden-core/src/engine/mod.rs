@@ -36,6 +36,7 @@ use crate::tool::preview::{CommandPreview, HostVerdict, PreviewSummary, ProbePre
 use crate::tool::{Controls, Effect, Plan, Prepared, Preview, Registry};
 use crate::transport::{Command, Transport};
 use crate::uploads::Uploads;
+use serde_json::json;
 
 /// Who is calling: one connection of an MCP client (or the CLI), its display name,
 /// and, over HTTP later, an authenticated identity.
@@ -511,6 +512,7 @@ impl Engine {
         if let Err(error) = &result {
             self.note_denial(&call, error);
         }
+        self.record_learned_keys(&call.record.job_id).await;
         self.complete(call, &plan, confirm_required, result).await
     }
 
@@ -649,6 +651,23 @@ impl Engine {
         {
             let what = format!("{}: {}", call.record.tool, error.message);
             self.inner.sessions.record(session, Event::Denied, &what);
+        }
+    }
+
+    /// Host keys the transport trusted on first use (`accept-new`) during this call,
+    /// one audit event each: which key warden now trusts is the operator's to review.
+    pub(super) async fn record_learned_keys(&self, job_id: &str) {
+        for key in self.inner.ssh.learned_host_keys() {
+            tracing::info!(host = %key.host, fingerprint = %key.fingerprint, "trusted a new host key (accept-new)");
+            let event = json!({
+                "event": "host_key_learned",
+                "host": key.host,
+                "fingerprint": key.fingerprint,
+                "job_id": job_id,
+            });
+            if let Err(error) = self.audit_event(event).await {
+                tracing::error!("cannot record a learned host key: {error}");
+            }
         }
     }
 

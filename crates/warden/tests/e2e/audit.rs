@@ -258,3 +258,43 @@ fn sigterm_answers_the_calls_in_flight_and_records_them() {
         "{records:?}"
     );
 }
+
+/// A host key trusted on first use (`accept-new`) is an audit event the operator can
+/// review: which host, which fingerprint, which call.
+#[test]
+fn a_host_key_learned_under_accept_new_is_in_the_audit_log() {
+    let (_fleet, home, config) = crate::fleet(1, "");
+    let yaml = std::fs::read_to_string(&config).unwrap();
+    let fresh = home.path().join("fresh_known_hosts");
+    let yaml = yaml.replacen(
+        "  use_ssh_config: false\n",
+        &format!(
+            "  use_ssh_config: false\n  host_key_checking: accept-new\n  known_hosts: {}\n",
+            fresh.display()
+        ),
+        1,
+    );
+    // The fleet's own known_hosts line goes: this config starts knowing no key.
+    let yaml: String = yaml
+        .lines()
+        .filter(|line| !line.contains("cfg/known_hosts"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    std::fs::write(&config, yaml).unwrap();
+    let mut mcp = McpProcess::start(home.path(), Some(&config));
+    let (answer, is_error) = mcp.call("run", json!({"host_id": "fleet-01", "command": "true"}));
+    assert!(!is_error, "{answer}");
+    assert_eq!(mcp.close().code(), Some(0));
+    let learned: Vec<Value> = all_records(home.path(), &config)
+        .into_iter()
+        .filter(|record| record["event"] == "host_key_learned")
+        .collect();
+    assert_eq!(learned.len(), 1, "{learned:?}");
+    assert!(
+        learned[0]["fingerprint"]
+            .as_str()
+            .unwrap()
+            .starts_with("SHA256:")
+    );
+    assert!(std::fs::read_to_string(&fresh).unwrap().contains("ssh-"));
+}
