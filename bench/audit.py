@@ -83,6 +83,12 @@ def throughput(warden, config, root, procs, calls):
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - started
+    # Where the time went: the servers' CPU (user + system) over the wall time.
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = 0.0
+    for server in servers:
+        fields = open(f"/proc/{server.proc.pid}/stat").read().rsplit(")", 1)[1].split()
+        cpu += (int(fields[11]) + int(fields[12])) / ticks
     for server in servers:
         server.close()
     verify = subprocess.run([warden, "--config", config, "--json", "audit", "verify"],
@@ -92,6 +98,7 @@ def throughput(warden, config, root, procs, calls):
     print(json.dumps({"label": f"audited-mutating-{procs}proc", "calls": procs * calls,
                       "seconds": round(elapsed, 3),
                       "calls_per_s": round(procs * calls / elapsed, 1),
+                      "server_cpu_cores": round(cpu / elapsed, 2),
                       "records": report["records"], "verified": report["ok"]}))
 
 
