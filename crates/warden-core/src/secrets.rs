@@ -212,6 +212,11 @@ impl Masker {
         masked
     }
 
+    /// Whether `text` holds anything masking would hide.
+    pub fn holds_secret(&self, text: &str) -> bool {
+        matches!(self.mask_text(text, &[]), Cow::Owned(_))
+    }
+
     /// Masks bytes that are not text (base64 in answers): values, patterns, shapes.
     fn mask_bytes(&self, bytes: &[u8], also: &[String]) -> Vec<u8> {
         let mut masked = bytes.to_vec();

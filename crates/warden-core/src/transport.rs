@@ -92,6 +92,9 @@ pub struct ExecRequest {
     pub timeout: Duration,
     /// Per stream; bytes beyond are counted, not kept.
     pub max_output_bytes: usize,
+    /// Keep the command out of the host's process list (it holds a secret: the engine
+    /// decides). Env values are kept out always.
+    pub hide_command: bool,
 }
 
 /// How a command ended.

@@ -5,9 +5,12 @@
 //! Why env and the command over stdin: the command line is in every process list on
 //! the host (`ps` shows the shell's argv to all users: a token in a command, an env
 //! value) and sshd's env requests pass only `AcceptEnv` names. The wrapper names each
-//! variable and its length; the values, then the command, come first on the channel's
-//! stdin, read exactly (`head -c`); the command runs by `eval` in the same shell (no
-//! new argv), and the caller's stdin follows untouched.
+//! variable and its length; the values come first on the channel's stdin, read exactly
+//! (`head -c`), and the caller's stdin follows untouched. A command the engine marks
+//! `hide_command` (it holds a secret, or the call has env values) comes after them
+//! the same way and runs by `eval` in the same shell (no new argv); an ordinary one
+//! stays in the script, sparing the host a subshell and a `head` per command
+//! (~2 ms here).
 //!
 //! Why a PID and a second channel: OpenSSH ignores channel signals for root logins and
 //! closing a non-PTY channel leaves the command running (DEPENDENCIES.md gotcha 1).
@@ -70,11 +73,17 @@ pub(crate) fn wrap(request: &ExecRequest) -> Result<Wrapped> {
         script.push_str(&format!("; cd -- {} || exit 126", shell_quote(directory)));
     }
     let command = request.command.to_shell();
-    script.push_str(&format!(
-        "; WARDEN_COMMAND=$(head -c {} && echo x) || exit 125; eval \"${{WARDEN_COMMAND%x}}\"",
-        command.len()
-    ));
-    preamble.extend_from_slice(command.as_bytes());
+    if request.hide_command {
+        script.push_str(&format!(
+            "; WARDEN_COMMAND=$(head -c {} && echo x) || exit 125; eval \"${{WARDEN_COMMAND%x}}\"",
+            command.len()
+        ));
+        preamble.extend_from_slice(command.as_bytes());
+    } else {
+        // Nothing secret in it: on its own line, so its text cannot join ours.
+        script.push('\n');
+        script.push_str(&command);
+    }
     Ok(Wrapped { script, preamble })
 }
 
@@ -373,6 +382,7 @@ mod tests {
             working_directory: None,
             timeout: Duration::from_secs(5),
             max_output_bytes: 1024,
+            hide_command: false,
         }
     }
 
@@ -380,6 +390,7 @@ mod tests {
     fn wrapper_reads_env_and_command_from_stdin() {
         let mut request = request("echo \"$A\"");
         request.env.insert("A".into(), "it's secret".into());
+        request.hide_command = true;
         request.working_directory = Some("/tmp/x y".into());
         let wrapped = wrap(&request).unwrap();
         assert_eq!(
@@ -388,6 +399,13 @@ mod tests {
         );
         assert!(!wrapped.script.contains("secret"));
         assert_eq!(wrapped.preamble, b"it's secretecho \"$A\"");
+    }
+
+    #[test]
+    fn an_ordinary_command_stays_in_the_script() {
+        let wrapped = wrap(&request("uptime")).unwrap();
+        assert_eq!(wrapped.script, "printf '%s\\n' \"WARDEN-PID:$$\"\nuptime");
+        assert!(wrapped.preamble.is_empty());
     }
 
     #[test]

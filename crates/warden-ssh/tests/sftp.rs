@@ -507,6 +507,7 @@ async fn session_is_reused_and_replaced_when_it_dies() {
                 working_directory: None,
                 timeout: Duration::from_secs(30),
                 max_output_bytes: 1000,
+                hide_command: false,
             },
             &CancellationToken::new(),
         )

@@ -31,6 +31,7 @@ fn request(command: &str) -> ExecRequest {
         working_directory: None,
         timeout: Duration::from_secs(30),
         max_output_bytes: 65_536,
+        hide_command: false,
     }
 }
 

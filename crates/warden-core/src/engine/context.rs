@@ -149,10 +149,15 @@ impl RunContext {
             )));
         }
         // Secret references become values only here, on the way to the host.
+        let secrets = &self.engine.inner.secrets;
         let mut resolved = request.clone();
         for value in resolved.env.values_mut() {
-            *value = self.engine.inner.secrets.resolve(value)?;
+            *value = secrets.resolve(value)?;
         }
+        // A command that carries a secret (or env values) stays out of the host's
+        // process list; an ordinary one runs without the extra read.
+        resolved.hide_command =
+            !resolved.env.is_empty() || secrets.holds_secret(&resolved.command.to_shell());
         self.run_on(host, &resolved).await
     }
 
@@ -177,6 +182,7 @@ impl RunContext {
             working_directory: None,
             timeout,
             max_output_bytes,
+            hide_command: false,
         };
         self.run_on(host, &request).await
     }

@@ -161,6 +161,7 @@ impl CommandOptions {
                 .max_output_bytes
                 .unwrap_or(max_output_bytes)
                 .min(max_output_bytes),
+            hide_command: false,
         })
     }
 }
