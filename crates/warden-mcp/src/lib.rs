@@ -159,30 +159,45 @@ pub fn error_result(error: &Error) -> CallToolResult {
     result
 }
 
-fn success_result(value: Value) -> CallToolResult {
-    let mut result = CallToolResult::success(vec![ContentBlock::text(value.to_string())]);
+fn success_result(text: String, value: Value) -> CallToolResult {
+    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
     result.structured_content = Some(value);
     result
 }
 
 /// The one place where warden errors meet MCP: schema problems are protocol errors,
-/// the rest are tool results.
-fn to_response(outcome: Result<Value, Error>) -> Result<CallToolResponse, ErrorData> {
-    match outcome {
-        Ok(value) => Ok(success_result(value).into()),
-        Err(error) if error.schema_violation => Err(ErrorData::new(
+/// the rest are tool results. Also answers a lower bound of the answer's bytes on the
+/// wire (for `outgoing`): the text and structuredContent both carry it, the text
+/// escaped once more, so at least twice its JSON; never more than stdout will take,
+/// or the count would keep bytes that are long gone.
+fn to_response(outcome: Result<Value, Error>) -> (Result<CallToolResponse, ErrorData>, usize) {
+    let error = match outcome {
+        Ok(value) => {
+            let text = value.to_string();
+            let size = 2 * text.len();
+            return (Ok(success_result(text, value).into()), size);
+        }
+        Err(error) => error,
+    };
+    let body = error.to_json();
+    let size = 2 * body.to_string().len();
+    let response = if error.schema_violation {
+        Err(ErrorData::new(
             RpcCode::INVALID_PARAMS,
             error.message.clone(),
-            Some(error.to_json()),
-        )),
+            Some(body),
+        ))
+    } else if error.code == warden_core::ErrorCode::RateLimited {
         // PRODUCT.md §6: a caller over its limits is told at the protocol level.
-        Err(error) if error.code == warden_core::ErrorCode::RateLimited => Err(ErrorData::new(
+        Err(ErrorData::new(
             RpcCode(RATE_LIMITED),
             error.message.clone(),
-            Some(error.to_json()),
-        )),
-        Err(error) => Ok(error_result(&error).into()),
-    }
+            Some(body),
+        ))
+    } else {
+        Ok(error_result(&error).into())
+    };
+    (response, size)
 }
 
 impl ServerHandler for WardenServer {
@@ -240,14 +255,8 @@ impl ServerHandler for WardenServer {
                 None,
             )
             .await;
-        // The text and structuredContent both carry the answer (the text escaped
-        // once more): at least twice its JSON. Never more than what stdout will take,
-        // or the count would keep bytes that are long gone.
-        let size = match &outcome {
-            Ok(value) => 2 * value.to_string().len(),
-            Err(error) => 2 * error.to_json().to_string().len(),
-        };
+        let (response, size) = to_response(outcome);
         self.outgoing.reserve(size).await;
-        to_response(outcome)
+        response
     }
 }

@@ -84,6 +84,15 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    fn decode(&self, rows: &[SqliteRow]) -> Result<Vec<Approval>> {
+        rows.iter()
+            .map(row_to_approval)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|error| store_error(&self.path, &error))
+    }
+}
+
 fn store_error(path: &Path, error: &dyn std::fmt::Display) -> Error {
     Error::internal(format!(
         "the state store at {} failed: {error}",
@@ -173,10 +182,7 @@ impl Store for SqliteStore {
         .fetch_all(self.pool().await?)
         .await
         .map_err(|error| store_error(&self.path, &error))?;
-        rows.iter()
-            .map(row_to_approval)
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|error| store_error(&self.path, &error))
+        self.decode(&rows)
     }
 
     async fn transition(
@@ -216,10 +222,7 @@ impl Store for SqliteStore {
         .fetch_all(self.pool().await?)
         .await
         .map_err(|error| store_error(&self.path, &error))?;
-        rows.iter()
-            .map(row_to_approval)
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|error| store_error(&self.path, &error))
+        self.decode(&rows)
     }
 }
 

@@ -183,9 +183,7 @@ fn mask_field(name: &str, value: &Value) -> Value {
         ),
         ("stdin", Value::String(text)) => json!(format!("<{} bytes>", text.len())),
         // An approval token's secret half is the caller's alone: the log keeps the id.
-        ("approval_id", Value::String(token)) => {
-            json!(token.split_once('.').map_or(token.as_str(), |(id, _)| id))
-        }
+        ("approval_id", Value::String(token)) => json!(crate::store::public_id(token)),
         ("env" | "stdin", Value::Null) => Value::Null,
         ("env" | "stdin", _) => json!("***"),
         // File content (a diff's lines are content too) may hold secrets and can be

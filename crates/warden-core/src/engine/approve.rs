@@ -28,7 +28,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::inventory::{Host, Inventory};
 use crate::policy::Class;
 use crate::policy::analysis::Analysis;
-use crate::store::{Approval, ApprovalState, Store, now_ms};
+use crate::store::{Approval, ApprovalState, Store, now_ms, public_id};
 
 /// How often a waiting call looks for a decision (made in another process).
 pub(super) const POLL: Duration = Duration::from_millis(200);
@@ -365,7 +365,7 @@ impl Engine {
             "rule": approval.rule,
             "digest": approval.digest,
             "summary": approval.summary,
-            "expires_at": crate::audit::rfc3339(std::time::UNIX_EPOCH + Duration::from_millis(approval.expires_at as u64)),
+            "expires_at": time_of(approval.expires_at),
         }))
         .await?;
         approvals.store.create_approval(&approval).await?;
@@ -476,11 +476,6 @@ impl Engine {
     }
 }
 
-/// The public part of an approval token (`apr-….secret`): what logs and people see.
-pub fn public_id(token: &str) -> &str {
-    token.split_once('.').map_or(token, |(id, _)| id)
-}
-
 fn secret_hash(secret: &str) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(Sha256::digest(
@@ -506,11 +501,13 @@ fn pending_error(approval: &Approval, token: &str) -> Error {
     ))
 }
 
+/// Unix milliseconds as RFC 3339, like the audit log's timestamps.
+fn time_of(ms: i64) -> String {
+    crate::audit::rfc3339(std::time::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64))
+}
+
 /// What an operator sees of one approval (CLI and the agent's status tool).
 pub fn approval_json(approval: &Approval) -> Map<String, Value> {
-    let time = |ms: i64| {
-        crate::audit::rfc3339(std::time::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64))
-    };
     let mut map = Map::new();
     map.insert("approval_id".into(), json!(approval.id));
     map.insert("state".into(), json!(approval.state.as_str()));
@@ -520,10 +517,10 @@ pub fn approval_json(approval: &Approval) -> Map<String, Value> {
     map.insert("client".into(), json!(approval.client));
     map.insert("identity".into(), json!(approval.identity));
     map.insert("rule".into(), json!(approval.rule));
-    map.insert("requested_at".into(), json!(time(approval.requested_at)));
-    map.insert("expires_at".into(), json!(time(approval.expires_at)));
+    map.insert("requested_at".into(), json!(time_of(approval.requested_at)));
+    map.insert("expires_at".into(), json!(time_of(approval.expires_at)));
     if let Some(at) = approval.decided_at {
-        map.insert("decided_at".into(), json!(time(at)));
+        map.insert("decided_at".into(), json!(time_of(at)));
     }
     if let Some(by) = &approval.decided_by {
         map.insert("decided_by".into(), json!(by));

@@ -462,7 +462,7 @@ impl Engine {
                     call.record.approval_id = error
                         .approval_id
                         .as_deref()
-                        .map(|token| approve::public_id(token).to_owned());
+                        .map(|token| crate::store::public_id(token).to_owned());
                     return Err(self.refuse(call, error).await);
                 }
             }

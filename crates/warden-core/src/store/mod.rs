@@ -105,6 +105,11 @@ pub trait Store: Send + Sync {
     async fn expire(&self, now: i64) -> Result<Vec<Approval>>;
 }
 
+/// The public part of an approval token (`apr-….secret`): what logs and people see.
+pub fn public_id(token: &str) -> &str {
+    token.split_once('.').map_or(token, |(id, _)| id)
+}
+
 /// Now, in Unix milliseconds.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
