@@ -20,6 +20,7 @@ pub mod policy;
 pub mod sandbox;
 pub mod secrets;
 pub mod sessions;
+pub mod spool;
 pub mod store;
 pub mod suggest;
 #[cfg(feature = "test-support")]

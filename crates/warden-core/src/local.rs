@@ -1,6 +1,7 @@
 //! The transport of the built-in `local` host: commands run as child processes of
 //! warden, each in its own process group so a timeout or cancellation kills the whole
-//! tree, and `kill_on_drop` so no child outlives the server.
+//! tree, and `kill_on_drop` so no child outlives the server — except a job's spooled
+//! command, which is meant to (see [`crate::spool`]).
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::files::HostFiles;
 use crate::inventory::Host;
 use crate::local_files::LocalFiles;
+use crate::spool::{Spool, StopReason};
 use crate::transport::{
     CapturedStream, Command, ExecOutput, ExecRequest, ExitStatus, Permit, Transport,
 };
@@ -43,6 +45,17 @@ impl Transport for LocalTransport {
     ) -> Result<ExecOutput> {
         let started = Instant::now();
         let mut command = match &request.command {
+            // The launcher reads the command from a shell variable; the environment
+            // copy is dropped first so the command's children do not inherit it.
+            _ if request.spool.is_some() => {
+                let spooled = request.spool.as_ref().map(|spooled| spooled.spool.launcher(spooled.prune)).unwrap_or_default();
+                let mut command = ProcessCommand::new("/bin/sh");
+                command
+                    .arg("-c")
+                    .arg(format!("c=$WARDEN_COMMAND; unset WARDEN_COMMAND; WARDEN_COMMAND=$c; unset c\n{spooled}"))
+                    .env("WARDEN_COMMAND", request.command.to_shell());
+                command
+            }
             Command::Shell(text) => {
                 let mut command = ProcessCommand::new("/bin/sh");
                 command.arg("-c").arg(text);
@@ -64,7 +77,7 @@ impl Transport for LocalTransport {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
-            .kill_on_drop(true);
+            .kill_on_drop(request.spool.is_none());
         if let Some(directory) = &request.working_directory {
             command.current_dir(directory);
         }
@@ -93,12 +106,20 @@ impl Transport for LocalTransport {
                     Ok(status) => exit_status(status),
                     Err(error) => return Err(Error::internal(format!("waiting for local command: {error}"))),
                 };
-                return Ok(ExecOutput { status, stdout, stderr, duration: started.elapsed() });
+                return Ok(ExecOutput { status, stdout, stderr, duration: started.elapsed(), may_still_run: false });
             }
             () = tokio::time::sleep(request.timeout) => ExitStatus::TimedOut,
             () = cancel.cancelled() => ExitStatus::Cancelled,
         };
-        if let Some(group) = process_group {
+        let mut may_still_run = false;
+        if let Some(spooled) = &request.spool {
+            let reason = if status == ExitStatus::TimedOut {
+                StopReason::TimedOut
+            } else {
+                StopReason::Cancelled
+            };
+            may_still_run = !stop_spooled(&spooled.spool, reason).await;
+        } else if let Some(group) = process_group {
             kill_group(group).await;
         }
         Ok(ExecOutput {
@@ -106,6 +127,7 @@ impl Transport for LocalTransport {
             stdout: CapturedStream::with_limit(0),
             stderr: CapturedStream::with_limit(0),
             duration: started.elapsed(),
+            may_still_run,
         })
     }
 }
@@ -147,6 +169,22 @@ pub fn signal_name(signal: i32) -> String {
         _ => return format!("SIG{signal}"),
     }
     .to_owned()
+}
+
+/// Runs a spool's stop script; true when it verified nothing is left.
+async fn stop_spooled(spool: &Spool, reason: StopReason) -> bool {
+    let said = ProcessCommand::new("/bin/sh")
+        .arg("-c")
+        .arg(spool.stop_script(reason))
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .await;
+    said.is_ok_and(|said| {
+        String::from_utf8_lossy(&said.stdout)
+            .lines()
+            .any(|line| line == "stopped" || line == "gone")
+    })
 }
 
 /// TERM, a short grace period, then KILL, to the whole process group. `kill(1)` keeps

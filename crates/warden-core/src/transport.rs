@@ -95,6 +95,17 @@ pub struct ExecRequest {
     /// Keep the command out of the host's process list (it holds a secret: the engine
     /// decides). Env values are kept out always.
     pub hide_command: bool,
+    /// Run it spooled on the host (a job's command, see [`crate::spool`]): it outlives
+    /// the channel, and a timeout or cancel stops it through its spool.
+    pub spool: Option<Spooled>,
+}
+
+/// A job's command: its spool, and whether this is the first spooled command of this
+/// process on the host (which prunes spools past their retention).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spooled {
+    pub spool: crate::spool::Spool,
+    pub prune: bool,
 }
 
 /// How a command ended.
@@ -114,6 +125,9 @@ pub struct ExecOutput {
     pub stdout: CapturedStream,
     pub stderr: CapturedStream,
     pub duration: Duration,
+    /// Stopped (timeout, cancel) but the host could not confirm that nothing of it is
+    /// left: it may still be running.
+    pub may_still_run: bool,
 }
 
 /// One output stream, cut at a limit, with the total size it really had.

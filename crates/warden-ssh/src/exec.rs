@@ -24,6 +24,7 @@ use russh::client::Msg;
 use russh::{Channel, ChannelMsg, ChannelReadHalf, Sig};
 use tokio_util::sync::CancellationToken;
 use warden_core::error::{Error, ErrorCode, Result};
+use warden_core::spool::{Spool, StopReason};
 use warden_core::transport::{CapturedStream, ExecOutput, ExecRequest, ExitStatus, shell_quote};
 
 use crate::connect::Endpoint;
@@ -73,7 +74,21 @@ pub(crate) fn wrap(request: &ExecRequest) -> Result<Wrapped> {
         script.push_str(&format!("; cd -- {} || exit 126", shell_quote(directory)));
     }
     let command = request.command.to_shell();
-    if request.hide_command {
+    if let Some(spooled) = &request.spool {
+        // A job's command: the spool launcher runs `$WARDEN_COMMAND` (a shell variable,
+        // not exported: the command's children do not inherit it).
+        if request.hide_command {
+            script.push_str(&format!(
+                "; WARDEN_COMMAND=$(head -c {} && echo x) || exit 125; WARDEN_COMMAND=${{WARDEN_COMMAND%x}}",
+                command.len()
+            ));
+            preamble.extend_from_slice(command.as_bytes());
+        } else {
+            script.push_str(&format!("; WARDEN_COMMAND={}", shell_quote(&command)));
+        }
+        script.push('\n');
+        script.push_str(&spooled.spool.launcher(spooled.prune));
+    } else if request.hide_command {
         script.push_str(&format!(
             "; WARDEN_COMMAND=$(head -c {} && echo x) || exit 125; eval \"${{WARDEN_COMMAND%x}}\"",
             command.len()
@@ -123,6 +138,7 @@ pub(crate) async fn run(
     let mut stderr = CapturedStream::with_limit(request.max_output_bytes);
     let mut header = PidHeader::default();
     let mut status: Option<ExitStatus> = None;
+    let mut may_still_run = false;
 
     // Stdin is written while output is read: a command that echoes a large stdin would
     // otherwise fill both windows and deadlock. EOF always follows (gotcha 2).
@@ -203,7 +219,18 @@ pub(crate) async fn run(
                 // little for the PID, or the command would run on unkillable.
                 await_header(&mut read, &mut header, &mut stdout, &mut stderr).await;
             }
-            stop_remote(connection, endpoint, header.pid).await;
+            let reason = if matches!(end, End::TimedOut) {
+                StopReason::TimedOut
+            } else {
+                StopReason::Cancelled
+            };
+            may_still_run = match &request.spool {
+                Some(spooled) => !stop_spooled(connection, endpoint, &spooled.spool, reason).await,
+                None => {
+                    stop_remote(connection, endpoint, header.pid).await;
+                    false
+                }
+            };
             drain(&mut read, &mut header, &mut stdout, &mut stderr).await;
             let _ = write.close().await;
             if matches!(end, End::TimedOut) {
@@ -219,7 +246,52 @@ pub(crate) async fn run(
         stdout,
         stderr,
         duration: started.elapsed(),
+        may_still_run,
     })
+}
+
+/// Stops a spooled command by its spool (process group, then every process marked as
+/// the job's), over a second channel; true when the host verified nothing is left.
+pub(crate) async fn stop_spooled(
+    connection: &Connection,
+    endpoint: &Endpoint,
+    spool: &Spool,
+    reason: StopReason,
+) -> bool {
+    let script = spool.stop_script(reason);
+    let stopped = tokio::time::timeout(KILL_TIMEOUT, async {
+        let mut channel = connection.handle.channel_open_session().await?;
+        channel.exec(true, script.into_bytes()).await?;
+        channel.eof().await?;
+        let mut said = Vec::new();
+        while let Some(message) = channel.wait().await {
+            match message {
+                ChannelMsg::Data { data } => said.extend_from_slice(&data),
+                ChannelMsg::Close => break,
+                _ => {}
+            }
+        }
+        Ok::<Vec<u8>, russh::Error>(said)
+    })
+    .await;
+    match stopped {
+        Ok(Ok(said)) => {
+            let said = String::from_utf8_lossy(&said);
+            let verified = said.lines().any(|line| line == "stopped" || line == "gone");
+            if !verified {
+                tracing::warn!(target = %endpoint.describe(), spool = spool.key(), "the job's processes survived INT, TERM and KILL");
+            }
+            verified
+        }
+        Ok(Err(error)) => {
+            tracing::warn!(target = %endpoint.describe(), spool = spool.key(), %error, "could not stop the job");
+            false
+        }
+        Err(_) => {
+            tracing::warn!(target = %endpoint.describe(), spool = spool.key(), "stopping the job timed out");
+            false
+        }
+    }
 }
 
 /// TERM, a short grace, then KILL to the command's process group, over a second channel.
@@ -383,6 +455,7 @@ mod tests {
             timeout: Duration::from_secs(5),
             max_output_bytes: 1024,
             hide_command: false,
+            spool: None,
         }
     }
 

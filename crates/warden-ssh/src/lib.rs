@@ -147,6 +147,7 @@ impl Transport for SshTransport {
                     stdout: CapturedStream::with_limit(request.max_output_bytes),
                     stderr: CapturedStream::with_limit(request.max_output_bytes),
                     duration: started.elapsed(),
+                    may_still_run: false,
                 });
             }
         };

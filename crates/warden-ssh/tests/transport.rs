@@ -32,6 +32,7 @@ fn request(command: &str) -> ExecRequest {
         timeout: Duration::from_secs(30),
         max_output_bytes: 65_536,
         hide_command: false,
+        spool: None,
     }
 }
 

@@ -19,14 +19,17 @@ use sqlx::{Row, SqlStr};
 use tokio::sync::OnceCell;
 
 use warden_core::error::{Error, Result};
-use warden_core::store::{Approval, ApprovalState, Store};
+use warden_core::store::{Approval, ApprovalState, Job, JobState, Store};
 
 /// The schema, in order; applied once per database (sqlx's migration table).
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "approvals",
-    include_str!("../migrations/sqlite/0001_approvals.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "approvals",
+        include_str!("../migrations/sqlite/0001_approvals.sql"),
+    ),
+    (2, "jobs", include_str!("../migrations/sqlite/0002_jobs.sql")),
+];
 
 pub struct SqliteStore {
     path: PathBuf,
@@ -91,6 +94,36 @@ impl SqliteStore {
             .collect::<std::result::Result<_, _>>()
             .map_err(|error| store_error(&self.path, &error))
     }
+
+    fn decode_jobs(&self, rows: &[SqliteRow]) -> Result<Vec<Job>> {
+        rows.iter()
+            .map(row_to_job)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|error| store_error(&self.path, &error))
+    }
+}
+
+fn row_to_job(row: &SqliteRow) -> std::result::Result<Job, sqlx::Error> {
+    let hosts: String = row.try_get("hosts")?;
+    let state: String = row.try_get("state")?;
+    let result: Option<String> = row.try_get("result")?;
+    let spooled: i64 = row.try_get("spooled")?;
+    Ok(Job {
+        id: row.try_get("id")?,
+        owner: row.try_get("owner")?,
+        tool: row.try_get("tool")?,
+        summary: row.try_get("summary")?,
+        hosts: serde_json::from_str(&hosts).unwrap_or_default(),
+        spooled: spooled != 0,
+        instance: row.try_get("instance")?,
+        state: JobState::parse(&state)
+            .ok_or_else(|| sqlx::Error::Decode(format!("unknown job state {state:?}").into()))?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        deadline_at: row.try_get("deadline_at")?,
+        finished_at: row.try_get("finished_at")?,
+        result: result.and_then(|text| serde_json::from_str(&text).ok()),
+    })
 }
 
 fn store_error(path: &Path, error: &dyn std::fmt::Display) -> Error {
@@ -223,6 +256,106 @@ impl Store for SqliteStore {
         .await
         .map_err(|error| store_error(&self.path, &error))?;
         self.decode(&rows)
+    }
+
+    async fn create_job(&self, job: &Job) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO jobs (id, owner, tool, summary, hosts, spooled, instance, state, \
+             created_at, updated_at, deadline_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&job.id)
+        .bind(&job.owner)
+        .bind(&job.tool)
+        .bind(&job.summary)
+        .bind(serde_json::to_string(&job.hosts).unwrap_or_default())
+        .bind(i64::from(job.spooled))
+        .bind(&job.instance)
+        .bind(job.state.as_str())
+        .bind(job.created_at)
+        .bind(job.updated_at)
+        .bind(job.deadline_at)
+        .execute(self.pool().await?)
+        .await
+        .map_err(|error| store_error(&self.path, &error))?;
+        Ok(())
+    }
+
+    async fn job(&self, id: &str) -> Result<Option<Job>> {
+        let row = sqlx::query("SELECT * FROM jobs WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool().await?)
+            .await
+            .map_err(|error| store_error(&self.path, &error))?;
+        row.as_ref()
+            .map(row_to_job)
+            .transpose()
+            .map_err(|error| store_error(&self.path, &error))
+    }
+
+    async fn jobs(
+        &self,
+        owner: Option<&str>,
+        state: Option<JobState>,
+        limit: u32,
+    ) -> Result<Vec<Job>> {
+        let rows = sqlx::query(
+            "SELECT * FROM jobs WHERE (?1 IS NULL OR owner = ?1) AND (?2 IS NULL OR state = ?2) \
+             ORDER BY created_at DESC, id LIMIT ?3",
+        )
+        .bind(owner)
+        .bind(state.map(JobState::as_str))
+        .bind(i64::from(limit))
+        .fetch_all(self.pool().await?)
+        .await
+        .map_err(|error| store_error(&self.path, &error))?;
+        self.decode_jobs(&rows)
+    }
+
+    async fn finish_job(
+        &self,
+        id: &str,
+        instance: &str,
+        state: JobState,
+        result: &serde_json::Value,
+        now: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = ?1, result = ?2, finished_at = ?3, updated_at = ?3 \
+             WHERE id = ?4 AND state = 'running' AND instance = ?5",
+        )
+        .bind(state.as_str())
+        .bind(result.to_string())
+        .bind(now)
+        .bind(id)
+        .bind(instance)
+        .execute(self.pool().await?)
+        .await
+        .map_err(|error| store_error(&self.path, &error))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn adopt_job(&self, id: &str, from: &str, to: &str, now: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE jobs SET instance = ?1, updated_at = ?2 \
+             WHERE id = ?3 AND state = 'running' AND instance = ?4",
+        )
+        .bind(to)
+        .bind(now)
+        .bind(id)
+        .bind(from)
+        .execute(self.pool().await?)
+        .await
+        .map_err(|error| store_error(&self.path, &error))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn prune_jobs(&self, before: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM jobs WHERE state != 'running' AND finished_at < ?")
+            .bind(before)
+            .execute(self.pool().await?)
+            .await
+            .map_err(|error| store_error(&self.path, &error))?;
+        Ok(done.rows_affected())
     }
 }
 

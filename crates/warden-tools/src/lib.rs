@@ -43,6 +43,11 @@ pub static TOOLS: &[&dyn DynTool] = &[
     // exec
     &exec::exec::Exec,
     &exec::run::Run,
+    &exec::jobs_list::JobsList,
+    &exec::jobs_show::JobsShow,
+    &exec::jobs_wait::JobsWait,
+    &exec::jobs_output::JobsOutput,
+    &exec::cancel::Cancel,
     // sys
     &sys::facts::Facts,
     // governance

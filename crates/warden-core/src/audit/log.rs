@@ -155,6 +155,14 @@ impl AuditSink for AuditLog {
     fn flush(&self) {
         AuditLog::flush(self)
     }
+
+    fn instance(&self) -> &str {
+        &self.shared.instance
+    }
+
+    fn instance_alive(&self, instance: &str) -> bool {
+        super::recover::instance_alive(&self.shared, instance)
+    }
 }
 
 impl AuditLog {

@@ -117,6 +117,10 @@ pub trait AuditSink: Send + Sync {
     fn health(&self) -> std::result::Result<u64, String>;
     /// Makes every record written so far durable (on shutdown).
     fn flush(&self);
+    /// This process's id in the log (`instance`): what jobs it watches carry.
+    fn instance(&self) -> &str;
+    /// Whether the process with log id `instance` still runs (holds its live file).
+    fn instance_alive(&self, instance: &str) -> bool;
 }
 
 /// SHA-256 over the record without its `hash`, in canonical form (the previous hash is

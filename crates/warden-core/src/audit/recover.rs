@@ -191,6 +191,23 @@ fn register(shared: &Shared, state: &mut State) -> Result<()> {
     Ok(())
 }
 
+/// Whether the process with log id `instance` runs: it holds the lock on its live file
+/// for as long as it does (a missing file is a process that ended, or whose end was
+/// already recorded). `instance` is a 12-character hex id; anything else is no process.
+pub(super) fn instance_alive(shared: &Shared, instance: &str) -> bool {
+    if instance.is_empty() || !instance.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return false;
+    }
+    if instance == shared.instance {
+        return true;
+    }
+    let path = live_dir(shared).join(format!("{instance}.json"));
+    match File::open(&path) {
+        Ok(file) => file.try_lock_shared().is_err(),
+        Err(_) => false,
+    }
+}
+
 /// Completes the open calls of every process whose live file is no longer locked.
 fn finish_dead_processes(shared: &Shared, state: &mut State) -> Result<()> {
     let Ok(entries) = std::fs::read_dir(live_dir(shared)) else {

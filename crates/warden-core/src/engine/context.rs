@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::approve::{MAX_STATUS_WAIT, POLL};
 use super::grant::{Grant, Grants};
+use super::jobs::{JobOutput, OutputRange};
 use super::{Engine, ProgressSink};
 use crate::config::LoadedConfig;
 use crate::error::{Error, Result};
@@ -20,7 +21,8 @@ use crate::inventory::{Host, Inventory};
 use crate::policy::{Analysis, Capabilities, CommandOrigin, Decision, Input, rules::Lint};
 use crate::sandbox::{Known, Sandbox};
 use crate::sessions::{Event, SessionView, Sessions};
-use crate::store::{Approval, ApprovalState};
+use crate::store::{Approval, ApprovalState, JobState};
+use crate::tool::job::JobView;
 use crate::tool::{CommandInput, Effect, Probe, Registry};
 use crate::transport::{Command, ExecOutput, ExecRequest, Permit, Transport, TransportStats};
 use crate::uploads::Uploads;
@@ -52,6 +54,8 @@ pub struct RunContext {
     pub(super) job_id: String,
     pub(super) cancel: CancellationToken,
     pub(super) progress: Option<ProgressSink>,
+    /// The job this call's work is (job tools): its commands run spooled.
+    pub(super) job: Option<Arc<super::jobs::LiveJob>>,
 }
 
 impl RunContext {
@@ -74,6 +78,42 @@ impl RunContext {
                 () = self.cancel.cancelled() => return Ok(approval),
             }
         }
+    }
+
+    /// This caller's job `id` as it stands (`JOB_NOT_FOUND` for anyone else's).
+    pub async fn job(&self, id: &str) -> Result<JobView> {
+        self.engine.job_view(&self.owner, id).await
+    }
+
+    /// Waits up to `wait` for this caller's job `id` to end (the call's cancellation
+    /// ends the wait).
+    pub async fn wait_job(&self, id: &str, wait: Duration) -> Result<JobView> {
+        self.engine
+            .wait_job(&self.owner, id, wait, &self.cancel)
+            .await
+    }
+
+    /// This caller's jobs, newest first.
+    pub async fn jobs(&self, state: Option<JobState>, limit: u32) -> Result<Vec<JobView>> {
+        self.engine.list_jobs(&self.owner, state, limit).await
+    }
+
+    /// Stops this caller's job `id` (verified on its hosts).
+    pub async fn cancel_job(&self, id: &str) -> Result<JobView> {
+        self.engine.cancel_job(&self.owner, id).await
+    }
+
+    /// Bytes of one host's output (`out` or `err`) of this caller's job `id`.
+    pub async fn job_output(
+        &self,
+        id: &str,
+        host_id: &str,
+        stream: &str,
+        range: OutputRange,
+    ) -> Result<JobOutput> {
+        self.engine
+            .job_output(&self.owner, id, host_id, stream, range)
+            .await
     }
 
     /// This caller's pending approvals, newest first.
@@ -158,6 +198,9 @@ impl RunContext {
         // process list; an ordinary one runs without the extra read.
         resolved.hide_command =
             !resolved.env.is_empty() || secrets.holds_secret(&resolved.command.to_shell());
+        if let Some(job) = &self.job {
+            resolved.spool = self.engine.spool_for(job, host);
+        }
         self.run_on(host, &resolved).await
     }
 
@@ -183,6 +226,7 @@ impl RunContext {
             timeout,
             max_output_bytes,
             hide_command: false,
+            spool: None,
         };
         self.run_on(host, &request).await
     }

@@ -9,6 +9,7 @@ mod approve;
 mod context;
 mod drain;
 mod grant;
+mod jobs;
 mod limit;
 #[cfg(test)]
 mod tests;
@@ -17,6 +18,7 @@ mod tokens;
 pub use approve::{MAX_STATUS_WAIT, approval_json};
 pub use context::RunContext;
 pub use grant::PathRecord;
+pub use jobs::{JobOutput, MAX_OUTPUT_READ, OutputRange};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -161,6 +163,8 @@ pub(crate) struct EngineInner {
     approvals: approve::Approvals,
     /// Resolves secret references and masks what leaves the engine.
     secrets: crate::secrets::Masker,
+    /// The jobs this process runs.
+    jobs: jobs::Jobs,
     started: Instant,
 }
 
@@ -222,6 +226,7 @@ impl Engine {
                 host_limits: limit::HostLimits::new(loaded_limits.max_per_host),
                 approvals,
                 secrets,
+                jobs: jobs::Jobs::default(),
                 local: Arc::new(LocalTransport),
                 started: Instant::now(),
             }),
@@ -472,6 +477,71 @@ impl Engine {
         self.write(&call).await?;
 
         let job_id = call.record.job_id.clone();
+        let jobs = self
+            .inner
+            .registry
+            .find(tool_name)
+            .is_some_and(|tool| tool.jobs());
+        if jobs && !plan.dry_run && !confirm_required {
+            let owner = approve::owner(caller);
+            let summary = approval_summary(tool_name, &call.record, &self.inner.secrets, &call.env_values);
+            let job = match self
+                .begin_job(
+                    &job_id,
+                    &owner,
+                    tool_name,
+                    summary,
+                    &plan.hosts,
+                    !plan.commands.is_empty(),
+                    prepared.deadline,
+                )
+                .await
+            {
+                Ok(job) => job,
+                Err(error) => return self.complete(call, &plan, false, Err(error)).await,
+            };
+            let context = RunContext {
+                engine: self.clone(),
+                client: caller.id.as_str().to_owned(),
+                identity: caller.identity.clone(),
+                owner,
+                session,
+                hosts: Arc::new(plan.hosts.clone()),
+                commands: Arc::new(plan.commands.clone()),
+                input: Arc::new(plan.input.clone()),
+                probes: Arc::new(plan.probes.clone()),
+                grants: Arc::new(grants),
+                effect: plan.effect,
+                known: Arc::default(),
+                job_id,
+                // The job's own: a client's cancellation ends its wait, not its work.
+                cancel: job.cancel.clone(),
+                progress: Some(self.job_progress(&job, progress.clone())),
+                job: Some(Arc::clone(&job)),
+            };
+            let wait = controls
+                .wait
+                .unwrap_or(Duration::from_millis(crate::tool::DEFAULT_WAIT_MS));
+            let engine = self.clone();
+            let run = prepared.run;
+            let background = Arc::clone(&job);
+            let env_values = call.env_values.clone();
+            let task = tokio::spawn(async move {
+                let mut result = run(context).await;
+                if let Err(error) = &result {
+                    engine.note_denial(&call, error);
+                }
+                engine.record_learned_keys(&call.record.job_id).await;
+                result = engine.complete(call, &plan, false, result).await;
+                match &mut result {
+                    Ok(value) => engine.inner.secrets.mask(value, &env_values),
+                    Err(error) => engine.inner.secrets.mask_error(error, &env_values),
+                }
+                engine.finish_job(&background, &result).await;
+                result
+            });
+            return self.await_job(&job, task, wait, &cancel, progress).await;
+        }
         let result = if plan.dry_run || confirm_required {
             let token = (plan.effect != Effect::ReadOnly)
                 .then(|| self.inner.tokens.mint(&caller.id, &digest));
@@ -495,6 +565,7 @@ impl Engine {
                 job_id,
                 cancel,
                 progress,
+                job: None,
             };
             let mut result = (prepared.run)(context).await;
             // A tool's own preview (a file it would replace) gets a token to confirm it.

@@ -3,12 +3,13 @@
 
 use std::sync::Mutex;
 
-use super::{Approval, ApprovalState, Store};
+use super::{Approval, ApprovalState, Job, JobState, Store};
 use crate::error::{Error, Result};
 
 #[derive(Default)]
 pub(crate) struct MemoryStore {
     approvals: Mutex<Vec<Approval>>,
+    jobs: Mutex<Vec<Job>>,
 }
 
 impl MemoryStore {
@@ -18,6 +19,14 @@ impl MemoryStore {
             .lock()
             .map_err(|_| Error::internal("memory store poisoned"))?;
         Ok(work(&mut approvals))
+    }
+
+    fn jobs_with<T>(&self, work: impl FnOnce(&mut Vec<Job>) -> T) -> Result<T> {
+        let mut jobs = self
+            .jobs
+            .lock()
+            .map_err(|_| Error::internal("memory store poisoned"))?;
+        Ok(work(&mut jobs))
     }
 }
 
@@ -91,6 +100,76 @@ impl Store for MemoryStore {
                     approval.clone()
                 })
                 .collect()
+        })
+    }
+
+    async fn create_job(&self, job: &Job) -> Result<()> {
+        self.jobs_with(|jobs| jobs.push(job.clone()))
+    }
+
+    async fn job(&self, id: &str) -> Result<Option<Job>> {
+        self.jobs_with(|jobs| jobs.iter().find(|job| job.id == id).cloned())
+    }
+
+    async fn jobs(
+        &self,
+        owner: Option<&str>,
+        state: Option<JobState>,
+        limit: u32,
+    ) -> Result<Vec<Job>> {
+        self.jobs_with(|jobs| {
+            jobs.iter()
+                .rev()
+                .filter(|job| owner.is_none_or(|owner| job.owner == owner))
+                .filter(|job| state.is_none_or(|state| job.state == state))
+                .take(limit as usize)
+                .cloned()
+                .collect()
+        })
+    }
+
+    async fn finish_job(
+        &self,
+        id: &str,
+        instance: &str,
+        state: JobState,
+        result: &serde_json::Value,
+        now: i64,
+    ) -> Result<bool> {
+        self.jobs_with(|jobs| {
+            let Some(job) = jobs.iter_mut().find(|job| {
+                job.id == id && job.state == JobState::Running && job.instance == instance
+            }) else {
+                return false;
+            };
+            job.state = state;
+            job.result = Some(result.clone());
+            job.finished_at = Some(now);
+            job.updated_at = now;
+            true
+        })
+    }
+
+    async fn adopt_job(&self, id: &str, from: &str, to: &str, now: i64) -> Result<bool> {
+        self.jobs_with(|jobs| {
+            let Some(job) = jobs.iter_mut().find(|job| {
+                job.id == id && job.state == JobState::Running && job.instance == from
+            }) else {
+                return false;
+            };
+            job.instance = to.to_owned();
+            job.updated_at = now;
+            true
+        })
+    }
+
+    async fn prune_jobs(&self, before: i64) -> Result<u64> {
+        self.jobs_with(|jobs| {
+            let count = jobs.len();
+            jobs.retain(|job| {
+                job.state == JobState::Running || job.finished_at.is_none_or(|at| at >= before)
+            });
+            (count - jobs.len()) as u64
         })
     }
 }

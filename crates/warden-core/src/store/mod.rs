@@ -1,5 +1,5 @@
 //! State that outlives a process and is shared by every warden process on the state
-//! dir: approvals now, jobs next (PRODUCT.md §10). [`Store`] is the port; the
+//! dir: approvals and jobs (PRODUCT.md §10). [`Store`] is the port; the
 //! `warden-store` crate implements it on SQLite under the state dir (PostgreSQL for
 //! teams and HA is the second implementation to come), so the engine knows no SQL.
 //! Every state change is one conditional update (`… WHERE state = 'pending'`), so two
@@ -79,6 +79,90 @@ pub struct Approval {
     pub reason: Option<String>,
 }
 
+/// Where a job is. `running` until every host's command ended (or was found gone);
+/// then exactly one of the others, once (`finish` is conditional on `running`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Running,
+    /// Every host's command exited 0.
+    Succeeded,
+    /// Some host's command exited non-zero or failed to start.
+    Failed,
+    /// Stopped by `cancel`.
+    Cancelled,
+    /// Stopped at its deadline (`timeout_ms`).
+    TimedOut,
+    /// A host's process is gone and left no exit code (killed, host rebooted).
+    Lost,
+    /// warden could not learn how it ended (the host was unreachable, or the work was
+    /// in warden's own process, which died).
+    OutcomeUnknown,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 7] = [
+        JobState::Running,
+        JobState::Succeeded,
+        JobState::Failed,
+        JobState::Cancelled,
+        JobState::TimedOut,
+        JobState::Lost,
+        JobState::OutcomeUnknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+            JobState::TimedOut => "timed_out",
+            JobState::Lost => "lost",
+            JobState::OutcomeUnknown => "outcome_unknown",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<JobState> {
+        JobState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == text)
+    }
+}
+
+/// One call's work that may outlive the call (and the process): written before its
+/// first host is reached.
+#[derive(Debug, Clone, Serialize)]
+pub struct Job {
+    pub id: String,
+    /// Who started it (see `engine::approve::owner`): the only caller that sees it.
+    #[serde(skip)]
+    pub owner: String,
+    pub tool: String,
+    /// The command (masked), or what the tool does, for people and `jobs_list`.
+    pub summary: String,
+    /// In target order; a host's spool files are named by its index here.
+    pub hosts: Vec<String>,
+    /// Whether the hosts run spooled commands (`exec`, `run`) that a restarted warden
+    /// can find again; other work lives in warden's process only.
+    pub spooled: bool,
+    /// The process watching it (its audit instance): another process takes it over
+    /// only once that one is gone.
+    #[serde(skip)]
+    pub instance: String,
+    pub state: JobState,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// When its commands are stopped as timed out (`timeout_ms` after the start).
+    pub deadline_at: i64,
+    pub finished_at: Option<i64>,
+    /// The final answer (masked), once finished.
+    pub result: Option<serde_json::Value>,
+}
+
 /// The port every state store implements.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync {
@@ -103,6 +187,31 @@ pub trait Store: Send + Sync {
     ) -> Result<bool>;
     /// Pending and approved approvals past their expiry become `expired`; returns them.
     async fn expire(&self, now: i64) -> Result<Vec<Approval>>;
+
+    async fn create_job(&self, job: &Job) -> Result<()>;
+    async fn job(&self, id: &str) -> Result<Option<Job>>;
+    /// Jobs of `owner` (all when `None`) in `state` (any when `None`), newest first.
+    async fn jobs(
+        &self,
+        owner: Option<&str>,
+        state: Option<JobState>,
+        limit: u32,
+    ) -> Result<Vec<Job>>;
+    /// `running → state` with its result, if `instance` still watches it; false when
+    /// another process finished or took it over first.
+    async fn finish_job(
+        &self,
+        id: &str,
+        instance: &str,
+        state: JobState,
+        result: &serde_json::Value,
+        now: i64,
+    ) -> Result<bool>;
+    /// Moves a running job from a dead `from` instance to `to`; false when another
+    /// process got there first.
+    async fn adopt_job(&self, id: &str, from: &str, to: &str, now: i64) -> Result<bool>;
+    /// Forgets finished jobs that ended before `before`; returns how many.
+    async fn prune_jobs(&self, before: i64) -> Result<u64>;
 }
 
 /// The public part of an approval token (`apr-….secret`): what logs and people see.

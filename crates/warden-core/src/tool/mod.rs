@@ -3,6 +3,7 @@
 //! `warden-tools` crate, which cannot mint a permit, build a transport or write the
 //! audit log, because those stay private to this crate.
 
+pub mod job;
 mod plan;
 pub mod preview;
 pub mod result;
@@ -106,7 +107,16 @@ pub trait Tool: Send + Sync + 'static {
 
     const INFO: ToolInfo;
 
+    /// Whether its work runs as a job: the call answers within `wait_ms` (the
+    /// engine's control) and what is not done by then continues in the background.
+    const JOBS: bool = false;
+
     fn plan(&self, params: &Self::Params, planning: &PlanContext) -> Result<Plan>;
+
+    /// How long its work may run on a host (a job's deadline), when the tool bounds it.
+    fn deadline(_params: &Self::Params) -> Option<std::time::Duration> {
+        None
+    }
 
     fn run(
         &self,
@@ -118,6 +128,8 @@ pub trait Tool: Send + Sync + 'static {
 /// A validated call, ready to run once the engine has checked and audited its plan.
 pub struct Prepared {
     pub plan: Plan,
+    /// The tool's bound on its work (see [`Tool::deadline`]).
+    pub deadline: Option<std::time::Duration>,
     pub run: Box<dyn FnOnce(RunContext) -> BoxFuture<Result<Value>> + Send>,
     pub controls: Controls,
 }
@@ -132,12 +144,19 @@ pub struct Controls {
     pub plan_token: Option<String>,
     /// The approval a human gave this call (after `APPROVAL_PENDING`).
     pub approval_id: Option<String>,
+    /// A job tool's wait before it answers with the running job (`wait_ms`).
+    pub wait: Option<std::time::Duration>,
     /// The arguments without the controls: what a plan token's digest covers.
     pub args: Value,
 }
 
 /// Splits the engine's controls off `args`, leaving those the tool declares itself.
-fn take_controls(args: &mut Value, own: &[String], effect: Effect) -> Result<Controls> {
+fn take_controls(
+    args: &mut Value,
+    own: &[String],
+    effect: Effect,
+    jobs: bool,
+) -> Result<Controls> {
     let Some(map) = args.as_object_mut() else {
         return Ok(Controls::default());
     };
@@ -161,8 +180,22 @@ fn take_controls(args: &mut Value, own: &[String], effect: Effect) -> Result<Con
             }
         },
         approval_id: None,
+        wait: None,
         args: Value::Null,
     };
+    if jobs {
+        controls.wait = match map.remove("wait_ms") {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(ms)) if ms.as_u64().is_some_and(|ms| ms <= MAX_WAIT_MS) => {
+                ms.as_u64().map(std::time::Duration::from_millis)
+            }
+            Some(other) => {
+                return Err(Error::invalid_arguments(format!(
+                    "wait_ms must be a whole number of milliseconds from 0 to {MAX_WAIT_MS}, not {other}"
+                )));
+            }
+        };
+    }
     // A tool that takes an approval id itself (`approval_status`) keeps it.
     if !own.iter().any(|field| field == "approval_id") {
         controls.approval_id = match map.remove("approval_id") {
@@ -192,8 +225,15 @@ fn take_controls(args: &mut Value, own: &[String], effect: Effect) -> Result<Con
     Ok(controls)
 }
 
+/// The longest `wait_ms` a caller may ask for: MCP clients drop calls after about
+/// 60 s (Claude Desktop), the CLI waits in rounds of this.
+pub const MAX_WAIT_MS: u64 = 600_000;
+
+/// The wait when the caller gives none: below the shortest client cap (PRODUCT.md §12).
+pub const DEFAULT_WAIT_MS: u64 = 25_000;
+
 /// Adds the engine's controls to a tool's input schema.
-fn with_controls(mut schema: Value, effect: Effect) -> Value {
+fn with_controls(mut schema: Value, effect: Effect, jobs: bool) -> Value {
     let Some(object) = schema.as_object_mut() else {
         return schema;
     };
@@ -210,6 +250,11 @@ fn with_controls(mut schema: Value, effect: Effect) -> Value {
     properties.entry("approval_id").or_insert_with(
         || serde_json::json!({"type": "string", "description": "After APPROVAL_PENDING: the approval, once a human gave it."}),
     );
+    if jobs {
+        properties.entry("wait_ms").or_insert_with(
+            || serde_json::json!({"type": "integer", "minimum": 0, "description": "Answer after this long [25000]; unfinished work goes on as a job (job_id)."}),
+        );
+    }
     if effect != Effect::ReadOnly {
         properties.entry("confirm").or_insert_with(
             || serde_json::json!({"type": "boolean", "description": "Run a destructive change (else a preview)."}),
@@ -228,6 +273,8 @@ pub trait DynTool: Send + Sync {
     /// The argument names the tool's own params declare (without the engine's controls).
     fn own_fields(&self) -> Vec<String>;
     fn output_schema(&self) -> Value;
+    /// Whether its work runs as a job (see [`Tool::JOBS`]).
+    fn jobs(&self) -> bool;
     fn prepare(&'static self, args: Value, planning: &PlanContext) -> Result<Prepared>;
 }
 
@@ -237,7 +284,11 @@ impl<T: Tool> DynTool for T {
     }
 
     fn input_schema(&self) -> Value {
-        with_controls(schema::input_schema_of::<T::Params>(), T::INFO.effect)
+        with_controls(
+            schema::input_schema_of::<T::Params>(),
+            T::INFO.effect,
+            T::JOBS,
+        )
     }
 
     fn own_fields(&self) -> Vec<String> {
@@ -250,7 +301,15 @@ impl<T: Tool> DynTool for T {
     /// Every tool may answer with the engine's [`Preview`] (`dry_run`, or a
     /// destructive command without `confirm`).
     fn output_schema(&self) -> Value {
-        schema::output_schema_of::<preview::Answer<T::Output>>()
+        if T::JOBS {
+            schema::output_schema_of::<preview::JobAnswer<T::Output>>()
+        } else {
+            schema::output_schema_of::<preview::Answer<T::Output>>()
+        }
+    }
+
+    fn jobs(&self) -> bool {
+        T::JOBS
     }
 
     fn prepare(&'static self, args: Value, planning: &PlanContext) -> Result<Prepared> {
@@ -264,7 +323,7 @@ impl<T: Tool> DynTool for T {
             .registry()
             .reject_unknown_fields(&args, T::INFO.name)?;
         let own = planning.registry().own_fields(T::INFO.name);
-        let controls = take_controls(&mut args, own, T::INFO.effect)?;
+        let controls = take_controls(&mut args, own, T::INFO.effect, T::JOBS)?;
         let params: T::Params = serde_json::from_value(args).map_err(|error| {
             Error::invalid_arguments(format!("invalid arguments for {}: {error}", T::INFO.name))
                 .with_recovery_tool("tools_schema")
@@ -276,6 +335,7 @@ impl<T: Tool> DynTool for T {
         }
         Ok(Prepared {
             plan,
+            deadline: T::deadline(&params),
             controls,
             run: Box::new(move |context| {
                 let future = self.run(params, context);

@@ -74,3 +74,13 @@ pub enum Answer<T> {
     Done(T),
     Preview(Box<Preview>),
 }
+
+/// A job tool's answer: its own, the engine's preview, or the job still running after
+/// `wait_ms`.
+#[derive(Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum JobAnswer<T> {
+    Done(T),
+    Preview(Box<Preview>),
+    Running(Box<super::job::JobView>),
+}

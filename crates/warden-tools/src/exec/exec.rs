@@ -134,6 +134,11 @@ impl CommandOptions {
         }
     }
 
+    /// How long the command may run on each host.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS))
+    }
+
     pub fn request(&self, max_output_bytes: usize) -> Result<ExecRequest> {
         for name in self.env.keys() {
             let valid = name
@@ -155,13 +160,14 @@ impl CommandOptions {
             env: self.env.clone(),
             stdin: self.stdin.as_ref().map(|text| text.clone().into_bytes()),
             working_directory: self.working_directory.clone(),
-            timeout: Duration::from_millis(self.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS)),
+            timeout: self.timeout(),
             // Callers may lower the configured bound, never raise it.
             max_output_bytes: self
                 .max_output_bytes
                 .unwrap_or(max_output_bytes)
                 .min(max_output_bytes),
             hide_command: false,
+            spool: None,
         })
     }
 }
@@ -196,6 +202,12 @@ impl Tool for Exec {
         open_world: true,
         example: r#"{"target": "group:web", "command": "uptime"}"#,
     };
+
+    const JOBS: bool = true;
+
+    fn deadline(params: &ExecParams) -> Option<std::time::Duration> {
+        Some(params.options.timeout())
+    }
 
     fn plan(&self, params: &ExecParams, planning: &PlanContext) -> Result<Plan> {
         let command = params.options.command()?;

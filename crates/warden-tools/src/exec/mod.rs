@@ -1,5 +1,11 @@
-//! Commands: a target concurrently (`exec`) or one host (`run`).
+//! Commands: a target concurrently (`exec`) or one host (`run`), and the jobs they
+//! become when they outlive their wait.
 
 #[allow(clippy::module_inception)] // `exec/exec.rs`: each tool file is named after its tool.
 pub mod exec;
+pub mod cancel;
+pub mod jobs_list;
+pub mod jobs_output;
+pub mod jobs_show;
+pub mod jobs_wait;
 pub mod run;

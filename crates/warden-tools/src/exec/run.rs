@@ -42,6 +42,12 @@ impl Tool for Run {
         example: r#"{"host_id": "web-1", "argv": ["df", "-h", "/"]}"#,
     };
 
+    const JOBS: bool = true;
+
+    fn deadline(params: &RunParams) -> Option<std::time::Duration> {
+        Some(params.options.timeout())
+    }
+
     fn plan(&self, params: &RunParams, planning: &PlanContext) -> Result<Plan> {
         let command = params.options.command()?;
         let hosts = params

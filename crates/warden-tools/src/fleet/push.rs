@@ -98,6 +98,8 @@ impl Tool for Push {
     type Params = PushParams;
     type Output = PushOutput;
 
+    const JOBS: bool = true;
+
     const INFO: ToolInfo = ToolInfo {
         name: "push",
         domain: Domain::Fleet,

@@ -109,6 +109,8 @@ impl Tool for SyncDir {
     type Params = SyncParams;
     type Output = SyncOutput;
 
+    const JOBS: bool = true;
+
     const INFO: ToolInfo = ToolInfo {
         name: "sync",
         domain: Domain::Fleet,

@@ -211,6 +211,20 @@ async fn open_session(world: &World) -> String {
     opened["session_id"].as_str().unwrap().to_owned()
 }
 
+/// An id for `JOB_ID` in examples: exec's example, run as a job.
+async fn finished_job(world: &World) -> String {
+    let exec = TOOLS
+        .iter()
+        .find(|tool| tool.info().name == "exec")
+        .unwrap();
+    let answer = world.call("exec", world.example(*exec)).await.unwrap();
+    answer["summary"]["job_id"].as_str().unwrap().to_owned()
+}
+
+fn with_job(args: Value, job: &str) -> Value {
+    serde_json::from_str(&args.to_string().replace("JOB_ID", job)).unwrap()
+}
+
 fn with_session(args: Value, session: &str) -> Value {
     serde_json::from_str(&args.to_string().replace("SESSION_ID", session)).unwrap()
 }
@@ -353,6 +367,9 @@ async fn allow_all_runs_every_example_and_every_answer_fits_its_schema() {
         if info.example.contains("SESSION_ID") {
             args = with_session(args, &open_session(&world).await);
         }
+        if info.example.contains("JOB_ID") {
+            args = with_job(args, &finished_job(&world).await);
+        }
         if needs_approval {
             let id = pending_approval(&world).await;
             args = serde_json::from_str(&args.to_string().replace("APPROVAL_ID", &id)).unwrap();
@@ -421,6 +438,9 @@ async fn every_changing_tool_takes_confirm_and_refuses_a_stale_plan_token() {
         let mut args = world.example(*tool);
         if info.example.contains("SESSION_ID") {
             args = with_session(args, &open_session(&world).await);
+        }
+        if info.example.contains("JOB_ID") {
+            args = with_job(args, &finished_job(&world).await);
         }
         args["confirm"] = json!(true);
         args["plan_token"] = json!("pt_not_from_a_preview");
