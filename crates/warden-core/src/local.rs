@@ -48,7 +48,11 @@ impl Transport for LocalTransport {
             // The launcher reads the command from a shell variable; the environment
             // copy is dropped first so the command's children do not inherit it.
             _ if request.spool.is_some() => {
-                let spooled = request.spool.as_ref().map(|spooled| spooled.spool.launcher(spooled.prune)).unwrap_or_default();
+                let spooled = request
+                    .spool
+                    .as_ref()
+                    .map(|spooled| spooled.spool.launcher(spooled.prune))
+                    .unwrap_or_default();
                 let mut command = ProcessCommand::new("/bin/sh");
                 command
                     .arg("-c")

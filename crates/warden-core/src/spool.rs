@@ -70,9 +70,8 @@ impl Spool {
     /// channel's exit status is the command's.
     pub fn launcher(&self, prune: bool) -> String {
         let key = &self.key;
-        let mut script = format!(
-            "b=\"{BASE}\"; [ -d \"$b\" ] || (umask 077; mkdir -p \"$b\") || exit 125\n"
-        );
+        let mut script =
+            format!("b=\"{BASE}\"; [ -d \"$b\" ] || (umask 077; mkdir -p \"$b\") || exit 125\n");
         if prune {
             let _ = writeln!(
                 script,
@@ -143,7 +142,9 @@ impl Spool {
     /// The whole output, stdout and stderr on their streams (after a restart).
     pub fn fetch_script(&self) -> String {
         let key = &self.key;
-        format!("d=\"{BASE}/{key}\"; cat \"$d.out\" 2>/dev/null; cat \"$d.err\" >&2 2>/dev/null; exit 0")
+        format!(
+            "d=\"{BASE}/{key}\"; cat \"$d.out\" 2>/dev/null; cat \"$d.err\" >&2 2>/dev/null; exit 0"
+        )
     }
 }
 

@@ -13,15 +13,15 @@ use std::sync::Arc;
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode as RpcCode,
-    ErrorData, Implementation, ListToolsResult, PaginatedRequestParams, ServerCapabilities,
-    ServerConfig,
+    ErrorData, Implementation, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
+    ProgressToken, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, ServerHandler, ServiceExt};
 use serde_json::Value;
 use tokio::signal::unix::{SignalKind, signal};
 use warden_core::tool::{Domain, Registry};
-use warden_core::{Caller, Engine, Error};
+use warden_core::{Caller, Engine, Error, ProgressSink};
 
 pub use listing::{ListingMode, tool_list};
 
@@ -57,6 +57,9 @@ impl WardenServer {
     /// after [`DRAIN_GRACE`]) with their outcome recorded, then exit.
     pub async fn serve_stdio(self) -> std::io::Result<()> {
         let engine = self.engine.clone();
+        // Jobs of processes that died are taken over and reconciled in the background.
+        let reconciler = engine.clone();
+        tokio::spawn(async move { reconciler.reconcile_jobs().await });
         let mut terminate = signal(SignalKind::terminate())?;
         let mut interrupt = signal(SignalKind::interrupt())?;
         let stdout = outgoing::CountingWriter::new(tokio::io::stdout(), Arc::clone(&self.outgoing));
@@ -245,6 +248,10 @@ impl ServerHandler for WardenServer {
             .unwrap_or_else(|| String::from("mcp"));
         let args = request.arguments.map(Value::Object).unwrap_or(Value::Null);
         self.outgoing.room().await;
+        let progress = context
+            .meta
+            .get_progress_token()
+            .map(|token| progress_sink(context.peer.clone(), token));
         let outcome = self
             .engine
             .invoke(
@@ -252,7 +259,7 @@ impl ServerHandler for WardenServer {
                 &request.name,
                 args,
                 context.ct.clone(),
-                None,
+                progress,
             )
             .await;
         let (response, size) = to_response(outcome);
@@ -260,3 +267,33 @@ impl ServerHandler for WardenServer {
         response
     }
 }
+
+/// Progress notices for a call the client gave a progress token: one when a host
+/// finishes, at most one a second, and the engine's own every few seconds while a job
+/// call waits. Sent in the background: a slow client never holds up the work.
+fn progress_sink(peer: rmcp::Peer<RoleServer>, token: ProgressToken) -> ProgressSink {
+    let last = Arc::new(std::sync::Mutex::new(None::<std::time::Instant>));
+    Arc::new(move |done, total, message| {
+        {
+            let mut last = last
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if last.is_some_and(|at| at.elapsed() < PROGRESS_GAP) && done < total {
+                return;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        let param = ProgressNotificationParam::new(token.clone(), done as f64)
+            .with_total(total as f64)
+            .with_message(message);
+        let peer = peer.clone();
+        tokio::spawn(async move {
+            if let Err(error) = peer.notify_progress(param).await {
+                tracing::debug!("progress notice not sent: {error}");
+            }
+        });
+    })
+}
+
+/// The least time between two progress notices of one call.
+const PROGRESS_GAP: std::time::Duration = std::time::Duration::from_secs(1);

@@ -28,7 +28,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "approvals",
         include_str!("../migrations/sqlite/0001_approvals.sql"),
     ),
-    (2, "jobs", include_str!("../migrations/sqlite/0002_jobs.sql")),
+    (
+        2,
+        "jobs",
+        include_str!("../migrations/sqlite/0002_jobs.sql"),
+    ),
 ];
 
 pub struct SqliteStore {

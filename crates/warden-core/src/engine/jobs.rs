@@ -140,11 +140,17 @@ pub(crate) fn state_of(result: &Result<Value>) -> JobState {
             };
             let mut state = JobState::Succeeded;
             for host in hosts {
-                let host_state = host
-                    .pointer("/error/code")
-                    .and_then(Value::as_str)
-                    .and_then(code_state)
-                    .or_else(|| (host.get("ok") == Some(&Value::Bool(false))).then_some(JobState::Failed));
+                let lost = (host.pointer("/error/lost") == Some(&Value::Bool(true)))
+                    .then_some(JobState::Lost);
+                let host_state = lost
+                    .or_else(|| {
+                        host.pointer("/error/code")
+                            .and_then(Value::as_str)
+                            .and_then(code_state)
+                    })
+                    .or_else(|| {
+                        (host.get("ok") == Some(&Value::Bool(false))).then_some(JobState::Failed)
+                    });
                 if let Some(host_state) = host_state
                     && rank(host_state) > rank(state)
                 {
@@ -187,7 +193,8 @@ impl Engine {
         progress: Option<ProgressSink>,
     ) -> Result<Value> {
         let until = tokio::time::Instant::now() + wait;
-        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + PROGRESS_EVERY, PROGRESS_EVERY);
+        let mut ticks =
+            tokio::time::interval_at(tokio::time::Instant::now() + PROGRESS_EVERY, PROGRESS_EVERY);
         loop {
             tokio::select! {
                 joined = &mut task => {
@@ -205,9 +212,10 @@ impl Engine {
                 }
             }
         }
-        let stored = self.store().job(&job.id).await?.ok_or_else(|| {
-            Error::internal(format!("job {} is missing from the store", job.id))
-        })?;
+        let stored =
+            self.store().job(&job.id).await?.ok_or_else(|| {
+                Error::internal(format!("job {} is missing from the store", job.id))
+            })?;
         let view = match stored.state {
             JobState::Running => {
                 let output = self.peek(job).await;
@@ -215,12 +223,17 @@ impl Engine {
             }
             _ => view_of(&stored),
         };
-        serde_json::to_value(view).map_err(|error| Error::internal(format!("unserializable job: {error}")))
+        serde_json::to_value(view)
+            .map_err(|error| Error::internal(format!("unserializable job: {error}")))
     }
 
     /// The progress sink of a job's work: counts finished hosts, and passes each on to
     /// the caller's sink.
-    pub(super) fn job_progress(&self, job: &Arc<LiveJob>, caller: Option<ProgressSink>) -> ProgressSink {
+    pub(super) fn job_progress(
+        &self,
+        job: &Arc<LiveJob>,
+        caller: Option<ProgressSink>,
+    ) -> ProgressSink {
         let job = Arc::clone(job);
         Arc::new(move |done, total, host| {
             job.hosts_done.fetch_max(done, Ordering::Relaxed);
@@ -419,7 +432,11 @@ impl Engine {
             // Run by another process (alive or not): stop it through its spools; its
             // watcher, or this process's reconciler, records the end.
             for (index, host) in self.job_hosts(&job) {
-                for status in self.spool_status(&job, index, &host).await.unwrap_or_default() {
+                for status in self
+                    .spool_status(&job, index, &host)
+                    .await
+                    .unwrap_or_default()
+                {
                     if status.alive {
                         let spool = Spool::from_key(&status.key);
                         may_still_run |= !self.stop_spool(&job.id, &host, &spool).await;
@@ -484,7 +501,12 @@ impl Engine {
         };
         let length = length.min(MAX_OUTPUT_READ);
         let read = self
-            .host_script(&host, &job.id, spool.read_script(stream, offset, length), length as usize)
+            .host_script(
+                &host,
+                &job.id,
+                spool.read_script(stream, offset, length),
+                length as usize,
+            )
             .await?;
         Ok(JobOutput {
             offset,
@@ -511,7 +533,8 @@ impl Engine {
 
     /// The last bytes of each running spool of a live job, briefly.
     async fn peek(&self, job: &LiveJob) -> Vec<HostOutput> {
-        let spools: Vec<(usize, Spool)> = lock(&job.spools).iter().take(PEEK_HOSTS).cloned().collect();
+        let spools: Vec<(usize, Spool)> =
+            lock(&job.spools).iter().take(PEEK_HOSTS).cloned().collect();
         let mut reads = tokio::task::JoinSet::new();
         for (order, (index, spool)) in spools.into_iter().enumerate() {
             let Some(host) = job.hosts.get(index).cloned() else {
@@ -522,7 +545,12 @@ impl Engine {
             reads.spawn(async move {
                 let read = tokio::time::timeout(
                     PEEK_WAIT,
-                    engine.host_script(&host, &id, spool.peek_script(PEEK_TAIL), 2 * PEEK_TAIL + 64),
+                    engine.host_script(
+                        &host,
+                        &id,
+                        spool.peek_script(PEEK_TAIL),
+                        2 * PEEK_TAIL + 64,
+                    ),
                 )
                 .await;
                 match read {
@@ -545,7 +573,12 @@ impl Engine {
         if output.status != ExitStatus::Code(0) {
             return Err(Error::new(
                 ErrorCode::OutcomeUnknown,
-                format!("could not read job {}'s spools on {}: {}", job.id, host.id, output.stderr.text().trim()),
+                format!(
+                    "could not read job {}'s spools on {}: {}",
+                    job.id,
+                    host.id,
+                    output.stderr.text().trim()
+                ),
             )
             .with_host(host.id.as_str()));
         }
@@ -601,7 +634,11 @@ impl Engine {
         let Ok(instance) = self.instance() else {
             return 0;
         };
-        let running = match self.store().jobs(None, Some(JobState::Running), 10_000).await {
+        let running = match self
+            .store()
+            .jobs(None, Some(JobState::Running), 10_000)
+            .await
+        {
             Ok(running) => running,
             Err(error) => {
                 tracing::warn!("cannot list running jobs: {error}");
@@ -629,7 +666,8 @@ impl Engine {
                 }
             }
             taken += 1;
-            let event = json!({"event": "job_adopted", "job_id": job.id, "from_instance": job.instance});
+            let event =
+                json!({"event": "job_adopted", "job_id": job.id, "from_instance": job.instance});
             if let Err(error) = self.audit_event(event).await {
                 tracing::error!("cannot record a job take-over: {error}");
             }
@@ -670,13 +708,16 @@ impl Engine {
             .await
         {
             Ok(true) => {
-                let event = json!({"event": "job_reconciled", "job_id": job.id, "state": state.as_str()});
+                let event =
+                    json!({"event": "job_reconciled", "job_id": job.id, "state": state.as_str()});
                 if let Err(error) = self.audit_event(event).await {
                     tracing::error!("cannot record a reconciled job: {error}");
                 }
             }
             Ok(false) => {}
-            Err(error) => tracing::error!(job = %job.id, "cannot record how the job ended: {error}"),
+            Err(error) => {
+                tracing::error!(job = %job.id, "cannot record how the job ended: {error}")
+            }
         }
     }
 
@@ -722,7 +763,13 @@ impl Engine {
                     let stopped = self
                         .host_script(host, &job.id, spool.stop_script(StopReason::TimedOut), 1024)
                         .await
-                        .is_ok_and(|output| output.stdout.text().lines().any(|line| line == "stopped" || line == "gone"));
+                        .is_ok_and(|output| {
+                            output
+                                .stdout
+                                .text()
+                                .lines()
+                                .any(|line| line == "stopped" || line == "gone")
+                        });
                     if !stopped {
                         tracing::warn!(job = %job.id, host = %host.id, "a timed-out job may still be running");
                     }
@@ -739,24 +786,22 @@ impl Engine {
             .zip(&job.hosts)
             .map(|(result, host_id)| {
                 result.unwrap_or_else(|| {
-                    let error = Error::new(ErrorCode::OutcomeUnknown, "the host is no longer in the inventory")
-                        .with_host(host_id);
+                    let error = Error::new(
+                        ErrorCode::OutcomeUnknown,
+                        "the host is no longer in the inventory",
+                    )
+                    .with_host(host_id);
                     HostResult::from_error(host_id, &error, 0)
                 })
             })
             .collect();
-        let mut fleet = serde_json::to_value(FleetResult::new(results, &job.id, Instant::now(), true))
-            .unwrap_or_default();
+        let mut fleet =
+            serde_json::to_value(FleetResult::new(results, &job.id, Instant::now(), true))
+                .unwrap_or_default();
         if let Some(duration) = fleet.pointer_mut("/summary/duration_ms") {
             *duration = json!(now_ms() - job.created_at);
         }
-        let mut state = state_of(&Ok(fleet.clone()));
-        if let Some(results) = fleet["results"].as_array() {
-            if results.iter().any(|result| result.pointer("/error/lost") == Some(&Value::Bool(true))) && rank(JobState::Lost) > rank(state) {
-                state = JobState::Lost;
-            }
-        }
-        (state, fleet)
+        (state_of(&Ok(fleet.clone())), fleet)
     }
 
     /// One host's result from its spool's status and output.
@@ -793,7 +838,9 @@ impl Engine {
             status: exit,
             stdout,
             stderr,
-            duration: Duration::from_millis(u64::try_from(now_ms() - job.created_at).unwrap_or_default()),
+            duration: Duration::from_millis(
+                u64::try_from(now_ms() - job.created_at).unwrap_or_default(),
+            ),
             may_still_run: false,
         };
         HostResult::from_output(host.id.as_str(), &output, &job.summary)
@@ -805,7 +852,10 @@ impl Engine {
 pub enum OutputRange {
     /// The last this many bytes.
     Tail(u64),
-    At { offset: u64, length: u64 },
+    At {
+        offset: u64,
+        length: u64,
+    },
 }
 
 /// Bytes read from a job's spool.
@@ -818,7 +868,10 @@ pub struct JobOutput {
 
 /// One line of progress: hosts done, bytes so far, and the last line printed.
 fn progress_line(job: &LiveJob, output: &[HostOutput]) -> String {
-    let bytes: u64 = output.iter().map(|host| host.stdout_bytes + host.stderr_bytes).sum();
+    let bytes: u64 = output
+        .iter()
+        .map(|host| host.stdout_bytes + host.stderr_bytes)
+        .sum();
     let last = output
         .iter()
         .rev()
@@ -827,7 +880,13 @@ fn progress_line(job: &LiveJob, output: &[HostOutput]) -> String {
                 .lines()
                 .rev()
                 .find(|line| !line.trim().is_empty())
-                .map(|line| format!("{}: {}", host.host_id, line.chars().take(120).collect::<String>()))
+                .map(|line| {
+                    format!(
+                        "{}: {}",
+                        host.host_id,
+                        line.chars().take(120).collect::<String>()
+                    )
+                })
         })
         .unwrap_or_default();
     format!(
@@ -847,8 +906,14 @@ fn peeked(host: &Host, output: &ExecOutput) -> HostOutput {
     };
     let first = String::from_utf8_lossy(first);
     let mut fields = first.split_whitespace();
-    let stdout_bytes = fields.next().and_then(|n| n.parse().ok()).unwrap_or_default();
-    let stderr_bytes = fields.next().and_then(|n| n.parse().ok()).unwrap_or_default();
+    let stdout_bytes = fields
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_default();
+    let stderr_bytes = fields
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_default();
     let exit_code = fields.next().and_then(|code| code.parse().ok());
     HostOutput {
         host_id: host.id.to_string(),
@@ -860,7 +925,8 @@ fn peeked(host: &Host, output: &ExecOutput) -> HostOutput {
     }
 }
 
-
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -484,7 +484,12 @@ impl Engine {
             .is_some_and(|tool| tool.jobs());
         if jobs && !plan.dry_run && !confirm_required {
             let owner = approve::owner(caller);
-            let summary = approval_summary(tool_name, &call.record, &self.inner.secrets, &call.env_values);
+            let summary = approval_summary(
+                tool_name,
+                &call.record,
+                &self.inner.secrets,
+                &call.env_values,
+            );
             let job = match self
                 .begin_job(
                     &job_id,

@@ -152,9 +152,10 @@ impl Store for MemoryStore {
 
     async fn adopt_job(&self, id: &str, from: &str, to: &str, now: i64) -> Result<bool> {
         self.jobs_with(|jobs| {
-            let Some(job) = jobs.iter_mut().find(|job| {
-                job.id == id && job.state == JobState::Running && job.instance == from
-            }) else {
+            let Some(job) = jobs
+                .iter_mut()
+                .find(|job| job.id == id && job.state == JobState::Running && job.instance == from)
+            else {
                 return false;
             };
             job.instance = to.to_owned();

@@ -151,12 +151,7 @@ pub struct Controls {
 }
 
 /// Splits the engine's controls off `args`, leaving those the tool declares itself.
-fn take_controls(
-    args: &mut Value,
-    own: &[String],
-    effect: Effect,
-    jobs: bool,
-) -> Result<Controls> {
+fn take_controls(args: &mut Value, own: &[String], effect: Effect, jobs: bool) -> Result<Controls> {
     let Some(map) = args.as_object_mut() else {
         return Ok(Controls::default());
     };

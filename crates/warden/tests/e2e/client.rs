@@ -138,6 +138,25 @@ impl McpProcess {
         }
     }
 
+    /// The answer to `id` and the notifications that came before it.
+    pub fn answer_and_notifications(&mut self, id: u64) -> (Value, Vec<Value>) {
+        let mut notifications = Vec::new();
+        loop {
+            let line = match self.lines.recv_timeout(ANSWER_TIMEOUT) {
+                Ok(line) => line,
+                Err(error) => panic!("no answer to request {id}: {error}"),
+            };
+            let message: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|error| panic!("stdout carried non-JSON {line:?}: {error}"));
+            if message.get("id") == Some(&json!(id)) {
+                return (message, notifications);
+            }
+            if message.get("id").is_none() {
+                notifications.push(message);
+            }
+        }
+    }
+
     /// The answers to several requests in flight at once, in the order of `ids`
     /// (whatever order they arrive in).
     pub fn answers(&mut self, ids: &[u64]) -> Vec<Value> {
