@@ -85,6 +85,9 @@ pub enum Command {
     /// Only here, outside the chat: no MCP tool can approve anything.
     #[command(subcommand)]
     Approvals(ApprovalsCommand),
+    /// Jobs: work that outlived its call (any agent's, and the CLI's).
+    #[command(subcommand)]
+    Jobs(JobsCommand),
     /// Write a commented starter warden.yaml.
     Init {
         /// Where to write it.
@@ -102,6 +105,35 @@ pub enum Command {
         #[arg(short, long)]
         target: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// Jobs, newest first: `warden jobs list --state running`.
+    List {
+        /// running, succeeded, failed, cancelled, timed_out, lost or outcome_unknown.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// One job: its state, output so far, or its answer.
+    Show { job_id: String },
+    /// Wait for a job to end, then show it (exit 1 unless it succeeded).
+    Wait { job_id: String },
+    /// Print one host's output of a job (raw bytes, whole or --tail N).
+    Output {
+        job_id: String,
+        host_id: String,
+        /// stderr instead of stdout.
+        #[arg(long)]
+        stderr: bool,
+        /// Only the last N bytes.
+        #[arg(long)]
+        tail: Option<u64>,
+    },
+    /// Stop a job: INT, TERM, then KILL to all it started, verified on each host.
+    Cancel { job_id: String },
 }
 
 #[derive(Debug, Subcommand)]

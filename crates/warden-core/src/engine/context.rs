@@ -82,25 +82,25 @@ impl RunContext {
 
     /// This caller's job `id` as it stands (`JOB_NOT_FOUND` for anyone else's).
     pub async fn job(&self, id: &str) -> Result<JobView> {
-        self.engine.job_view(&self.owner, id).await
+        self.engine.job_view(Some(&self.owner), id).await
     }
 
     /// Waits up to `wait` for this caller's job `id` to end (the call's cancellation
     /// ends the wait).
     pub async fn wait_job(&self, id: &str, wait: Duration) -> Result<JobView> {
         self.engine
-            .wait_job(&self.owner, id, wait, &self.cancel)
+            .wait_job(Some(&self.owner), id, wait, &self.cancel)
             .await
     }
 
     /// This caller's jobs, newest first.
     pub async fn jobs(&self, state: Option<JobState>, limit: u32) -> Result<Vec<JobView>> {
-        self.engine.list_jobs(&self.owner, state, limit).await
+        self.engine.list_jobs(Some(&self.owner), state, limit).await
     }
 
     /// Stops this caller's job `id` (verified on its hosts).
     pub async fn cancel_job(&self, id: &str) -> Result<JobView> {
-        self.engine.cancel_job(&self.owner, id).await
+        self.engine.cancel_job(Some(&self.owner), id).await
     }
 
     /// Bytes of one host's output (`out` or `err`) of this caller's job `id`.
@@ -112,7 +112,7 @@ impl RunContext {
         range: OutputRange,
     ) -> Result<JobOutput> {
         self.engine
-            .job_output(&self.owner, id, host_id, stream, range)
+            .job_output(Some(&self.owner), id, host_id, stream, range)
             .await
     }
 

@@ -56,6 +56,9 @@ pub(crate) struct LiveJob {
     seq: AtomicUsize,
     pub(crate) hosts_done: AtomicUsize,
     started: Instant,
+    /// Its task, aborted when the process stops (the job stays `running` for the next
+    /// process to take over; a connection closed by our own shutdown is no outcome).
+    task: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
 /// How often a waiting call sends a progress notice (PRODUCT.md §12: every few seconds).
@@ -112,6 +115,7 @@ fn view_of(job: &Job) -> JobView {
         state: job.state,
         tool: job.tool.clone(),
         summary: job.summary.clone(),
+        owner: None,
         hosts: job.hosts.len(),
         hosts_done: None,
         output: Vec::new(),
@@ -192,6 +196,7 @@ impl Engine {
         cancel: &CancellationToken,
         progress: Option<ProgressSink>,
     ) -> Result<Value> {
+        *lock(&job.task) = Some(task.abort_handle());
         let until = tokio::time::Instant::now() + wait;
         let mut ticks =
             tokio::time::interval_at(tokio::time::Instant::now() + PROGRESS_EVERY, PROGRESS_EVERY);
@@ -225,6 +230,17 @@ impl Engine {
         };
         serde_json::to_value(view)
             .map_err(|error| Error::internal(format!("unserializable job: {error}")))
+    }
+
+    /// Leaves this process's jobs to the next one: their tasks stop here, their rows
+    /// stay `running`, their commands go on on their hosts (on shutdown, before the
+    /// connections close).
+    pub(super) fn leave_jobs(&self) {
+        for job in lock(&self.inner.jobs.live).values() {
+            if let Some(task) = lock(&job.task).take() {
+                task.abort();
+            }
+        }
     }
 
     /// The progress sink of a job's work: counts finished hosts, and passes each on to
@@ -295,6 +311,7 @@ impl Engine {
             seq: AtomicUsize::new(0),
             hosts_done: AtomicUsize::new(0),
             started: Instant::now(),
+            task: Mutex::default(),
         });
         lock(&self.inner.jobs.live).insert(job_id.to_owned(), Arc::clone(&live));
         Ok(live)
@@ -336,12 +353,12 @@ impl Engine {
     }
 
     /// The caller's job `id`, or `JOB_NOT_FOUND` (another caller's job is not found
-    /// either).
-    async fn owned_job(&self, owner: &str, id: &str) -> Result<Job> {
+    /// either). `owner` is `None` for the operator (the CLI), who sees every job.
+    async fn owned_job(&self, owner: Option<&str>, id: &str) -> Result<Job> {
         self.store()
             .job(id)
             .await?
-            .filter(|job| job.owner == owner)
+            .filter(|job| owner.is_none_or(|owner| job.owner == owner))
             .ok_or_else(|| {
                 Error::new(ErrorCode::JobNotFound, format!("no job {id:?} of yours"))
                     .with_hint("jobs_list shows your jobs (finished ones are kept 7 days)")
@@ -350,7 +367,7 @@ impl Engine {
     }
 
     /// The caller's job as it stands, with output so far when it runs here.
-    pub(crate) async fn job_view(&self, owner: &str, id: &str) -> Result<JobView> {
+    pub async fn job_view(&self, owner: Option<&str>, id: &str) -> Result<JobView> {
         self.reconcile_jobs().await;
         let job = self.owned_job(owner, id).await?;
         let live = lock(&self.inner.jobs.live).get(id).cloned();
@@ -364,9 +381,9 @@ impl Engine {
     }
 
     /// Waits up to `wait` for the caller's job to end; the view either way.
-    pub(crate) async fn wait_job(
+    pub async fn wait_job(
         &self,
-        owner: &str,
+        owner: Option<&str>,
         id: &str,
         wait: Duration,
         cancel: &CancellationToken,
@@ -393,20 +410,23 @@ impl Engine {
     }
 
     /// The caller's jobs, newest first.
-    pub(crate) async fn list_jobs(
+    pub async fn list_jobs(
         &self,
-        owner: &str,
+        owner: Option<&str>,
         state: Option<JobState>,
         limit: u32,
     ) -> Result<Vec<JobView>> {
         self.reconcile_jobs().await;
-        let jobs = self.store().jobs(Some(owner), state, limit).await?;
+        let jobs = self.store().jobs(owner, state, limit).await?;
         Ok(jobs
             .iter()
             .map(|job| {
                 let mut view = view_of(job);
                 // A list stays small: each job's answer is one jobs_show away.
                 view.result = None;
+                if owner.is_none() {
+                    view.owner = Some(job.owner.clone());
+                }
                 view
             })
             .collect())
@@ -414,7 +434,7 @@ impl Engine {
 
     /// Stops the caller's job: its commands get INT, TERM, then KILL (process group and
     /// every process marked as the job's), verified on each host.
-    pub(crate) async fn cancel_job(&self, owner: &str, id: &str) -> Result<JobView> {
+    pub async fn cancel_job(&self, owner: Option<&str>, id: &str) -> Result<JobView> {
         let job = self.owned_job(owner, id).await?;
         if job.state != JobState::Running {
             return Ok(view_of(&job));
@@ -456,9 +476,9 @@ impl Engine {
     }
 
     /// Bytes of one host's output of the caller's job, read from its spool on the host.
-    pub(crate) async fn job_output(
+    pub async fn job_output(
         &self,
-        owner: &str,
+        owner: Option<&str>,
         id: &str,
         host_id: &str,
         stream: &str,

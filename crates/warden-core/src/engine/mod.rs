@@ -887,6 +887,7 @@ impl Engine {
     }
 
     pub async fn shutdown(&self) {
+        self.leave_jobs();
         self.inner.ssh.shutdown().await;
         if let Ok(log) = &self.inner.audit {
             log.flush();

@@ -16,6 +16,9 @@ pub struct JobView {
     pub tool: String,
     /// The command (masked), or what the tool does.
     pub summary: String,
+    /// Who started it (identity/client): shown to the operator only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     /// How many hosts the job runs on.
     pub hosts: usize,
     /// While running: how many hosts finished.

@@ -21,7 +21,11 @@ pub async fn run(engine: Engine, tool: &str, args: Value, json: bool) -> u8 {
         progress_bar.set_position(done as u64);
         progress_bar.set_message(host_id.to_owned());
     });
-    let result = super::invoke(&engine, tool, args, Some(progress)).await;
+    let result = match super::invoke(&engine, tool, args, Some(progress)).await {
+        // Work that outlived the first wait: the CLI waits for its end.
+        Ok(first) => super::jobs::until_done(&engine, first).await,
+        Err(error) => Err(error),
+    };
     bar.finish_and_clear();
     let value = match result {
         Ok(value) => value,

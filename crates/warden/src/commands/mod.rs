@@ -7,6 +7,7 @@ mod config;
 mod exec;
 mod hosts;
 mod init;
+mod jobs;
 mod mcp;
 
 use std::sync::Arc;
@@ -32,6 +33,9 @@ pub async fn dispatch(cli: Cli) -> u8 {
                 approvals::run(engine, command, global.json)
             })
             .await
+        }
+        Command::Jobs(command) => {
+            with_engine(&global, |engine| jobs::run(engine, command, global.json)).await
         }
         Command::Mcp(command) => with_engine(&global, |engine| mcp::serve(engine, command)).await,
         Command::Call { tool, arguments } => {

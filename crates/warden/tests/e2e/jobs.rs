@@ -298,6 +298,35 @@ fn output_is_read_by_offset_and_tail_and_only_by_its_owner() {
     assert_eq!(refused["error"]["code"], "JOB_NOT_FOUND", "{refused}");
     let (listed, _) = other.call("jobs_list", json!({}));
     assert_eq!(listed["jobs"], json!([]), "{listed}");
+    // The operator sees every job, and reads its output raw.
+    let cli = |args: &[&str]| {
+        let output = crate::client::warden_command(home.path())
+            .args(["--config", config.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        output.stdout
+    };
+    let listed: Value = serde_json::from_slice(&cli(&["jobs", "list", "--json"])).unwrap();
+    let entry = listed["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["job_id"] == job.as_str())
+        .expect("the agent's job is listed for the operator")
+        .clone();
+    assert!(entry["owner"].as_str().unwrap().contains("e2e"), "{entry}");
+    let table = String::from_utf8(cli(&["jobs", "list"])).unwrap();
+    assert!(
+        table.contains(&job) && table.contains("succeeded"),
+        "{table}"
+    );
+    assert_eq!(cli(&["jobs", "output", &job, "fleet-01"]), whole.as_bytes());
+    assert_eq!(
+        cli(&["jobs", "output", &job, "fleet-01", "--tail", "6"]),
+        b"20000\n"
+    );
     // wait_ms out of range is refused with the rule.
     let answer = mcp.request(
         "tools/call",
