@@ -665,3 +665,151 @@ async fn review2_invalid_calls_are_rate_limited_too() {
         "four invalid calls at once under rate 1/burst 1, none rate limited"
     );
 }
+
+/// A job tool: `sleep 1` on web-1, spooled.
+struct Sleeper;
+
+impl Tool for Sleeper {
+    type Params = Done2;
+    type Output = Done;
+
+    const INFO: ToolInfo = ToolInfo {
+        name: "sleeper",
+        domain: Domain::Exec,
+        summary: "Sleep as a job",
+        description: "test only",
+        effect: Effect::Mutating,
+        idempotent: false,
+        open_world: true,
+        example: "{}",
+    };
+    const JOBS: bool = true;
+
+    fn plan(&self, _params: &Done2, planning: &PlanContext) -> Result<Plan> {
+        let host = planning.inventory().require("web-1")?;
+        Ok(Plan::command(
+            vec![host],
+            Command::Shell("sleep 1".into()),
+            Effect::Mutating,
+        ))
+    }
+
+    fn run(
+        &self,
+        _params: Done2,
+        context: RunContext,
+    ) -> impl Future<Output = Result<Done>> + Send + 'static {
+        async move {
+            let host = context.inventory().require("web-1")?;
+            let request = ExecRequest {
+                command: Command::Shell("sleep 1".into()),
+                env: Default::default(),
+                stdin: None,
+                working_directory: None,
+                timeout: std::time::Duration::from_secs(5),
+                max_output_bytes: 1024,
+                hide_command: false,
+                spool: None,
+            };
+            context.exec(&host, &request).await?;
+            Ok(Done {})
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+struct Done2 {}
+
+static SLEEPER: &[&dyn DynTool] = &[&Sleeper];
+
+/// Sees, at each command, whether its job is in the store and whether it runs spooled.
+struct JobWitness {
+    store: Arc<crate::store::memory::MemoryStore>,
+    seen: std::sync::Mutex<Vec<(bool, bool)>>,
+}
+
+#[async_trait]
+impl Transport for JobWitness {
+    async fn exec(
+        &self,
+        permit: &Permit,
+        host: &Host,
+        request: &ExecRequest,
+        cancel: &CancellationToken,
+    ) -> Result<ExecOutput> {
+        use crate::store::Store;
+        let stored = self
+            .store
+            .job(permit.job_id())
+            .await?
+            .is_some_and(|job| job.state == crate::store::JobState::Running);
+        self.seen
+            .lock()
+            .unwrap()
+            .push((stored, request.spool.is_some()));
+        // Run it plainly: this test is about the order, not the spool's shell.
+        let mut plain = request.clone();
+        plain.spool = None;
+        LocalTransport.exec(permit, host, &plain, cancel).await
+    }
+
+    async fn files(&self, permit: &Permit, host: &Host) -> Result<Arc<dyn HostFiles>> {
+        LocalTransport.files(permit, host).await
+    }
+}
+
+/// A job is in the store (running) before its first command reaches a host, the
+/// command runs spooled, the call answers at its wait with the running job, and the
+/// job ends succeeded.
+#[tokio::test]
+async fn a_job_is_stored_before_its_first_command_and_answers_at_its_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(crate::store::memory::MemoryStore::default());
+    let witness = Arc::new(JobWitness {
+        store: Arc::clone(&store),
+        seen: Default::default(),
+    });
+    let loaded = LoadedConfig {
+        config: Config::parse("hosts:\n  - {id: web-1, address: 127.0.0.1}\n").unwrap(),
+        source: None,
+        state_dir: dir.path().to_path_buf(),
+    };
+    let engine = Engine::new(
+        loaded,
+        Arc::clone(&witness) as Arc<dyn Transport>,
+        Arc::new(Registry::new(SLEEPER)),
+        store,
+    )
+    .unwrap();
+    let caller = Caller::new("jobs-test");
+    let answer = engine
+        .invoke(
+            &caller,
+            "sleeper",
+            json!({"wait_ms": 100}),
+            CancellationToken::new(),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer["state"], "running", "{answer}");
+    let job = answer["job_id"].as_str().unwrap().to_owned();
+    let owner = super::approve::owner(&caller);
+    let ended = engine
+        .wait_job(
+            Some(&owner),
+            &job,
+            std::time::Duration::from_secs(10),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ended.state, crate::store::JobState::Succeeded, "{ended:?}");
+    // The command (spooled), then the engine's peek at its output for the answer.
+    let seen = witness.seen.lock().unwrap().clone();
+    assert_eq!(seen[0], (true, true), "{seen:?}");
+    assert!(seen.iter().all(|(stored, _)| *stored), "{seen:?}");
+    // Another caller does not find it.
+    let other = engine.job_view(Some("someone/else"), &job).await.unwrap_err();
+    assert_eq!(other.code, ErrorCode::JobNotFound);
+}

@@ -58,10 +58,17 @@ impl HostResult {
                 Some(
                     Error::new(
                         ErrorCode::CmdTimeout,
-                        format!(
-                            "stopped after {} ms; the remote process group was killed",
-                            output.duration.as_millis()
-                        ),
+                        if output.may_still_run {
+                            format!(
+                                "timed out after {} ms; warden sent INT, TERM and KILL but the host could not confirm that nothing of it is left: it may still be running",
+                                output.duration.as_millis()
+                            )
+                        } else {
+                            format!(
+                                "stopped after {} ms; the remote process group was killed",
+                                output.duration.as_millis()
+                            )
+                        },
                     )
                     .with_host(host_id)
                     .with_command(command),
