@@ -272,16 +272,16 @@ impl Engine {
     }
 
     /// Writes the job of a call about to run, before any host is reached.
-    pub(super) async fn begin_job(
-        &self,
-        job_id: &str,
-        owner: &str,
-        tool: &str,
-        summary: String,
-        hosts: &[Arc<Host>],
-        spooled: bool,
-        deadline: Option<Duration>,
-    ) -> Result<Arc<LiveJob>> {
+    pub(super) async fn begin_job(&self, start: JobStart<'_>) -> Result<Arc<LiveJob>> {
+        let JobStart {
+            job_id,
+            owner,
+            tool,
+            summary,
+            hosts,
+            spooled,
+            deadline,
+        } = start;
         let now = now_ms();
         let deadline = deadline.unwrap_or(DEFAULT_DEADLINE);
         let job = Job {
@@ -865,6 +865,20 @@ impl Engine {
         };
         HostResult::from_output(host.id.as_str(), &output, &job.summary)
     }
+}
+
+/// What a job call brings to its job.
+pub(super) struct JobStart<'a> {
+    pub(super) job_id: &'a str,
+    pub(super) owner: &'a str,
+    pub(super) tool: &'a str,
+    /// One line for people (masked).
+    pub(super) summary: String,
+    pub(super) hosts: &'a [Arc<Host>],
+    /// Its commands run spooled (it plans commands: `exec`, `run`).
+    pub(super) spooled: bool,
+    /// The tool's bound on its work.
+    pub(super) deadline: Option<Duration>,
 }
 
 /// Which bytes of a stream `jobs_output` reads.

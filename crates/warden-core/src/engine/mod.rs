@@ -491,15 +491,15 @@ impl Engine {
                 &call.env_values,
             );
             let job = match self
-                .begin_job(
-                    &job_id,
-                    &owner,
-                    tool_name,
+                .begin_job(jobs::JobStart {
+                    job_id: &job_id,
+                    owner: &owner,
+                    tool: tool_name,
                     summary,
-                    &plan.hosts,
-                    !plan.commands.is_empty(),
-                    prepared.deadline,
-                )
+                    hosts: &plan.hosts,
+                    spooled: !plan.commands.is_empty(),
+                    deadline: prepared.deadline,
+                })
                 .await
             {
                 Ok(job) => job,

@@ -810,6 +810,9 @@ async fn a_job_is_stored_before_its_first_command_and_answers_at_its_wait() {
     assert_eq!(seen[0], (true, true), "{seen:?}");
     assert!(seen.iter().all(|(stored, _)| *stored), "{seen:?}");
     // Another caller does not find it.
-    let other = engine.job_view(Some("someone/else"), &job).await.unwrap_err();
+    let other = engine
+        .job_view(Some("someone/else"), &job)
+        .await
+        .unwrap_err();
     assert_eq!(other.code, ErrorCode::JobNotFound);
 }
