@@ -219,8 +219,10 @@ fn big_output_timeouts_env_stdin_and_working_directory() {
     );
 }
 
+/// A client's `notifications/cancelled` ends its wait, not the work (PRODUCT.md §12:
+/// the work goes on as a job); `cancel` ends the work on the host.
 #[test]
-fn cancellation_stops_the_remote_command() {
+fn a_client_cancel_ends_the_wait_and_cancel_ends_the_job() {
     let (_fleet, home, config) = fleet(1, "");
     let mut mcp = McpProcess::start(home.path(), Some(&config));
     let id = mcp.send_request(
@@ -233,6 +235,15 @@ fn cancellation_stops_the_remote_command() {
         json!({"requestId": id, "reason": "test"}),
     );
     std::thread::sleep(Duration::from_millis(800));
+    let (left, _) = mcp.call(
+        "run",
+        json!({"host_id": "fleet-01", "command": "pgrep -f 'sleep 3[1].5' >/dev/null && echo running"}),
+    );
+    assert_eq!(left["stdout"], "running\n");
+    let (listed, _) = mcp.call("jobs_list", json!({"state": "running"}));
+    let job = listed["jobs"][0]["job_id"].as_str().unwrap().to_owned();
+    let (cancelled, _) = mcp.call("cancel", json!({"job_id": job}));
+    assert_eq!(cancelled["state"], "cancelled", "{cancelled}");
     let (left, _) = mcp.call(
         "run",
         json!({"host_id": "fleet-01", "command": "pgrep -f 'sleep 3[1].5' || echo none"}),
