@@ -52,6 +52,8 @@ pub struct RunContext {
     pub(super) job_id: String,
     pub(super) cancel: CancellationToken,
     pub(super) progress: Option<ProgressSink>,
+    /// How the planned hosts run (see `rollout.rs`).
+    pub(super) rollout: Option<Arc<crate::tool::Rollout>>,
 }
 
 impl RunContext {

@@ -10,6 +10,7 @@ mod context;
 mod drain;
 mod grant;
 mod limit;
+mod rollout;
 #[cfg(test)]
 mod tests;
 mod tokens;
@@ -128,7 +129,8 @@ impl PlanContext<'_> {
     }
 }
 
-/// Reports a host finishing during a fan-out: (hosts done, hosts total, host id).
+/// Reports a host finishing during a fan-out: (hosts done, hosts total, what happened:
+/// the host id; in a rollout, `web-3 (batch 2/10)`, or the pause between batches).
 pub type ProgressSink = Arc<dyn Fn(usize, usize, &str) + Send + Sync>;
 
 #[derive(Clone)]
@@ -495,6 +497,7 @@ impl Engine {
                 job_id,
                 cancel,
                 progress,
+                rollout: plan.rollout.clone().map(Arc::new),
             };
             let mut result = (prepared.run)(context).await;
             // A tool's own preview (a file it would replace) gets a token to confirm it.
@@ -940,6 +943,10 @@ fn preview(
                 hint: decision.hint.clone(),
             })
             .collect(),
+        rollout: plan
+            .rollout
+            .as_ref()
+            .map(|rollout| rollout.planned(&plan.hosts)),
         plan_token,
         summary: PreviewSummary {
             ok,

@@ -6,6 +6,7 @@
 mod plan;
 pub mod preview;
 pub mod result;
+pub mod rollout;
 pub mod schema;
 
 use std::collections::HashMap;
@@ -21,6 +22,7 @@ use crate::engine::{PlanContext, RunContext};
 use crate::error::{Error, Result};
 
 pub use result::{FleetResult, HostResult, StreamEncoding, Summary, encode_stream};
+pub use rollout::{Rolled, Rollout, RolloutHost, RolloutParams, RolloutReport};
 
 /// What a call may change, which sets its MCP annotations and audit durability.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
