@@ -14,6 +14,7 @@ mod file_walks;
 mod fleet_files;
 mod policy;
 mod review10;
+mod rollout;
 mod secrets;
 mod sessions;
 
