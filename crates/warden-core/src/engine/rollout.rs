@@ -73,7 +73,11 @@ impl RunContext {
         let (mut ran, mut succeeded) = (0usize, 0usize);
         let mut stopped: Option<Stopped> = None;
         for (index, batch) in batches.iter().enumerate() {
-            if stopped.is_none() && index > 0 && !rollout.wait.is_zero() {
+            if stopped.is_none()
+                && index > 0
+                && !rollout.wait.is_zero()
+                && !self.cancel.is_cancelled()
+            {
                 self.report_progress(
                     ran,
                     hosts.len(),
@@ -88,12 +92,7 @@ impl RunContext {
                 }
             }
             if stopped.is_none() && self.cancel.is_cancelled() {
-                stopped = Some(Stopped {
-                    after_batch: index,
-                    cause: StopCause::Cancelled,
-                    reason: String::from("the call was cancelled"),
-                    skipped_hosts: 0,
-                });
+                stopped = Some(cancelled(index));
             }
             if let Some(stop) = &mut stopped {
                 let when = match stop.after_batch {
@@ -128,7 +127,8 @@ impl RunContext {
             report.success_rate = Some(rate);
             reports.push(report);
             results.extend(batch_results);
-            if index + 1 < count {
+            // A cancel during the batch is why its hosts failed: named as the cause.
+            if index + 1 < count && !self.cancel.is_cancelled() {
                 stopped = stop_after(rollout, index + 1, batch_failed, succeeded, ran);
             }
         }
@@ -160,6 +160,16 @@ impl RunContext {
         if let Some(progress) = &self.progress {
             progress(done, total, what);
         }
+    }
+}
+
+/// The stop of a call cancelled after batch `after_batch` (0: before the first).
+fn cancelled(after_batch: usize) -> Stopped {
+    Stopped {
+        after_batch,
+        cause: StopCause::Cancelled,
+        reason: String::from("the call was cancelled"),
+        skipped_hosts: 0,
     }
 }
 

@@ -125,27 +125,6 @@ impl HostResult {
         }
     }
 
-    /// A host a rollout did not run.
-    fn skipped(host_id: &str, reason: &str) -> HostResult {
-        HostResult {
-            host_id: host_id.to_owned(),
-            ok: false,
-            exit_code: None,
-            signal: None,
-            stdout: None,
-            stdout_encoding: None,
-            stderr: None,
-            stderr_encoding: None,
-            duration_ms: 0,
-            truncated: false,
-            stdout_bytes: None,
-            stderr_bytes: None,
-            same_as: None,
-            error: None,
-            not_run: Some(reason.to_owned()),
-        }
-    }
-
     fn same_output(&self, other: &HostResult) -> bool {
         self.exit_code == other.exit_code
             && self.signal == other.signal
@@ -241,7 +220,23 @@ impl RolloutHost for HostResult {
     }
 
     fn not_run(host_id: &str, reason: &str) -> HostResult {
-        HostResult::skipped(host_id, reason)
+        HostResult {
+            host_id: host_id.to_owned(),
+            ok: false,
+            exit_code: None,
+            signal: None,
+            stdout: None,
+            stdout_encoding: None,
+            stderr: None,
+            stderr_encoding: None,
+            duration_ms: 0,
+            truncated: false,
+            stdout_bytes: None,
+            stderr_bytes: None,
+            same_as: None,
+            error: None,
+            not_run: Some(reason.to_owned()),
+        }
     }
 }
 

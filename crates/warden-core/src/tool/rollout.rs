@@ -94,13 +94,13 @@ impl<'de> Deserialize<'de> for Rate {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rollout {
     size: Size,
-    pub wait: Duration,
-    pub fail_fast: bool,
-    pub min_success_rate: Option<f64>,
-    pub subset: Option<SubsetReport>,
+    pub(crate) wait: Duration,
+    pub(crate) fail_fast: bool,
+    pub(crate) min_success_rate: Option<f64>,
+    pub(crate) subset: Option<SubsetReport>,
     /// Nothing changes (a tool's own dry run or preview): every host is looked at
     /// at once, and the batches are only listed.
-    pub preview: bool,
+    pub(crate) preview: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -278,7 +278,7 @@ fn draw_subset(target: Vec<Arc<Host>>, count: usize, seed: &str) -> Vec<Arc<Host
 
 impl Rollout {
     /// Hosts per batch for `hosts` hosts: a share rounds up, and a batch holds at least one.
-    pub fn batch_size(&self, hosts: usize) -> usize {
+    pub(crate) fn batch_size(&self, hosts: usize) -> usize {
         match self.size {
             Size::All => hosts.max(1),
             Size::Hosts(count) => count,
@@ -287,12 +287,12 @@ impl Rollout {
     }
 
     /// `hosts` cut into batches, in order.
-    pub fn batches<'a, T>(&self, hosts: &'a [T]) -> std::slice::Chunks<'a, T> {
+    pub(crate) fn batches<'a, T>(&self, hosts: &'a [T]) -> std::slice::Chunks<'a, T> {
         hosts.chunks(self.batch_size(hosts.len()))
     }
 
     /// The report before anything ran: every batch `planned` (previews).
-    pub fn planned(&self, hosts: &[Arc<Host>]) -> RolloutReport {
+    pub(crate) fn planned(&self, hosts: &[Arc<Host>]) -> RolloutReport {
         let batches = self
             .batches(hosts)
             .enumerate()
@@ -303,7 +303,7 @@ impl Rollout {
 
     /// The report of a rollout over `hosts` hosts: its settings, its batches and why
     /// it stopped.
-    pub fn report(
+    pub(crate) fn report(
         &self,
         hosts: usize,
         batches: Vec<BatchReport>,
@@ -357,7 +357,7 @@ pub struct BatchReport {
 
 impl BatchReport {
     /// Batch `index` (0-based) of `hosts`, before any count.
-    pub fn new(index: usize, hosts: &[Arc<Host>], status: BatchStatus) -> BatchReport {
+    pub(crate) fn new(index: usize, hosts: &[Arc<Host>], status: BatchStatus) -> BatchReport {
         BatchReport {
             batch: index + 1,
             hosts: hosts.iter().map(|host| host.id.to_string()).collect(),
