@@ -69,6 +69,8 @@ pub enum Command {
         /// Show hosts, command and policy decisions without running.
         #[arg(long)]
         dry_run: bool,
+        #[command(flatten)]
+        rollout: RolloutArgs,
         /// The command; several words are joined into one shell string.
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
@@ -105,6 +107,29 @@ pub enum Command {
         #[arg(short, long)]
         target: Option<String>,
     },
+}
+
+/// A rolling run (docs/rollout.md): batches one after another, stopping early.
+#[derive(Debug, Args, Clone)]
+pub struct RolloutArgs {
+    /// Hosts per batch: a number, or a share of the hosts such as 20%.
+    #[arg(long, value_name = "N|P%")]
+    pub batch_size: Option<String>,
+    /// Pause between batches, in milliseconds (at most 600000).
+    #[arg(long, value_name = "MS")]
+    pub batch_wait: Option<u64>,
+    /// Run on N hosts of the target drawn at random (the same N for the same arguments).
+    #[arg(long, value_name = "N")]
+    pub subset: Option<u64>,
+    /// Any text: another draw of --subset.
+    #[arg(long, value_name = "TEXT")]
+    pub subset_seed: Option<String>,
+    /// Stop after the first batch in which a host failed.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Stop when successes / hosts run so far fall below this after a batch: 0.9 or 90%.
+    #[arg(long, value_name = "R|P%")]
+    pub min_success_rate: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

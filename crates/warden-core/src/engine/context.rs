@@ -56,6 +56,8 @@ pub struct RunContext {
     pub(super) progress: Option<ProgressSink>,
     /// The job this call's work is (job tools): its commands run spooled.
     pub(super) job: Option<Arc<super::jobs::LiveJob>>,
+    /// How the planned hosts run (see `rollout.rs`).
+    pub(super) rollout: Option<Arc<crate::tool::Rollout>>,
 }
 
 impl RunContext {

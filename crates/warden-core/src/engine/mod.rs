@@ -11,6 +11,7 @@ mod drain;
 mod grant;
 mod jobs;
 mod limit;
+mod rollout;
 #[cfg(test)]
 mod tests;
 mod tokens;
@@ -130,7 +131,8 @@ impl PlanContext<'_> {
     }
 }
 
-/// Reports a host finishing during a fan-out: (hosts done, hosts total, host id).
+/// Reports a host finishing during a fan-out: (hosts done, hosts total, what happened:
+/// the host id; in a rollout, `web-3 (batch 2/10)`, or the pause between batches).
 pub type ProgressSink = Arc<dyn Fn(usize, usize, &str) + Send + Sync>;
 
 #[derive(Clone)]
@@ -523,6 +525,7 @@ impl Engine {
                 cancel: job.cancel.clone(),
                 progress: Some(self.job_progress(&job, progress.clone())),
                 job: Some(Arc::clone(&job)),
+                rollout: plan.rollout.clone().map(Arc::new),
             };
             let wait = controls
                 .wait
@@ -571,6 +574,7 @@ impl Engine {
                 cancel,
                 progress,
                 job: None,
+                rollout: plan.rollout.clone().map(Arc::new),
             };
             let mut result = (prepared.run)(context).await;
             // A tool's own preview (a file it would replace) gets a token to confirm it.
@@ -1017,6 +1021,10 @@ fn preview(
                 hint: decision.hint.clone(),
             })
             .collect(),
+        rollout: plan
+            .rollout
+            .as_ref()
+            .map(|rollout| rollout.planned(&plan.hosts)),
         plan_token,
         summary: PreviewSummary {
             ok,

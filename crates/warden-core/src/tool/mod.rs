@@ -7,6 +7,7 @@ pub mod job;
 mod plan;
 pub mod preview;
 pub mod result;
+pub mod rollout;
 pub mod schema;
 
 use std::collections::HashMap;
@@ -22,6 +23,7 @@ use crate::engine::{PlanContext, RunContext};
 use crate::error::{Error, Result};
 
 pub use result::{FleetResult, HostResult, StreamEncoding, Summary, encode_stream};
+pub use rollout::{Rolled, Rollout, RolloutHost, RolloutParams, RolloutReport};
 
 /// What a call may change, which sets its MCP annotations and audit durability.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]

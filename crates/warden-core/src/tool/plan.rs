@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::Effect;
+use super::rollout::Rollout;
 use crate::inventory::Host;
 use crate::sandbox::Last;
 use crate::transport::Command;
@@ -32,6 +33,9 @@ pub struct Plan {
     /// What the commands get besides their text: policy reads the `env` names and
     /// a `stdin` a shell may take its script from, and only these run.
     pub input: CommandInput,
+    /// How the hosts run: in batches, stopping early (`RolloutParams::plan`). `None`:
+    /// all at once.
+    pub rollout: Option<Rollout>,
 }
 
 /// The `env` names, `stdin` and working directory planned commands run with.
@@ -78,6 +82,7 @@ impl Plan {
             session: None,
             paths: Vec::new(),
             input: CommandInput::default(),
+            rollout: None,
         }
     }
 
@@ -128,6 +133,11 @@ impl Plan {
             probes: vec![probe],
             ..Plan::local_state()
         }
+    }
+
+    /// The hosts run as `rollout` says.
+    pub fn with_rollout(self, rollout: Option<Rollout>) -> Plan {
+        Plan { rollout, ..self }
     }
 
     /// Only a preview: policy decides, nothing runs.

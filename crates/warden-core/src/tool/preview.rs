@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::engine::PathRecord;
 use crate::policy::{Analysis, Verdict};
+use crate::tool::rollout::RolloutReport;
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Preview {
@@ -28,6 +29,9 @@ pub struct Preview {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub paths: Vec<PathRecord>,
     pub policy: Vec<HostVerdict>,
+    /// The batches that would run, in order (a rollout was asked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutReport>,
     /// Give this with `confirm: true` to run exactly this plan (`PLAN_CHANGED` if it
     /// changed meanwhile).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{Error, ErrorCode};
+use crate::tool::rollout::{Rolled, RolloutHost, RolloutReport};
 use crate::transport::{CapturedStream, ExecOutput, ExitStatus};
 
 /// One host's outcome.
@@ -45,6 +46,9 @@ pub struct HostResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<serde_json::Map<String, Value>>")]
     pub error: Option<Value>,
+    /// Not run: the rollout stopped before this host's batch (why).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_run: Option<String>,
 }
 
 impl HostResult {
@@ -104,6 +108,7 @@ impl HostResult {
             stderr_bytes: truncated.then_some(output.stderr.total_bytes),
             same_as: None,
             error: error.map(|error| error.to_json()["error"].clone()),
+            not_run: None,
         }
     }
 
@@ -123,6 +128,7 @@ impl HostResult {
             stderr_bytes: None,
             same_as: None,
             error: Some(error.to_json()["error"].clone()),
+            not_run: None,
         }
     }
 
@@ -215,9 +221,38 @@ impl Summary {
     }
 }
 
+impl RolloutHost for HostResult {
+    fn succeeded(&self) -> bool {
+        self.ok
+    }
+
+    fn not_run(host_id: &str, reason: &str) -> HostResult {
+        HostResult {
+            host_id: host_id.to_owned(),
+            ok: false,
+            exit_code: None,
+            signal: None,
+            stdout: None,
+            stdout_encoding: None,
+            stderr: None,
+            stderr_encoding: None,
+            duration_ms: 0,
+            truncated: false,
+            stdout_bytes: None,
+            stderr_bytes: None,
+            same_as: None,
+            error: None,
+            not_run: Some(reason.to_owned()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct FleetResult {
     pub results: Vec<HostResult>,
+    /// The batches and how they went (a rollout was asked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutReport>,
     pub summary: Summary,
 }
 
@@ -232,7 +267,30 @@ impl FleetResult {
             fold_identical(&mut results);
         }
         let summary = Summary::count(results.iter().map(|result| &result.ok), job_id, started);
-        FleetResult { results, summary }
+        FleetResult {
+            results,
+            rollout: None,
+            summary,
+        }
+    }
+
+    /// The answer of a rollout: its results (hosts not run counted as skipped), and
+    /// its report.
+    pub fn rolled(
+        mut rolled: Rolled<HostResult>,
+        job_id: &str,
+        started: Instant,
+        fold: bool,
+    ) -> FleetResult {
+        if fold {
+            fold_identical(&mut rolled.results);
+        }
+        let summary = rolled.summary(job_id, started);
+        FleetResult {
+            results: rolled.results,
+            rollout: rolled.report,
+            summary,
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use warden_core::inventory::Host;
 use warden_core::sandbox::Last;
 use warden_core::sessions::Event;
 use warden_core::tool::{
-    CommandInput, Domain, Effect, FleetResult, HostResult, Plan, Tool, ToolInfo,
+    CommandInput, Domain, Effect, FleetResult, HostResult, Plan, RolloutParams, Tool, ToolInfo,
 };
 use warden_core::transport::{Command, ExecRequest};
 use warden_core::{PlanContext, RunContext};
@@ -179,6 +179,8 @@ pub struct ExecParams {
     pub target: Option<String>,
     #[serde(flatten)]
     pub options: CommandOptions,
+    #[serde(flatten)]
+    pub rollout: RolloutParams,
     /// Fold identical outputs into same_as.
     #[serde(default = "yes")]
     pub fold: bool,
@@ -196,7 +198,7 @@ impl Tool for Exec {
         name: "exec",
         domain: Domain::Exec,
         summary: "Run command on target",
-        description: "Run a command on every host of a target, concurrently, over SSH: `command` (sh) or `argv`. Per host: stdout, stderr (base64 when not text: *_encoding says so), exit_code (non-zero is a result), duration; cut output: truncated: true; identical outputs fold into same_as. A destructive command (rm, kill, systemctl stop, > file, …) answers with a preview and plan_token; run it with confirm: true and that plan_token. Errors: TARGET_EMPTY, HOST_NOT_FOUND, POLICY_DENIED, LOCAL_DISABLED; per host: SSH_*, HOST_KEY_*, CMD_TIMEOUT.",
+        description: "Run a command on every host of a target, concurrently, over SSH: `command` (sh) or `argv`. Per host: stdout, stderr (base64 when not text: *_encoding says so), exit_code (non-zero is a result), duration; cut output: truncated: true; identical outputs fold into same_as. A destructive command (rm, kill, systemctl stop, > file, …) answers with a preview and plan_token; run it with confirm: true and that plan_token. Rolling changes: batch_size, batch_wait, subset, fail_fast, min_success_rate; hosts of batches a stop skipped answer not_run, rollout.stopped says why. Errors: TARGET_EMPTY, HOST_NOT_FOUND, POLICY_DENIED, LOCAL_DISABLED; per host: SSH_*, HOST_KEY_*, CMD_TIMEOUT.",
         effect: Effect::Destructive,
         idempotent: false,
         open_world: true,
@@ -216,7 +218,14 @@ impl Tool for Exec {
             .hosts(params.target.as_deref(), "target", |target| {
                 planning.inventory().resolve(target)
             })?;
-        Ok(params.options.plan(hosts, command))
+        // The same target and command draw the same subset (unless subset_seed says).
+        let draw = format!(
+            "{}\n{}",
+            params.target.as_deref().unwrap_or_default(),
+            command.to_shell()
+        );
+        let (hosts, rollout) = params.rollout.plan(hosts, &draw, false)?;
+        Ok(params.options.plan(hosts, command).with_rollout(rollout))
     }
 
     fn run(
@@ -227,10 +236,8 @@ impl Tool for Exec {
         async move {
             let started = Instant::now();
             let request = Arc::new(params.options.request_in(&context).await?);
-            let hosts = context.planned_hosts();
-            let results = context
-                .for_each_host(
-                    &hosts,
+            let rolled = context
+                .rollout(
                     move |context, host| {
                         let request = Arc::clone(&request);
                         async move { run_on_host(&context, &host, &request).await }
@@ -238,8 +245,8 @@ impl Tool for Exec {
                     |host, error| HostResult::from_error(host.id.as_str(), &error, 0),
                 )
                 .await;
-            Ok(FleetResult::new(
-                results,
+            Ok(FleetResult::rolled(
+                rolled,
                 context.job_id(),
                 started,
                 params.fold,

@@ -17,7 +17,9 @@ use warden_core::error::{Error, ErrorCode, Result};
 use warden_core::files::{FileKind, HostFiles};
 use warden_core::inventory::Host;
 use warden_core::sandbox::Last;
-use warden_core::tool::{Domain, Effect, Plan, Summary, Tool, ToolInfo};
+use warden_core::tool::{
+    Domain, Effect, Plan, RolloutHost, RolloutParams, RolloutReport, Summary, Tool, ToolInfo,
+};
 use warden_core::{PlanContext, RunContext};
 
 pub struct Push;
@@ -39,6 +41,8 @@ pub struct PushParams {
     /// Required to replace a different file; without it, a preview.
     #[serde(default)]
     pub confirm: bool,
+    #[serde(flatten)]
+    pub rollout: RolloutParams,
 }
 
 /// What a host got (or, in a preview, would get).
@@ -79,6 +83,9 @@ pub struct HostPush {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<serde_json::Map<String, Value>>")]
     pub error: Option<Value>,
+    /// Not run: the rollout stopped before this host's batch (why).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_run: Option<String>,
     pub duration_ms: u64,
 }
 
@@ -91,6 +98,9 @@ pub struct PushOutput {
     /// Some host would replace a different file: call again with confirm: true.
     pub confirm_needed: bool,
     pub results: Vec<HostPush>,
+    /// The batches and how they went (a rollout was asked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutReport>,
     pub summary: Summary,
 }
 
@@ -104,7 +114,7 @@ impl Tool for Push {
         name: "push",
         domain: Domain::Fleet,
         summary: "Push file to target",
-        description: "Copy one local file (source) to path on every host of a target, atomically, sha256 verified per host; identical files are left alone. Replacing a different file needs confirm: true (else a preview); dry_run changes nothing. Errors: PATH_OUTSIDE_ROOT, POLICY_DENIED, FILE_NOT_FOUND, TARGET_EMPTY; per host: SSH_*, PERMISSION_DENIED, CONFLICT.",
+        description: "Copy one local file (source) to path on every host of a target, atomically, sha256 verified per host; identical files are left alone. Replacing a different file needs confirm: true (else a preview); dry_run changes nothing. Rolling: batch_size, batch_wait, subset, fail_fast, min_success_rate (as exec). Errors: PATH_OUTSIDE_ROOT, POLICY_DENIED, FILE_NOT_FOUND, TARGET_EMPTY; per host: SSH_*, PERMISSION_DENIED, CONFLICT.",
         effect: Effect::Destructive,
         idempotent: true,
         open_world: true,
@@ -121,6 +131,7 @@ impl Tool for Push {
             &params.source,
             &params.path,
             params.dry_run,
+            (&params.rollout, params.dry_run),
         )
     }
 
@@ -154,32 +165,28 @@ impl Tool for Push {
                 dry_run: params.dry_run,
                 confirm: params.confirm,
             });
-            let hosts = context.planned_hosts();
-            let results = context
-                .for_each_host(
-                    &hosts,
+            let rolled = context
+                .rollout(
                     move |context, host| {
                         let job = Arc::clone(&job);
                         async move { push_to_host(&context, &host, &job).await }
                     },
-                    |host, error| HostPush::new(host).failed(&error),
+                    |host, error| HostPush::new(host.id.as_str()).failed(&error),
                 )
                 .await;
             let confirm_needed = !params.confirm
-                && results
+                && rolled
+                    .results
                     .iter()
                     .any(|result| result.action == Some(PushAction::Replaced));
-            let summary = Summary::count(
-                results.iter().map(|result| &result.ok),
-                context.job_id(),
-                started,
-            );
+            let summary = rolled.summary(context.job_id(), started);
             Ok(PushOutput {
                 source: resolved.path,
                 sha256,
                 bytes,
                 confirm_needed,
-                results,
+                results: rolled.results,
+                rollout: rolled.report,
                 summary,
             })
         }
@@ -201,7 +208,7 @@ struct Job {
 
 async fn push_to_host(context: &RunContext, host: &Arc<Host>, job: &Job) -> HostPush {
     let started = Instant::now();
-    let mut result = HostPush::new(host);
+    let mut result = HostPush::new(host.id.as_str());
     if let Err(error) = push_file(context, host, job, &mut result).await {
         result = result.failed(&error);
     }
@@ -209,10 +216,24 @@ async fn push_to_host(context: &RunContext, host: &Arc<Host>, job: &Job) -> Host
     result
 }
 
-impl HostPush {
-    fn new(host: &Host) -> HostPush {
+impl RolloutHost for HostPush {
+    fn succeeded(&self) -> bool {
+        self.ok
+    }
+
+    fn not_run(host_id: &str, reason: &str) -> HostPush {
         HostPush {
-            host_id: host.id.to_string(),
+            ok: false,
+            not_run: Some(reason.to_owned()),
+            ..HostPush::new(host_id)
+        }
+    }
+}
+
+impl HostPush {
+    fn new(host_id: &str) -> HostPush {
+        HostPush {
+            host_id: host_id.to_owned(),
             ok: true,
             path: None,
             action: None,
@@ -222,6 +243,7 @@ impl HostPush {
             bytes: None,
             preview: None,
             error: None,
+            not_run: None,
             duration_ms: 0,
         }
     }

@@ -22,7 +22,9 @@ use warden_core::error::{Error, ErrorCode, Result};
 use warden_core::files::{FileKind, FileMeta, HostFiles};
 use warden_core::inventory::Host;
 use warden_core::sandbox::{Last, Sandbox, parent_of};
-use warden_core::tool::{Domain, Effect, Plan, Summary, Tool, ToolInfo};
+use warden_core::tool::{
+    Domain, Effect, Plan, RolloutHost, RolloutParams, RolloutReport, Summary, Tool, ToolInfo,
+};
 use warden_core::{PlanContext, RunContext};
 
 pub struct SyncDir;
@@ -49,6 +51,8 @@ pub struct SyncParams {
     /// Required with delete; without it, a preview.
     #[serde(default)]
     pub confirm: bool,
+    #[serde(flatten)]
+    pub rollout: RolloutParams,
 }
 
 /// How many entries, and the first of them (relative to the synced directory).
@@ -88,6 +92,9 @@ pub struct HostSync {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<serde_json::Map<String, Value>>")]
     pub error: Option<Value>,
+    /// Not run: the rollout stopped before this host's batch (why).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_run: Option<String>,
     pub duration_ms: u64,
 }
 
@@ -102,6 +109,9 @@ pub struct SyncOutput {
     /// delete was asked without confirm: call again with confirm: true.
     pub confirm_needed: bool,
     pub results: Vec<HostSync>,
+    /// The batches and how they went (a rollout was asked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutReport>,
     pub summary: Summary,
 }
 
@@ -115,7 +125,7 @@ impl Tool for SyncDir {
         name: "sync",
         domain: Domain::Fleet,
         summary: "Sync directory to target",
-        description: "Mirror a local directory (source) into path on every host of a target: only changed files are copied, modes kept, symlinks only if they stay inside. delete: true also removes host entries not in source and needs confirm: true (else a preview); dry_run changes nothing. Errors: PATH_OUTSIDE_ROOT, POLICY_DENIED, FILE_NOT_FOUND, TARGET_EMPTY; per host: SSH_*, PERMISSION_DENIED, CONFLICT.",
+        description: "Mirror a local directory (source) into path on every host of a target: only changed files are copied, modes kept, symlinks only if they stay inside. delete: true also removes host entries not in source and needs confirm: true (else a preview); dry_run changes nothing. Rolling: batch_size, batch_wait, subset, fail_fast, min_success_rate (as exec). Errors: PATH_OUTSIDE_ROOT, POLICY_DENIED, FILE_NOT_FOUND, TARGET_EMPTY; per host: SSH_*, PERMISSION_DENIED, CONFLICT.",
         effect: Effect::Destructive,
         idempotent: true,
         open_world: true,
@@ -129,6 +139,11 @@ impl Tool for SyncDir {
             &params.source,
             &params.path,
             params.dry_run,
+            // delete without confirm changes nothing either (the whole call previews).
+            (
+                &params.rollout,
+                params.dry_run || (params.delete && !params.confirm),
+            ),
         )
     }
 
@@ -176,29 +191,24 @@ impl Tool for SyncDir {
                 delete: params.delete,
                 preview,
             });
-            let hosts = context.planned_hosts();
             let preview = job.preview.clone();
-            let results = context
-                .for_each_host(
-                    &hosts,
+            let rolled = context
+                .rollout(
                     move |context, host| {
                         let job = Arc::clone(&job);
                         async move { sync_host(&context, &host, &job).await }
                     },
-                    |host, error| HostSync::new(host, preview.clone()).failed(&error),
+                    |host, error| HostSync::new(host.id.as_str(), preview.clone()).failed(&error),
                 )
                 .await;
-            let summary = Summary::count(
-                results.iter().map(|result| &result.ok),
-                context.job_id(),
-                started,
-            );
+            let summary = rolled.summary(context.job_id(), started);
             Ok(SyncOutput {
                 source: resolved.path,
                 entries,
                 skipped,
                 confirm_needed,
-                results,
+                results: rolled.results,
+                rollout: rolled.report,
                 summary,
             })
         }
@@ -337,7 +347,7 @@ struct Job {
 
 async fn sync_host(context: &RunContext, host: &Arc<Host>, job: &Job) -> HostSync {
     let started = Instant::now();
-    let mut result = HostSync::new(host, job.preview.clone());
+    let mut result = HostSync::new(host.id.as_str(), job.preview.clone());
     if let Err(error) = sync_into(context, host, job, &mut result).await {
         result = result.failed(&error);
     }
@@ -345,10 +355,24 @@ async fn sync_host(context: &RunContext, host: &Arc<Host>, job: &Job) -> HostSyn
     result
 }
 
-impl HostSync {
-    fn new(host: &Host, preview: Option<String>) -> HostSync {
+impl RolloutHost for HostSync {
+    fn succeeded(&self) -> bool {
+        self.ok
+    }
+
+    fn not_run(host_id: &str, reason: &str) -> HostSync {
         HostSync {
-            host_id: host.id.to_string(),
+            ok: false,
+            not_run: Some(reason.to_owned()),
+            ..HostSync::new(host_id, None)
+        }
+    }
+}
+
+impl HostSync {
+    fn new(host_id: &str, preview: Option<String>) -> HostSync {
+        HostSync {
+            host_id: host_id.to_owned(),
             ok: true,
             path: None,
             created: PathList::default(),
@@ -358,6 +382,7 @@ impl HostSync {
             skipped: PathList::default(),
             preview,
             error: None,
+            not_run: None,
             duration_ms: 0,
         }
     }

@@ -10,7 +10,7 @@ use warden_core::PlanContext;
 use warden_core::error::{Error, ErrorCode, Result};
 use warden_core::files::HostFiles;
 use warden_core::sandbox::{Last, temp_beside};
-use warden_core::tool::{Effect, Plan};
+use warden_core::tool::{Effect, Plan, RolloutParams};
 
 /// Copies the `size` bytes of `source_path` (on warden's machine) to `dest_path` on a
 /// host: a temp file beside it, filled chunk by chunk (the next chunk is read while the
@@ -112,15 +112,18 @@ pub fn error_json(host_id: &str, error: &Error) -> Value {
     error.clone().with_host(host_id).to_json()["error"].clone()
 }
 
-/// The plan of a fleet file tool: the target's hosts, file work, a source read on
-/// `local`. Dry runs are the tool's own (per host), so the engine runs them.
-/// A dry run only reads: its plan is read-only, so the hosts' file ports refuse writes.
+/// The plan of a fleet file tool: the target's hosts (as `rollout` draws and batches
+/// them), file work, a source read on `local`. Dry runs are the tool's own (per host),
+/// so the engine runs them. A dry run only reads: its plan is read-only, so the hosts'
+/// file ports refuse writes. `preview`: nothing will change (the rollout only lists
+/// its batches).
 pub fn fleet_file_plan(
     planning: &PlanContext,
     target: &str,
     source: &str,
     path: &str,
     dry_run: bool,
+    rollout: (&RolloutParams, bool),
 ) -> Result<Plan> {
     for (name, path) in [("source", source), ("path", path)] {
         if !path.starts_with('/') {
@@ -130,8 +133,13 @@ pub fn fleet_file_plan(
             );
         }
     }
+    let (rollout, preview) = rollout;
+    // The same target, source and path draw the same subset (unless subset_seed says).
+    let draw = format!("{target}\n{source}\n{path}");
+    let (hosts, rollout) = rollout.plan(planning.inventory().resolve(target)?, &draw, preview)?;
     Ok(Plan {
-        hosts: planning.inventory().resolve(target)?,
+        hosts,
+        rollout,
         effect: if dry_run {
             Effect::ReadOnly
         } else {

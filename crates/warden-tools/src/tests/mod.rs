@@ -35,5 +35,6 @@ mod registry;
 mod review2_tests;
 mod review4_tests;
 mod review_tests;
+mod rollout_tests;
 mod stream_tests;
 mod tree_safety_tests;

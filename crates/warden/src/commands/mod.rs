@@ -51,14 +51,16 @@ pub async fn dispatch(cli: Cli) -> u8 {
             target,
             timeout_ms,
             dry_run,
+            rollout,
             command,
         } => {
-            let args = json!({
+            let mut args = json!({
                 "target": target,
                 "command": command.join(" "),
                 "timeout_ms": timeout_ms,
                 "dry_run": dry_run,
             });
+            exec::add_rollout(&mut args, &rollout);
             with_engine(&global, |engine| {
                 exec::run(engine, "exec", args, global.json)
             })

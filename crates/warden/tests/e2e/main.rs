@@ -15,6 +15,7 @@ mod fleet_files;
 mod jobs;
 mod policy;
 mod review10;
+mod rollout;
 mod secrets;
 mod sessions;
 
