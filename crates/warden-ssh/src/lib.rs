@@ -247,10 +247,10 @@ impl Inner {
                 Err(endpoint
                     .conn_failed(format!("cannot open a session channel: {}", error.message)))
             }
-            Err(error) => Err(endpoint.unresponsive(format!(
-                "cannot open a session channel: {}",
-                error.message
-            ))),
+            Err(error) => {
+                Err(endpoint
+                    .unresponsive(format!("cannot open a session channel: {}", error.message)))
+            }
         }
     }
 

@@ -78,7 +78,10 @@ fn assert_unresponsive(error: &Error, started: Instant) {
         error.message
     );
     assert!(
-        error.hint.as_deref().is_some_and(|hint| hint.contains("Retry")),
+        error
+            .hint
+            .as_deref()
+            .is_some_and(|hint| hint.contains("Retry")),
         "{error:?}"
     );
     assert!(started.elapsed() < BOUND, "took {:?}", started.elapsed());
@@ -99,7 +102,11 @@ async fn a_frozen_host_fails_within_its_deadline_and_answers_again_once_thawed()
     let started = Instant::now();
     let error = exec(&transport, &host, "true").await.unwrap_err();
     assert_unresponsive(&error, started);
-    assert_eq!(transport.stats().open_connections, 0, "dropped from the pool");
+    assert_eq!(
+        transport.stats().open_connections,
+        0,
+        "dropped from the pool"
+    );
     // Nothing pooled now: a fresh connect, one deadline.
     let started = Instant::now();
     let error = exec(&transport, &host, "true").await.unwrap_err();
@@ -167,7 +174,11 @@ async fn a_host_freezing_under_a_command_is_outcome_unknown_not_killed() {
     assert!(error.message.contains("may still be running"), "{error}");
     assert!(error.hint.is_some());
     assert!(started.elapsed() < BOUND, "took {:?}", started.elapsed());
-    assert_eq!(transport.stats().open_connections, 0, "dropped from the pool");
+    assert_eq!(
+        transport.stats().open_connections,
+        0,
+        "dropped from the pool"
+    );
 
     sshd.thaw();
     exec(&transport, &host, "true").await.unwrap();

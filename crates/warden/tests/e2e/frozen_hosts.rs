@@ -37,10 +37,7 @@ fn assert_unresponsive(error: &Value, host: &str) {
     assert_eq!(error["code"], "SSH_CONN_FAILED", "{error}");
     assert_eq!(error["transient"], true, "{error}");
     assert_eq!(error["host_id"], host, "{error}");
-    assert!(
-        error["hint"].as_str().unwrap().contains("Retry"),
-        "{error}"
-    );
+    assert!(error["hint"].as_str().unwrap().contains("Retry"), "{error}");
 }
 
 #[test]
