@@ -208,19 +208,26 @@ impl Pool {
         }
     }
 
-    /// Closes connections nobody holds that were unused for `idle`, and drops dead ones.
+    /// Closes connections nobody holds that were unused for `idle`, and drops dead or
+    /// condemned ones (closed by their last user: a command may still be running on a
+    /// condemned one, and it ends by its own deadlines).
     pub async fn sweep(&self, idle: Duration) {
         let mut closing = Vec::new();
         for slot in self.all_slots() {
             let mut current = lock(&slot.current);
+            // Only the pool holds it: no exec is running on it and no pooled
+            // connection tunnels through it.
+            let unused = current
+                .as_ref()
+                .is_some_and(|connection| Arc::strong_count(connection) == 1);
             let expired = current.as_ref().is_some_and(|connection| {
-                // Only the pool holds it: no exec is running on it and no pooled
-                // connection tunnels through it.
-                let unused = Arc::strong_count(connection) == 1;
                 !connection.is_alive() || (unused && connection.idle_for() >= idle)
             });
             if expired {
-                closing.extend(current.take());
+                let connection = current.take();
+                if unused {
+                    closing.extend(connection);
+                }
             }
         }
         for connection in closing {
