@@ -286,7 +286,7 @@ fn not_stopped(endpoint: &Endpoint, end: &End, request: &ExecRequest, why: &str)
     )
     .with_host(&endpoint.host_id)
     .with_hint(
-        "The host stopped answering. Check its state (is the command still running? did it finish?) before retrying; warden dials a new connection on the next call.",
+        "The kill did not reach the host (it stopped answering, or refused the kill's channel). Check the host's state (is the command still running? did it finish?) before retrying; a host that stopped answering gets a new connection on the next call.",
     )
 }
 

@@ -8,7 +8,8 @@
 //!
 //! Invariants: the host key is verified before authentication; auth and host key
 //! failures are never retried; a command whose connection is lost after it was sent is
-//! `OUTCOME_UNKNOWN`, never silently rerun.
+//! `OUTCOME_UNKNOWN`, never silently rerun; a host that stops answering fails within
+//! the deadlines of docs/ssh.md, and its connection is not handed out again.
 
 mod connect;
 mod exec;
