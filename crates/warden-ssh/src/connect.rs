@@ -60,6 +60,14 @@ impl Endpoint {
         )
         .with_host(&self.host_id)
     }
+
+    /// `SSH_CONN_FAILED` for a host that went quiet past a deadline (docs/ssh.md):
+    /// transient, and the hint says what waiting cannot fix.
+    pub fn unresponsive(&self, what: impl std::fmt::Display) -> Error {
+        self.conn_failed(what).with_hint(
+            "The host (or a jump host) accepted the connection but stopped answering: it may be frozen, overloaded or behind a stalled link. Retry after a moment; warden dials again. If it persists, check the host's console and load, or ask the operator to raise ssh.connect_timeout_ms for a slow link.",
+        )
+    }
 }
 
 /// Resolves an inventory host. Explicit host fields win over `~/.ssh/config`, which
@@ -334,8 +342,8 @@ pub(crate) async fn connect(
     .await
     {
         Ok(result) => result,
-        Err(_) => Err(endpoint.conn_failed(format!(
-            "no authenticated SSH session within {} ms (ssh.connect_timeout_ms)",
+        Err(_) => Err(endpoint.unresponsive(format!(
+            "no authenticated SSH session within {} ms (ssh.connect_timeout_ms: TCP connect, handshake and login)",
             settings.connect_timeout_ms
         ))),
     }
@@ -395,7 +403,13 @@ async fn connect_within(
         Some(KeyOutcome::Learned { fingerprint }) => Some(fingerprint),
         _ => None,
     };
-    Ok(Connection::new(handle, endpoint.describe(), via, learned))
+    Ok(Connection::new(
+        handle,
+        endpoint.describe(),
+        via,
+        learned,
+        Duration::from_millis(settings.connect_timeout_ms),
+    ))
 }
 
 fn client_config(settings: &SshSettings, known: &[Algorithm]) -> Arc<client::Config> {

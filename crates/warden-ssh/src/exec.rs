@@ -41,7 +41,8 @@ const EXIT_GRACE: Duration = Duration::from_secs(2);
 const DRAIN: Duration = Duration::from_secs(2);
 /// How long a timed-out command may take to report its PID before we give up on it.
 const HEADER_WAIT: Duration = Duration::from_secs(5);
-/// Bound on the kill channel: open, run TERM/sleep/KILL, close.
+/// Bound on the kill once its channel is open: run TERM/sleep/KILL, close. (The open
+/// itself has the channel-open deadline, `ssh.connect_timeout_ms`.)
 const KILL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The remote command line and what goes on stdin before the caller's own input.
@@ -224,13 +225,18 @@ pub(crate) async fn run(
             } else {
                 StopReason::Cancelled
             };
-            may_still_run = match &request.spool {
-                Some(spooled) => !stop_spooled(connection, endpoint, &spooled.spool, reason).await,
-                None => {
-                    stop_remote(connection, endpoint, header.pid).await;
-                    false
+            match &request.spool {
+                Some(spooled) => {
+                    may_still_run =
+                        !stop_spooled(connection, endpoint, &spooled.spool, reason).await;
                 }
-            };
+                None => {
+                    if let Err(why) = stop_remote(connection, endpoint, header.pid).await {
+                        let _ = write.close().await;
+                        return Err(not_stopped(endpoint, &end, request, &why));
+                    }
+                }
+            }
             drain(&mut read, &mut header, &mut stdout, &mut stderr).await;
             let _ = write.close().await;
             if matches!(end, End::TimedOut) {
@@ -294,19 +300,29 @@ pub(crate) async fn stop_spooled(
     }
 }
 
-/// TERM, a short grace, then KILL to the command's process group, over a second channel.
-async fn stop_remote(connection: &Connection, endpoint: &Endpoint, pid: Option<u32>) {
+/// TERM, a short grace, then KILL to the command's process group, over a second
+/// channel. `Err(why)` when the kill was not delivered: the command may run on.
+async fn stop_remote(
+    connection: &Connection,
+    endpoint: &Endpoint,
+    pid: Option<u32>,
+) -> std::result::Result<(), String> {
     let Some(pid) = pid else {
         // The wrapper's first line never arrived, so there is no group to kill; closing
         // the channel is all that is left.
         tracing::warn!(target = %endpoint.describe(), "no remote PID reported; cannot kill the command");
-        return;
+        return Ok(());
     };
     let script = format!(
         "kill -TERM -- -{pid} 2>/dev/null; sleep 0.2; kill -KILL -- -{pid} 2>/dev/null; exit 0"
     );
+    // Within the channel-open deadline: a frozen host answers no open, and the
+    // connection that did not is dropped from the pool (`Connection::open_session`).
+    let mut channel = connection
+        .open_session()
+        .await
+        .map_err(|error| format!("the kill channel did not open: {}", error.message))?;
     let killed = tokio::time::timeout(KILL_TIMEOUT, async {
-        let mut channel = connection.handle.channel_open_session().await?;
         channel.exec(true, script.into_bytes()).await?;
         channel.eof().await?;
         while let Some(message) = channel.wait().await {
@@ -318,14 +334,34 @@ async fn stop_remote(connection: &Connection, endpoint: &Endpoint, pid: Option<u
     })
     .await;
     match killed {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => {
-            tracing::warn!(target = %endpoint.describe(), pid, %error, "could not kill the remote command")
-        }
-        Err(_) => {
-            tracing::warn!(target = %endpoint.describe(), pid, "killing the remote command timed out")
-        }
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(format!("the kill failed: {error}")),
+        Err(_) => Err(format!(
+            "the kill did not finish within {} s",
+            KILL_TIMEOUT.as_secs()
+        )),
     }
+}
+
+/// The answer when a timed-out or cancelled command could not be stopped: it may
+/// still run, so its outcome is unknown (never a `CMD_TIMEOUT` that says it was killed).
+fn not_stopped(endpoint: &Endpoint, end: &End, request: &ExecRequest, why: &str) -> Error {
+    let what = match end {
+        End::Cancelled => String::from("was cancelled"),
+        _ => format!("ran past its timeout ({} ms)", request.timeout.as_millis()),
+    };
+    tracing::warn!(target = %endpoint.describe(), %why, "could not stop the remote command");
+    Error::new(
+        ErrorCode::OutcomeUnknown,
+        format!(
+            "{}: the command {what} and warden could not stop it ({why}); it may still be running",
+            endpoint.describe()
+        ),
+    )
+    .with_host(&endpoint.host_id)
+    .with_hint(
+        "The kill did not reach the host (it stopped answering, or refused the kill's channel). Check the host's state (is the command still running? did it finish?) before retrying; a host that stopped answering gets a new connection on the next call.",
+    )
 }
 
 /// Reads until the PID header is parsed, the channel ends, or [`HEADER_WAIT`] passes.

@@ -8,7 +8,8 @@
 //!
 //! Invariants: the host key is verified before authentication; auth and host key
 //! failures are never retried; a command whose connection is lost after it was sent is
-//! `OUTCOME_UNKNOWN`, never silently rerun.
+//! `OUTCOME_UNKNOWN`, never silently rerun; a host that stops answering fails within
+//! the deadlines of docs/ssh.md, and its connection is not handed out again.
 
 mod connect;
 mod exec;
@@ -227,7 +228,7 @@ impl Inner {
         endpoint: &Endpoint,
         connection: Arc<Connection>,
     ) -> Result<(Arc<Connection>, Channel<Msg>)> {
-        let first_error = match self.open_session(&connection).await {
+        let first_error = match connection.open_session().await {
             Ok(channel) => return Ok((connection, channel)),
             Err(error) => error,
         };
@@ -242,11 +243,15 @@ impl Inner {
         tracing::debug!(target = %endpoint.describe(), error = %first_error.message, "pooled connection is dead; reconnecting once");
         self.pool.discard(key, &connection);
         let connection = self.connection(key, endpoint).await?;
-        match self.open_session(&connection).await {
+        match connection.open_session().await {
             Ok(channel) => Ok((connection, channel)),
-            Err(error) => {
+            Err(error) if error.refused => {
                 Err(endpoint
                     .conn_failed(format!("cannot open a session channel: {}", error.message)))
+            }
+            Err(error) => {
+                Err(endpoint
+                    .unresponsive(format!("cannot open a session channel: {}", error.message)))
             }
         }
     }
@@ -279,25 +284,6 @@ impl Inner {
             *opened_on.sftp.lock().await = Some(Arc::clone(&session));
         }
         Ok((opened_on, session))
-    }
-
-    async fn open_session(
-        &self,
-        connection: &Connection,
-    ) -> std::result::Result<Channel<Msg>, OpenError> {
-        let limit = Duration::from_millis(self.settings.connect_timeout_ms);
-        match tokio::time::timeout(limit, connection.handle.channel_open_session()).await {
-            Ok(Ok(channel)) => Ok(channel),
-            Ok(Err(error)) => Err(OpenError {
-                refused: matches!(error, russh::Error::ChannelOpenFailure(_)),
-                message: error.to_string(),
-            }),
-            // A peer that vanished without a FIN looks alive until a request times out.
-            Err(_) => Err(OpenError {
-                refused: false,
-                message: format!("no answer within {} ms", self.settings.connect_timeout_ms),
-            }),
-        }
     }
 
     /// The pooled connection for `key`, connecting (through any jump hosts) if needed.
@@ -372,12 +358,6 @@ impl Inner {
 /// The pool key of an inventory host's own connection.
 fn pool_key(endpoint: &Endpoint) -> String {
     format!("host {}", endpoint.host_id)
-}
-
-struct OpenError {
-    /// The server answered with a channel open failure (the connection itself works).
-    refused: bool,
-    message: String,
 }
 
 /// How errors name the ssh_config file: they reach agents, who need no local paths

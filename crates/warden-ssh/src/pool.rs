@@ -2,16 +2,20 @@
 //! a jump host chain), shared by concurrent callers who multiplex channels over it.
 //!
 //! Invariant: at most one connect per key runs at a time; callers that arrive during
-//! it wait and then reuse its result (or its failure is theirs to retry).
+//! it wait and then share its result, its failure included (a host that does not
+//! answer costs every waiting caller one connect deadline, not one each in turn).
+//! A connection that stops answering (a channel open past its deadline, keepalives
+//! unanswered) is never handed out again: the next caller dials anew (docs/ssh.md).
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use russh::Disconnect;
-use warden_core::error::Result;
+use russh::client::Msg;
+use russh::{Channel, Disconnect};
+use warden_core::error::{Error, Result};
 use warden_core::transport::TransportStats;
 
 use crate::connect::SshHandle;
@@ -28,6 +32,11 @@ pub(crate) struct Connection {
     last_used: Mutex<Instant>,
     /// The host key's fingerprint when this connection learned it (`accept-new`).
     pub learned: Option<String>,
+    /// The channel-open deadline (`ssh.connect_timeout_ms`).
+    open_limit: Duration,
+    /// Set when a channel open went unanswered: the peer is frozen or gone without a
+    /// FIN, and russh's keepalives would take several intervals to notice.
+    condemned: AtomicBool,
     // Invariant: declared after `handle`, so the target connection is dropped before the
     // jump connection its stream runs through (DEPENDENCIES.md gotcha 5).
     jump: Option<Arc<Connection>>,
@@ -39,6 +48,7 @@ impl Connection {
         describe: String,
         jump: Option<Arc<Connection>>,
         learned: Option<String>,
+        open_limit: Duration,
     ) -> Connection {
         Connection {
             handle,
@@ -46,14 +56,42 @@ impl Connection {
             sftp: tokio::sync::Mutex::new(None),
             last_used: Mutex::new(Instant::now()),
             learned,
+            open_limit,
+            condemned: AtomicBool::new(false),
             jump,
         }
     }
 
     /// False once russh's session task has ended (peer closed, I/O error, keepalive
-    /// timeout). A silently dead peer still looks alive until a request fails.
+    /// timeout) or a channel open went unanswered, here or on the jump connection
+    /// carrying this one. A silently dead peer looks alive until one of those happens.
     pub fn is_alive(&self) -> bool {
-        !self.handle.is_closed() && self.jump.as_ref().is_none_or(|jump| jump.is_alive())
+        !self.handle.is_closed()
+            && !self.condemned.load(Ordering::Relaxed)
+            && self.jump.as_ref().is_none_or(|jump| jump.is_alive())
+    }
+
+    /// A new session channel, within the channel-open deadline. No answer in time
+    /// condemns the connection: every caller after this one dials again.
+    pub async fn open_session(&self) -> std::result::Result<Channel<Msg>, OpenError> {
+        match tokio::time::timeout(self.open_limit, self.handle.channel_open_session()).await {
+            Ok(Ok(channel)) => Ok(channel),
+            Ok(Err(error)) => Err(OpenError {
+                refused: matches!(error, russh::Error::ChannelOpenFailure(_)),
+                message: error.to_string(),
+            }),
+            Err(_) => {
+                self.condemned.store(true, Ordering::Relaxed);
+                tracing::debug!(connection = %self.describe, "a channel open went unanswered; the connection is dropped from the pool");
+                Err(OpenError {
+                    refused: false,
+                    message: format!(
+                        "no answer to a channel open within {} ms (ssh.connect_timeout_ms)",
+                        self.open_limit.as_millis()
+                    ),
+                })
+            }
+        }
     }
 
     pub fn touch(&self) {
@@ -64,19 +102,35 @@ impl Connection {
         lock(&self.last_used).elapsed()
     }
 
+    /// Says goodbye. Bounded: the goodbye queues behind whatever the session task is
+    /// still writing, and a stuck peer must not hold up the call that sweeps it.
     async fn close(&self) {
-        let _ = self
-            .handle
-            .disconnect(Disconnect::ByApplication, "", "en")
-            .await;
+        let _ = tokio::time::timeout(
+            CLOSE_WAIT,
+            self.handle.disconnect(Disconnect::ByApplication, "", "en"),
+        )
+        .await;
     }
+}
+
+/// How long closing one connection may take (see [`Connection::close`]).
+const CLOSE_WAIT: Duration = Duration::from_millis(500);
+
+/// Why a channel did not open.
+pub(crate) struct OpenError {
+    /// The server answered with a channel open failure (the connection itself works).
+    pub refused: bool,
+    pub message: String,
 }
 
 #[derive(Default)]
 struct Slot {
     current: Mutex<Option<Arc<Connection>>>,
-    /// Held while connecting, so concurrent callers share one connect.
-    connecting: tokio::sync::Mutex<()>,
+    /// Held while connecting, so concurrent callers share one connect; holds the last
+    /// connect's failure, for the callers that waited on it.
+    connecting: tokio::sync::Mutex<Option<Error>>,
+    /// Connects finished (either way) so far.
+    attempts: AtomicU64,
 }
 
 impl Slot {
@@ -106,13 +160,29 @@ impl Pool {
         if let Some(connection) = slot.live() {
             return Ok(self.reuse(connection));
         }
-        let _connecting = slot.connecting.lock().await;
+        let seen = slot.attempts.load(Ordering::SeqCst);
+        let mut failure = slot.connecting.lock().await;
         if let Some(connection) = slot.live() {
             return Ok(self.reuse(connection));
         }
+        // The connect we waited for failed: that is our answer too.
+        if slot.attempts.load(Ordering::SeqCst) != seen
+            && let Some(error) = failure.as_ref()
+        {
+            return Err(error.clone());
+        }
         // A dead connection is replaced; its handle goes when the last user lets go.
         lock(&slot.current).take();
-        let connection = Arc::new(connect().await?);
+        let result = connect().await;
+        slot.attempts.fetch_add(1, Ordering::SeqCst);
+        let connection = match result {
+            Ok(connection) => Arc::new(connection),
+            Err(error) => {
+                *failure = Some(error.clone());
+                return Err(error);
+            }
+        };
+        *failure = None;
         self.connects.fetch_add(1, Ordering::Relaxed);
         *lock(&slot.current) = Some(Arc::clone(&connection));
         Ok(connection)
@@ -138,19 +208,26 @@ impl Pool {
         }
     }
 
-    /// Closes connections nobody holds that were unused for `idle`, and drops dead ones.
+    /// Closes connections nobody holds that were unused for `idle`, and drops dead or
+    /// condemned ones (closed by their last user: a command may still be running on a
+    /// condemned one, and it ends by its own deadlines).
     pub async fn sweep(&self, idle: Duration) {
         let mut closing = Vec::new();
         for slot in self.all_slots() {
             let mut current = lock(&slot.current);
+            // Only the pool holds it: no exec is running on it and no pooled
+            // connection tunnels through it.
+            let unused = current
+                .as_ref()
+                .is_some_and(|connection| Arc::strong_count(connection) == 1);
             let expired = current.as_ref().is_some_and(|connection| {
-                // Only the pool holds it: no exec is running on it and no pooled
-                // connection tunnels through it.
-                let unused = Arc::strong_count(connection) == 1;
                 !connection.is_alive() || (unused && connection.idle_for() >= idle)
             });
             if expired {
-                closing.extend(current.take());
+                let connection = current.take();
+                if unused {
+                    closing.extend(connection);
+                }
             }
         }
         for connection in closing {

@@ -1,5 +1,6 @@
 //! One OpenSSH `sshd` on 127.0.0.1: its keys and config in a temp dir, start, stop,
-//! restart (optionally with a new host key), and killing it with every process it forked.
+//! restart (optionally with a new host key), freezing and thawing it, and killing it
+//! with every process it forked.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -204,6 +205,20 @@ impl Sshd {
         self.kill_tree("KILL");
     }
 
+    /// SIGSTOP to the daemon and everything it forked: the host "freezes" (a hung
+    /// machine, a paused VM). The kernel still completes TCP handshakes on the port and
+    /// acknowledges what clients send, so connections stay up and hear nothing.
+    pub fn freeze(&self) {
+        let targets = self.tree();
+        signal(&targets, "STOP");
+    }
+
+    /// SIGCONT to what [`Sshd::freeze`] stopped (a frozen tree forks nothing new).
+    pub fn thaw(&self) {
+        let targets = self.tree();
+        signal(&targets, "CONT");
+    }
+
     /// Kills the daemon and starts it again on the same port with the same host key.
     pub fn restart(&mut self) -> io::Result<()> {
         self.kill();
@@ -342,11 +357,11 @@ impl Sshd {
         }
     }
 
-    fn kill_tree(&mut self, signal: &str) {
-        let mut child = self.child.take();
+    /// The daemon's group and every process it forked, as `kill` arguments.
+    fn tree(&self) -> Vec<String> {
         let mut targets: Vec<String> = Vec::new();
         let mut pids: Vec<u32> = Vec::new();
-        if let Some(child) = &child {
+        if let Some(child) = &self.child {
             let pid = child.id();
             // sshd puts each connection in a new session (setsid), so the process group
             // alone misses them: collect the tree before anything dies and is reparented.
@@ -359,39 +374,46 @@ impl Sshd {
         pids.extend(processes_with_env(&self.env_tag()));
         pids.sort_unstable();
         pids.dedup();
-        let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
-        targets.extend(pids.iter().cloned());
-        if !targets.is_empty() {
-            let _ = Command::new("kill")
-                .arg("-s")
-                .arg(signal)
-                .arg("--")
-                .args(&targets)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
+        targets.extend(pids.iter().map(u32::to_string));
+        targets
+    }
+
+    fn kill_tree(&mut self, signal_name: &str) {
+        let targets = self.tree();
+        let mut child = self.child.take();
+        signal(&targets, signal_name);
+        if signal_name != "KILL" {
+            // A frozen tree holds a TERM pending until it runs again.
+            signal(&targets, "CONT");
         }
         if let Some(child) = child.as_mut() {
             let _ = child.wait();
         }
-        if signal != "KILL" {
+        if signal_name != "KILL" {
             // Sessions that ignore TERM still must not outlive the fixture.
-            let leftovers: Vec<String> = pids
+            let leftovers: Vec<String> = targets
                 .into_iter()
+                .filter(|target| !target.starts_with('-'))
                 .filter(|pid| Path::new("/proc").join(pid).exists())
                 .collect();
-            if !leftovers.is_empty() {
-                let _ = Command::new("kill")
-                    .arg("-s")
-                    .arg("KILL")
-                    .arg("--")
-                    .args(&leftovers)
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status();
-            }
+            signal(&leftovers, "KILL");
         }
     }
+}
+
+/// `kill -s SIGNAL -- TARGETS…`; nothing to do for no targets.
+fn signal(targets: &[String], signal: &str) {
+    if targets.is_empty() {
+        return;
+    }
+    let _ = Command::new("kill")
+        .arg("-s")
+        .arg(signal)
+        .arg("--")
+        .args(targets)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
 }
 
 impl Drop for Sshd {

@@ -81,7 +81,11 @@ pub enum HostKeyChecking {
 pub struct SshSettings {
     pub known_hosts: PathBuf,
     pub host_key_checking: HostKeyChecking,
+    /// Deadline of one connect (TCP, handshake, login; per hop) and of each channel
+    /// open on a connection; docs/ssh.md.
     pub connect_timeout_ms: u64,
+    /// Silence from a host after which a keepalive is sent; three unanswered ones
+    /// drop the connection. 0 turns keepalives off.
     pub keepalive_interval_s: u64,
     /// A pooled connection unused for this long is closed.
     pub idle_timeout_s: u64,
@@ -516,6 +520,13 @@ impl Config {
                 line_of(text, "connect_timeout_ms:")
             )));
         }
+        // russh adds the interval to the clock: a value near u64::MAX would overflow it.
+        if self.ssh.keepalive_interval_s > MAX_KEEPALIVE_INTERVAL_S {
+            return Err(Error::invalid_input(format!(
+                "ssh.keepalive_interval_s{} must be at most {MAX_KEEPALIVE_INTERVAL_S} (seconds; 0 turns keepalives off)",
+                line_of(text, "keepalive_interval_s:")
+            )));
+        }
         if self.limits.max_output_bytes == 0 || self.limits.max_concurrent == 0 {
             return Err(Error::invalid_input(
                 "limits.max_output_bytes and limits.max_concurrent must be at least 1",
@@ -630,6 +641,9 @@ impl Config {
     }
 }
 
+/// A day: keepalives are for finding dead connections, rarer ones find none.
+const MAX_KEEPALIVE_INTERVAL_S: u64 = 86_400;
+
 fn line_of(text: &str, needle: &str) -> String {
     text.lines()
         .position(|line| line.contains(needle))
@@ -735,6 +749,12 @@ mod tests {
         assert!(parse_error("limits:\n  rate: 0\n").contains("limits.rate"));
         let structured = "policy:\n  deny_commands:\n    - {program: rm, flags: [r], bogus: 1}\n";
         assert_ne!(parse_error(structured), "parsed");
+        let keepalive = parse_error("ssh:\n  keepalive_interval_s: 18446744073709551615\n");
+        assert!(
+            keepalive.contains("ssh.keepalive_interval_s (line 2)"),
+            "{keepalive}"
+        );
+        assert!(Config::parse("ssh:\n  keepalive_interval_s: 0\n").is_ok());
     }
 
     #[test]

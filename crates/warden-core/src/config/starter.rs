@@ -17,8 +17,8 @@ hosts:
 ssh:
   known_hosts: ~/.ssh/known_hosts
   host_key_checking: strict           # strict | accept-new | off
-  connect_timeout_ms: 10000
-  keepalive_interval_s: 15
+  connect_timeout_ms: 10000           # deadline to connect and log in, and for each channel open
+  keepalive_interval_s: 15            # 3 unanswered keepalives drop a connection; 0 = off
   idle_timeout_s: 300                 # close pooled connections idle this long
   max_parallel: 64                    # hosts run concurrently in one fan-out
   use_ssh_config: true                # read ~/.ssh/config (HostName User Port IdentityFile ProxyJump)
