@@ -265,10 +265,17 @@ pub(crate) async fn stop_spooled(
     reason: StopReason,
 ) -> bool {
     let script = spool.stop_script(reason);
+    // Within the channel-open deadline: a host that froze condemns its connection.
     let stopped = tokio::time::timeout(KILL_TIMEOUT, async {
-        let mut channel = connection.handle.channel_open_session().await?;
-        channel.exec(true, script.into_bytes()).await?;
-        channel.eof().await?;
+        let mut channel = connection
+            .open_session()
+            .await
+            .map_err(|error| format!("the stop channel did not open: {}", error.message))?;
+        let sent = async {
+            channel.exec(true, script.into_bytes()).await?;
+            channel.eof().await
+        };
+        sent.await.map_err(|error| error.to_string())?;
         let mut said = Vec::new();
         while let Some(message) = channel.wait().await {
             match message {
@@ -277,7 +284,7 @@ pub(crate) async fn stop_spooled(
                 _ => {}
             }
         }
-        Ok::<Vec<u8>, russh::Error>(said)
+        Ok::<Vec<u8>, String>(said)
     })
     .await;
     match stopped {

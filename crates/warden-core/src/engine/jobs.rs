@@ -366,6 +366,33 @@ impl Engine {
             })
     }
 
+    /// The finished job a call names in `last_job_id`, if its tool takes one.
+    pub(super) async fn previous_job_of(
+        &self,
+        caller: &super::Caller,
+        tool: &str,
+        args: &Value,
+    ) -> Result<Option<Job>> {
+        let Some(id) = args.get("last_job_id").and_then(Value::as_str) else {
+            return Ok(None);
+        };
+        if !self.inner.registry.takes(tool, "last_job_id") {
+            return Ok(None);
+        }
+        let job = self
+            .owned_job(Some(&super::approve::owner(caller)), id)
+            .await?;
+        if job.state == JobState::Running {
+            return Err(Error::invalid_input(format!(
+                "job {id} is still running: a rerun needs how it ended"
+            ))
+            .with_hint(format!(
+                "jobs_wait {{\"job_id\": \"{id}\"}} waits for it; then rerun"
+            )));
+        }
+        Ok(Some(job))
+    }
+
     /// The caller's job as it stands, with output so far when it runs here.
     pub async fn job_view(&self, owner: Option<&str>, id: &str) -> Result<JobView> {
         self.reconcile_jobs().await;

@@ -115,9 +115,16 @@ pub struct PlanContext<'a> {
     loaded: &'a LoadedConfig,
     inventory: &'a Inventory,
     registry: &'a Registry,
+    /// The caller's job a call names in `last_job_id` (read by the engine first).
+    previous: Option<&'a crate::store::Job>,
 }
 
 impl PlanContext<'_> {
+    /// The caller's job named by the call's `last_job_id`, finished (`rerun`).
+    pub fn previous_job(&self) -> Option<&crate::store::Job> {
+        self.previous
+    }
+
     pub fn config(&self) -> &LoadedConfig {
         self.loaded
     }
@@ -259,6 +266,7 @@ impl Engine {
             loaded: &self.inner.loaded,
             inventory: &self.inner.inventory,
             registry: &self.inner.registry,
+            previous: None,
         }
     }
 
@@ -320,7 +328,12 @@ impl Engine {
         if let Err(error) = self.inner.secrets.check_references(&args) {
             return Err(self.refuse(call, error).await);
         }
-        let prepared = match self.validate(tool_name, args) {
+        // A rerun plans from the caller's earlier job: read it before planning.
+        let previous = match self.previous_job_of(caller, tool_name, &args).await {
+            Ok(previous) => previous,
+            Err(error) => return Err(self.refuse(call, error).await),
+        };
+        let prepared = match self.validate(tool_name, args, previous.as_ref()) {
             Ok(prepared) => prepared,
             Err(error) => return Err(self.refuse(call, error).await),
         };
@@ -651,13 +664,22 @@ impl Engine {
     }
 
     /// Finds the tool and checks the arguments against its schema; the tool plans.
-    fn validate(&self, tool_name: &str, args: Value) -> Result<Prepared> {
+    fn validate(
+        &self,
+        tool_name: &str,
+        args: Value,
+        previous: Option<&crate::store::Job>,
+    ) -> Result<Prepared> {
         let tool = self.inner.registry.find(tool_name).ok_or_else(|| {
             Error::invalid_arguments(format!("unknown tool {tool_name:?}"))
                 .with_suggestions(self.inner.registry.closest_names(tool_name))
                 .with_recovery_tool("tools_search")
         })?;
-        tool.prepare(args, &self.planning())
+        let planning = PlanContext {
+            previous,
+            ..self.planning()
+        };
+        tool.prepare(args, &planning)
     }
 
     /// Records a refusal before policy (`rejected`, or `denied` by the local gate) as

@@ -385,6 +385,11 @@ impl Registry {
         self.own_fields.get(tool).map_or(&[], Vec::as_slice)
     }
 
+    /// Whether `tool`'s own params declare `field`.
+    pub fn takes(&self, tool: &str, field: &str) -> bool {
+        self.own_fields(tool).iter().any(|own| own == field)
+    }
+
     pub fn tools(&self) -> &'static [&'static dyn DynTool] {
         self.tools
     }

@@ -44,6 +44,22 @@ pub struct RolloutParams {
     /// Stop when successes / hosts run so far fall below this after a batch: 0..1, or "90%".
     #[serde(default)]
     pub min_success_rate: Option<Rate>,
+    /// Run again only where last_job_id failed (or succeeded), within the target.
+    #[serde(default)]
+    pub rerun: Option<Rerun>,
+    /// With rerun: one of your finished jobs.
+    #[serde(default)]
+    pub last_job_id: Option<String>,
+}
+
+/// Which hosts of an earlier job a rerun takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Rerun {
+    /// Every host that did not succeed (failed, errors, not run).
+    Failure,
+    /// Every host that succeeded.
+    Success,
 }
 
 /// Hosts per batch: a count, or a percentage of the planned hosts.
@@ -131,6 +147,44 @@ impl RolloutParams {
             && self.subset_seed.is_none()
             && !self.fail_fast
             && self.min_success_rate.is_none()
+            && self.rerun.is_none()
+            && self.last_job_id.is_none()
+    }
+
+    /// The target narrowed to the hosts of `last_job_id` that `rerun` names.
+    fn rerun_hosts(
+        &self,
+        mut target: Vec<Arc<Host>>,
+        planning: &crate::PlanContext,
+    ) -> Result<Vec<Arc<Host>>> {
+        let (rerun, id) = match (self.rerun, &self.last_job_id) {
+            (None, None) => return Ok(target),
+            (Some(rerun), Some(id)) => (rerun, id),
+            _ => {
+                return Err(Error::invalid_input("rerun and last_job_id go together")
+                    .with_hint("Give rerun: \"failure\" (or \"success\") with last_job_id: the job to rerun."));
+            }
+        };
+        let job = planning
+            .previous_job()
+            .filter(|job| &job.id == id)
+            .ok_or_else(|| Error::internal(format!("job {id} was not read before planning")))?;
+        let outcomes = host_outcomes(job);
+        let wanted = rerun == Rerun::Success;
+        target.retain(|host| {
+            outcomes
+                .iter()
+                .any(|(id, ok)| id == host.id.as_str() && *ok == wanted)
+        });
+        if target.is_empty() {
+            let which = if wanted { "succeeded" } else { "failed" };
+            return Err(Error::new(
+                crate::ErrorCode::TargetEmpty,
+                format!("no host of this target {which} in job {id}"),
+            )
+            .with_hint("jobs_show has the job's result per host; nothing to rerun"));
+        }
+        Ok(target)
     }
 
     /// Validates the controls and draws the subset from `target` (the target's hosts in
@@ -147,10 +201,12 @@ impl RolloutParams {
         target: Vec<Arc<Host>>,
         draw: &str,
         preview: bool,
+        planning: &crate::PlanContext,
     ) -> Result<(Vec<Arc<Host>>, Option<Rollout>)> {
         if self.is_empty() {
             return Ok((target, None));
         }
+        let target = self.rerun_hosts(target, planning)?;
         let size = match &self.batch_size {
             None => Size::All,
             Some(BatchSize::Hosts(0)) => {
@@ -221,6 +277,28 @@ impl RolloutParams {
         };
         Ok((hosts, Some(rollout)))
     }
+}
+
+/// Each host of a finished job and whether it succeeded: from its fleet answer
+/// (`results`), or a one-host answer (`run`); a host the answer does not name did not.
+fn host_outcomes(job: &crate::store::Job) -> Vec<(String, bool)> {
+    let result = job.result.as_ref();
+    let results = result
+        .and_then(|result| result.get("results"))
+        .and_then(serde_json::Value::as_array);
+    job.hosts
+        .iter()
+        .map(|host| {
+            let ok = match results {
+                Some(results) => results.iter().any(|entry| {
+                    entry["host_id"] == host.as_str()
+                        && entry["ok"] == serde_json::Value::Bool(true)
+                }),
+                None => result.is_some_and(|result| result["ok"] == serde_json::Value::Bool(true)),
+            };
+            (host.clone(), ok)
+        })
+        .collect()
 }
 
 /// `text` as a percentage: "20%" (or "20"), above 0 unless `zero_ok`, at most 100.

@@ -224,7 +224,7 @@ impl Tool for Exec {
             params.target.as_deref().unwrap_or_default(),
             command.to_shell()
         );
-        let (hosts, rollout) = params.rollout.plan(hosts, &draw, false)?;
+        let (hosts, rollout) = params.rollout.plan(hosts, &draw, false, planning)?;
         Ok(params.options.plan(hosts, command).with_rollout(rollout))
     }
 

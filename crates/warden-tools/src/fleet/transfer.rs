@@ -136,7 +136,12 @@ pub fn fleet_file_plan(
     let (rollout, preview) = rollout;
     // The same target, source and path draw the same subset (unless subset_seed says).
     let draw = format!("{target}\n{source}\n{path}");
-    let (hosts, rollout) = rollout.plan(planning.inventory().resolve(target)?, &draw, preview)?;
+    let (hosts, rollout) = rollout.plan(
+        planning.inventory().resolve(target)?,
+        &draw,
+        preview,
+        planning,
+    )?;
     Ok(Plan {
         hosts,
         rollout,

@@ -463,3 +463,67 @@ fn push_and_sync_roll_out_in_batches_and_stop_at_a_failing_host() {
     );
     assert!(mcp.close().success());
 }
+
+/// `rerun: "failure"` with `last_job_id` runs exactly the hosts that did not succeed
+/// (failed, or not run after a stop); `"success"` the others; bad pairs are refused.
+#[test]
+fn rerun_targets_exactly_the_failed_set() {
+    let (fleet, home, config) = fleet(6, "");
+    let tags = tags(&fleet);
+    let mut mcp = McpProcess::start(home.path(), Some(&config));
+    let first = tempfile::tempdir().unwrap();
+    fail_on(first.path(), &tags, 2);
+    fail_on(first.path(), &tags, 3);
+    // Batches of 2 with fail_fast: batch 2 fails, batch 3 is not run.
+    let (value, _) = mcp.call(
+        "exec",
+        json!({"target": "all", "command": marking(first.path()), "batch_size": 2,
+               "fail_fast": true, "confirm": true}),
+    );
+    let job = value["summary"]["job_id"].as_str().unwrap().to_owned();
+    assert_eq!(marked(first.path(), &tags, "ran"), ids(1, 4));
+    let again = tempfile::tempdir().unwrap();
+    let (value, is_error) = mcp.call(
+        "exec",
+        json!({"target": "all", "command": marking(again.path()), "rerun": "failure",
+               "last_job_id": job, "confirm": true}),
+    );
+    assert!(!is_error, "{value}");
+    let expected: BTreeSet<String> = [2, 3, 4, 5].into_iter().map(Fleet::host_id).collect();
+    assert_eq!(marked(again.path(), &tags, "ran"), expected, "{value}");
+    assert_eq!(
+        host_ids(&value).into_iter().collect::<BTreeSet<_>>(),
+        expected
+    );
+    let (value, _) = mcp.call(
+        "exec",
+        json!({"target": "all", "command": "true", "rerun": "success", "last_job_id": job}),
+    );
+    let succeeded: BTreeSet<String> = [0, 1].into_iter().map(Fleet::host_id).collect();
+    assert_eq!(
+        host_ids(&value).into_iter().collect::<BTreeSet<_>>(),
+        succeeded
+    );
+    for (args, code) in [
+        (
+            json!({"target": "all", "command": "true", "rerun": "failure"}),
+            "INVALID_INPUT",
+        ),
+        (
+            json!({"target": "all", "command": "true", "last_job_id": job}),
+            "INVALID_INPUT",
+        ),
+        (
+            json!({"target": "all", "command": "true", "rerun": "failure", "last_job_id": "job_nope"}),
+            "JOB_NOT_FOUND",
+        ),
+        (
+            json!({"target": "host:fleet-01", "command": "true", "rerun": "failure", "last_job_id": job}),
+            "TARGET_EMPTY",
+        ),
+    ] {
+        let (refused, is_error) = mcp.call("exec", args.clone());
+        assert!(is_error, "{args}: {refused}");
+        assert_eq!(refused["error"]["code"], code, "{args}: {refused}");
+    }
+}
