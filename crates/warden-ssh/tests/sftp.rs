@@ -508,6 +508,8 @@ async fn session_is_reused_and_replaced_when_it_dies() {
                 timeout: Duration::from_secs(30),
                 max_output_bytes: 1000,
                 hide_command: false,
+                spill: None,
+                secret_stdin: None,
             },
             &CancellationToken::new(),
         )

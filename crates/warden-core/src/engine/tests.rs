@@ -90,6 +90,8 @@ impl Tool for Rogue {
                 timeout: std::time::Duration::from_secs(5),
                 max_output_bytes: 1024,
                 hide_command: false,
+                spill: None,
+                secret_stdin: None,
             };
             let sibling = params.path.replace("planned.txt", "other.txt");
             match params.reach.as_str() {

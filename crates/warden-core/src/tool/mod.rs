@@ -20,7 +20,7 @@ use serde_json::Value;
 use crate::engine::{PlanContext, RunContext};
 use crate::error::{Error, Result};
 
-pub use result::{FleetResult, HostResult, StreamEncoding, Summary, encode_stream};
+pub use result::{FleetResult, HostResult, StreamEncoding, Summary, encode_bytes, encode_stream};
 
 /// What a call may change, which sets its MCP annotations and audit durability.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
@@ -66,10 +66,12 @@ pub enum Domain {
     Session,
     Fs,
     Fleet,
+    /// What outlives a call: artifacts (playbooks later).
+    Automation,
 }
 
 impl Domain {
-    pub const ALL: [Domain; 8] = [
+    pub const ALL: [Domain; 9] = [
         Domain::Core,
         Domain::Hosts,
         Domain::Exec,
@@ -78,6 +80,7 @@ impl Domain {
         Domain::Session,
         Domain::Fs,
         Domain::Fleet,
+        Domain::Automation,
     ];
 
     pub fn name(self) -> &'static str {
@@ -90,6 +93,7 @@ impl Domain {
             Domain::Session => "session",
             Domain::Fs => "fs",
             Domain::Fleet => "fleet",
+            Domain::Automation => "automation",
         }
     }
 }

@@ -162,6 +162,8 @@ impl CommandOptions {
                 .unwrap_or(max_output_bytes)
                 .min(max_output_bytes),
             hide_command: false,
+            spill: None,
+            secret_stdin: None,
         })
     }
 }
@@ -190,7 +192,7 @@ impl Tool for Exec {
         name: "exec",
         domain: Domain::Exec,
         summary: "Run command on target",
-        description: "Run a command on every host of a target, concurrently, over SSH: `command` (sh) or `argv`. Per host: stdout, stderr (base64 when not text: *_encoding says so), exit_code (non-zero is a result), duration; cut output: truncated: true; identical outputs fold into same_as. A destructive command (rm, kill, systemctl stop, > file, …) answers with a preview and plan_token; run it with confirm: true and that plan_token. Errors: TARGET_EMPTY, HOST_NOT_FOUND, POLICY_DENIED, LOCAL_DISABLED; per host: SSH_*, HOST_KEY_*, CMD_TIMEOUT.",
+        description: "Run a command on every host of a target, concurrently, over SSH: `command` (sh) or `argv`. Per host: stdout, stderr (base64 when not text: *_encoding says so), exit_code (non-zero is a result), duration; empty streams are left out. Output past max_output_bytes: truncated: true, its head and tail around a marker naming the artifact that keeps all of it (artifacts_get); identical outputs fold into same_as. A destructive command (rm, kill, systemctl stop, > file, …) answers with a preview and plan_token; run it with confirm: true and that plan_token. Errors: TARGET_EMPTY, HOST_NOT_FOUND, POLICY_DENIED, LOCAL_DISABLED; per host: SSH_*, HOST_KEY_*, CMD_TIMEOUT.",
         effect: Effect::Destructive,
         idempotent: false,
         open_world: true,
