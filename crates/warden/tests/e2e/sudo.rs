@@ -1,6 +1,7 @@
 //! `exec_sudo` on real sshd hosts: NOPASSWD as root, a password from a secret
 //! reference for an ordinary user whose sudoers rule wants one (never in the host's
-//! process list, the audit log or the answer), a wrong password, a literal password,
+//! process list, the audit log, a -vv log or the answer), a wrong password, a literal
+//! password,
 //! and policy reading through sudo.
 
 use std::path::Path;
@@ -148,10 +149,18 @@ fn a_password_from_a_secret_reference_reaches_sudo_and_nothing_else() {
         &home.path().join("cfg"),
         "secrets:\n  env: [SUDO_PW, WRONG_PW]\n",
     );
-    let mut mcp = McpProcess::spawn(
+    let log = home.path().join("stderr.log");
+    let mut mcp = McpProcess::spawn_with_stderr(
         home.path(),
-        &["mcp", "serve", "--config", &config.display().to_string()],
+        &[
+            "-vv",
+            "mcp",
+            "serve",
+            "--config",
+            &config.display().to_string(),
+        ],
         &[("SUDO_PW", PASSWORD), ("WRONG_PW", WRONG)],
+        std::process::Stdio::from(std::fs::File::create(&log).unwrap()),
     );
     mcp.request(
         "initialize",
@@ -228,9 +237,12 @@ fn a_password_from_a_secret_reference_reaches_sudo_and_nothing_else() {
     assert!(mcp.close().success());
 
     let audit = audit_text(home.path());
+    let debug_log = std::fs::read_to_string(&log).unwrap();
+    assert!(!debug_log.is_empty(), "-vv logs something");
     for secret in [PASSWORD, WRONG] {
         assert!(!processes.contains(secret), "{secret} in ps:\n{processes}");
         assert!(!audit.contains(secret), "{secret} in the audit log");
+        assert!(!debug_log.contains(secret), "{secret} in the -vv log");
         assert!(!answers.contains(secret), "{secret} in an answer");
     }
     assert!(
