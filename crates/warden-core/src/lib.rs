@@ -7,6 +7,7 @@
 //! any tool; transports plug in through [`transport::Transport`]. What tools must not
 //! touch (`Permit::new`, the raw file port, the audit log) is private to this crate.
 
+pub mod artifacts;
 pub mod audit;
 pub mod config;
 pub mod engine;

@@ -18,7 +18,7 @@ use crate::inventory::Host;
 use crate::local_files::LocalFiles;
 use crate::spool::{Spool, StopReason};
 use crate::transport::{
-    CapturedStream, Command, ExecOutput, ExecRequest, ExitStatus, Permit, Transport,
+    CapturedStream, Command, ExecOutput, ExecRequest, ExitStatus, Permit, StreamName, Transport,
 };
 
 pub(crate) struct LocalTransport;
@@ -97,8 +97,8 @@ impl Transport for LocalTransport {
                 let _ = stdin.write_all(&data).await;
             });
         }
-        let stdout = collect(child.stdout.take(), request.max_output_bytes);
-        let stderr = collect(child.stderr.take(), request.max_output_bytes);
+        let stdout = collect(child.stdout.take(), request.capture(StreamName::Stdout));
+        let stderr = collect(child.stderr.take(), request.capture(StreamName::Stderr));
         let readers = async { tokio::join!(stdout, stderr) };
         let finished = async {
             let (stdout, stderr) = readers.await;
@@ -136,8 +136,10 @@ impl Transport for LocalTransport {
     }
 }
 
-async fn collect(stream: Option<impl AsyncRead + Unpin>, limit: usize) -> CapturedStream {
-    let mut captured = CapturedStream::with_limit(limit);
+async fn collect(
+    stream: Option<impl AsyncRead + Unpin>,
+    mut captured: CapturedStream,
+) -> CapturedStream {
     let Some(mut stream) = stream else {
         return captured;
     };

@@ -121,6 +121,24 @@ impl Masker {
         self.resolve_with(value, true)
     }
 
+    /// A secret reference's value and a newline, for a program that reads one line of
+    /// stdin (`sudo -S`). Anything but a reference is refused: a literal would be the
+    /// agent's secret in its own arguments.
+    pub(crate) fn resolve_line(&self, reference: &str) -> Result<Vec<u8>> {
+        if !is_reference(reference) {
+            return Err(Error::invalid_input(
+                "a password must be a secret reference, like \"${env:NAME}\" or \"${file:/path}\"",
+            ));
+        }
+        let value = self.resolve(reference)?;
+        if value.contains(['\n', '\r']) {
+            return Err(Error::invalid_input(format!(
+                "the secret {reference} holds a line break: it cannot be one line of stdin"
+            )));
+        }
+        Ok(format!("{value}\n").into_bytes())
+    }
+
     fn resolve_with(&self, value: &str, read: bool) -> Result<String> {
         let Some(reference) = value
             .strip_prefix("${")
@@ -217,8 +235,8 @@ impl Masker {
         matches!(self.mask_text(text, &[]), Cow::Owned(_))
     }
 
-    /// Masks bytes that are not text (base64 in answers): values, patterns, shapes.
-    fn mask_bytes(&self, bytes: &[u8], also: &[String]) -> Vec<u8> {
+    /// Masks bytes (base64 in answers, artifacts): values, patterns, shapes.
+    pub(crate) fn mask_bytes(&self, bytes: &[u8], also: &[String]) -> Vec<u8> {
         let mut masked = bytes.to_vec();
         if let Ok(known) = self.resolved.read() {
             for value in known.iter().chain(also) {
@@ -230,6 +248,40 @@ impl Masker {
         self.byte_shapes
             .replace_all(&masked, MASK.as_bytes())
             .into_owned()
+    }
+
+    /// Output cut in the middle (`head`, then `tail`, with the rest left out): a known
+    /// value that `head` ends inside or `tail` starts inside is masked on that side, so
+    /// neither half of a secret the cut split comes back. Whole values in either part
+    /// are masked later, with the rest of the answer.
+    pub(crate) fn mask_seam(
+        &self,
+        head: &[u8],
+        tail: &[u8],
+        also: &[String],
+    ) -> (Vec<u8>, Vec<u8>) {
+        let (mut head, mut tail) = (head.to_vec(), tail.to_vec());
+        let Ok(known) = self.resolved.read() else {
+            return (head, tail);
+        };
+        for value in known.iter().chain(also).map(String::as_bytes) {
+            let pieces = MIN_MASKED..value.len();
+            if let Some(length) = pieces
+                .clone()
+                .rev()
+                .find(|length| head.ends_with(&value[..*length]))
+            {
+                head.truncate(head.len() - length);
+                head.extend_from_slice(MASK.as_bytes());
+            }
+            if let Some(length) = pieces
+                .rev()
+                .find(|length| tail.starts_with(&value[value.len() - length..]))
+            {
+                tail.splice(..length, MASK.bytes());
+            }
+        }
+        (head, tail)
     }
 
     /// Masks every string in `value`, in place; a field sent as base64 (its sibling
@@ -307,6 +359,15 @@ fn replace_bytes(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The values of `env` that are not references: masked like secrets in what the call
+/// leaves behind (its answer, its artifacts).
+pub fn literal_values(env: &std::collections::BTreeMap<String, String>) -> Vec<String> {
+    env.values()
+        .filter(|value| !is_reference(value))
+        .cloned()
+        .collect()
+}
+
 /// A secret reference: the whole value is `${env:…}` or `${file:…}`.
 pub fn is_reference(text: &str) -> bool {
     (text.starts_with("${env:") || text.starts_with("${file:")) && text.ends_with('}')
@@ -328,12 +389,19 @@ pub fn literal_env_values(args: &Value) -> Vec<String> {
     values
 }
 
-/// `env` string values at any depth: the references, or the literal values.
+/// `env` string values (and `password`s, `exec_sudo`'s) at any depth: the references,
+/// or the literal values.
 fn collect_env(value: &Value, out: &mut Vec<String>, references: bool) {
     match value {
         Value::Object(map) => {
             for (key, item) in map {
-                if key == "env"
+                if key == "password"
+                    && let Value::String(text) = item
+                {
+                    if is_reference(text) == references {
+                        out.push(text.clone());
+                    }
+                } else if key == "env"
                     && let Value::Object(env) = item
                 {
                     out.extend(
@@ -408,6 +476,23 @@ mod tests {
         );
         assert!(masker.resolve("x${env:HOME}").is_err());
         assert_eq!(masker.resolve("plain").unwrap(), "plain");
+    }
+
+    #[test]
+    fn a_secret_split_by_the_cut_is_masked_on_both_sides() {
+        let masker = masker(Path::new("/nonexistent"));
+        let also = ["split-secret-value".to_owned()];
+        let (head, tail) = masker.mask_seam(b"out: split-se", b"cret-value done", &also);
+        assert_eq!(
+            (head.as_slice(), tail.as_slice()),
+            (&b"out: ***"[..], &b"*** done"[..])
+        );
+        // Pieces shorter than MIN_MASKED stay (they could be anything).
+        let (head, tail) = masker.mask_seam(b"x spl", b"lue", &also);
+        assert_eq!(
+            (head.as_slice(), tail.as_slice()),
+            (&b"x spl"[..], &b"lue"[..])
+        );
     }
 
     #[test]

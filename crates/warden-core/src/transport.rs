@@ -5,7 +5,7 @@
 //! policy and the durable `requested` audit record. Transports take `&Permit` so a
 //! caller that skipped the engine cannot reach a host.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +13,8 @@ use async_trait::async_trait;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use crate::artifacts::SpillWriter;
+pub use crate::artifacts::{Spill, StreamName};
 use crate::error::Result;
 use crate::files::HostFiles;
 use crate::inventory::{Host, HostId};
@@ -98,6 +100,13 @@ pub struct ExecRequest {
     /// Run it spooled on the host (a job's command, see [`crate::spool`]): it outlives
     /// the channel, and a timeout or cancel stops it through its spool.
     pub spool: Option<Spooled>,
+    /// Where a stream that passes `max_output_bytes` is kept whole (set by the engine;
+    /// transports pass it on through [`ExecRequest::capture`]).
+    pub spill: Option<Spill>,
+    /// A secret reference (`${env:…}`, `${file:…}`) whose value and a newline the
+    /// engine writes to stdin ahead of `stdin` (`sudo -S` reads its password there).
+    /// Resolved in the engine on the way to the host; transports never see it set.
+    pub secret_stdin: Option<String>,
 }
 
 /// A job's command: its spool, and whether this is the first spooled command of this
@@ -106,6 +115,18 @@ pub struct ExecRequest {
 pub struct Spooled {
     pub spool: crate::spool::Spool,
     pub prune: bool,
+}
+
+impl ExecRequest {
+    /// The capture of one of this request's streams: its limit, and its spill.
+    pub fn capture(&self, stream: StreamName) -> CapturedStream {
+        CapturedStream {
+            limit: self.max_output_bytes,
+            spill: self.spill.as_ref().map(|spill| spill.writer(stream)),
+            stream: Some(stream),
+            ..CapturedStream::default()
+        }
+    }
 }
 
 /// How a command ended.
@@ -119,7 +140,7 @@ pub enum ExitStatus {
     Cancelled,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ExecOutput {
     pub status: ExitStatus,
     pub stdout: CapturedStream,
@@ -130,36 +151,139 @@ pub struct ExecOutput {
     pub may_still_run: bool,
 }
 
-/// One output stream, cut at a limit, with the total size it really had.
-#[derive(Debug, Clone, Default)]
+/// One output stream as the answer keeps it: all of it while it fits in its limit;
+/// past it, the first half of the limit (`bytes`) and the last half (the tail, a ring),
+/// with the total size it really had. A stream built from a request with a spill
+/// writes everything to it once it passes the limit (see [`crate::artifacts`]).
+#[derive(Debug, Default)]
 pub struct CapturedStream {
+    /// The head: all of the stream while it fits; once cut, its first bytes.
     pub bytes: Vec<u8>,
+    /// Once cut: the stream's last bytes, oldest first.
+    tail: VecDeque<u8>,
     pub total_bytes: u64,
     limit: usize,
+    cut: bool,
+    spill: Option<SpillWriter>,
+    stream: Option<StreamName>,
+    /// The job whose artifact holds the whole stream (set by the engine once kept).
+    artifact: Option<String>,
 }
 
 impl CapturedStream {
+    /// A stream that keeps at most `limit` bytes and spills nowhere.
     pub fn with_limit(limit: usize) -> CapturedStream {
         CapturedStream {
-            bytes: Vec::new(),
-            total_bytes: 0,
             limit,
+            ..CapturedStream::default()
         }
     }
 
     pub fn push(&mut self, data: &[u8]) {
         self.total_bytes += data.len() as u64;
-        let room = self.limit.saturating_sub(self.bytes.len());
-        self.bytes.extend_from_slice(&data[..data.len().min(room)]);
+        if !self.cut && self.bytes.len() + data.len() <= self.limit {
+            self.bytes.extend_from_slice(data);
+            return;
+        }
+        if let Some(spill) = &mut self.spill {
+            if !self.cut {
+                // Passing the cap: what was held so far goes first.
+                spill.write(&self.bytes);
+            }
+            spill.write(data);
+        }
+        let mut data = data;
+        if !self.cut {
+            self.cut = true;
+            let head = self.limit - self.limit / 2;
+            if self.bytes.len() > head {
+                let rest = self.bytes.split_off(head);
+                self.keep_tail(&rest);
+            } else {
+                let take = (head - self.bytes.len()).min(data.len());
+                self.bytes.extend_from_slice(&data[..take]);
+                data = &data[take..];
+            }
+        }
+        self.keep_tail(data);
     }
 
+    fn keep_tail(&mut self, data: &[u8]) {
+        let room = self.limit / 2;
+        if data.len() >= room {
+            self.tail.clear();
+            self.tail.extend(&data[data.len() - room..]);
+        } else {
+            self.tail.extend(data);
+            let excess = self.tail.len().saturating_sub(room);
+            self.tail.drain(..excess);
+        }
+    }
+
+    /// Bytes were left out between the head and the tail.
     pub fn truncated(&self) -> bool {
-        self.total_bytes > self.bytes.len() as u64
+        self.cut
     }
 
-    /// Text for a JSON result; invalid UTF-8 is replaced, never dropped silently.
+    /// The last bytes kept after the cut (empty when nothing was cut).
+    pub fn tail(&self) -> Vec<u8> {
+        self.tail.iter().copied().collect()
+    }
+
+    /// How many bytes the answer leaves out.
+    pub fn cut_bytes(&self) -> u64 {
+        if self.cut {
+            self.total_bytes.saturating_sub(self.limit as u64)
+        } else {
+            0
+        }
+    }
+
+    /// What stands between the head and the tail of a cut stream: how much is left
+    /// out and, once it is kept, the call that reads all of it. It names no host, so
+    /// hosts whose kept output is the same still fold into `same_as`.
+    pub fn marker(&self) -> Option<String> {
+        if !self.cut {
+            return None;
+        }
+        let cut = self.cut_bytes();
+        Some(match (&self.artifact, self.stream) {
+            (Some(job_id), Some(stream)) => format!(
+                "\n…[{cut} bytes cut; all of it: artifacts_get job_id={job_id} stream={} and this host_id]…\n",
+                stream.as_str()
+            ),
+            _ => format!("\n…[{cut} bytes cut]…\n"),
+        })
+    }
+
+    /// Text for people and parsers: head, marker, tail; invalid UTF-8 is replaced,
+    /// never dropped silently.
     pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.bytes).into_owned()
+        let mut text = String::from_utf8_lossy(&self.bytes).into_owned();
+        if let Some(marker) = self.marker() {
+            text.push_str(&marker);
+            text.push_str(&String::from_utf8_lossy(&self.tail()));
+        }
+        text
+    }
+
+    /// Gives the spill back to the engine, which masks it into an artifact.
+    pub(crate) fn take_spill(&mut self) -> Option<SpillWriter> {
+        self.spill.take()
+    }
+
+    /// The whole stream is now `job_id`'s artifact.
+    pub(crate) fn kept_as(&mut self, job_id: &str) {
+        self.artifact = Some(job_id.to_owned());
+    }
+
+    /// Replaces the head and the tail by what `mask` makes of them (a secret the cut
+    /// split, masked on both sides).
+    pub(crate) fn mask_seam(&mut self, mask: impl FnOnce(&[u8], &[u8]) -> (Vec<u8>, Vec<u8>)) {
+        let tail = self.tail();
+        let (head, tail) = mask(&self.bytes, &tail);
+        self.bytes = head;
+        self.tail = tail.into();
     }
 }
 
@@ -238,12 +362,35 @@ mod tests {
     }
 
     #[test]
-    fn captured_stream_counts_beyond_its_limit() {
+    fn captured_stream_keeps_head_and_tail_and_counts_the_rest() {
         let mut stream = CapturedStream::with_limit(4);
         stream.push(b"abc");
+        assert!(!stream.truncated());
         stream.push(b"def");
-        assert_eq!(stream.bytes, b"abcd");
+        assert_eq!(stream.bytes, b"ab");
+        assert_eq!(stream.tail(), b"ef");
         assert_eq!(stream.total_bytes, 6);
         assert!(stream.truncated());
+        assert_eq!(stream.cut_bytes(), 2);
+        for chunk in [&b"g"[..], b"hijklmnop", b"q"] {
+            stream.push(chunk);
+        }
+        assert_eq!(
+            (stream.bytes.as_slice(), stream.tail()),
+            (&b"ab"[..], b"pq".to_vec())
+        );
+        assert_eq!(stream.text(), "ab\n…[13 bytes cut]…\npq");
+        // One big chunk past the limit at once; an odd limit gives the head the extra.
+        let mut stream = CapturedStream::with_limit(5);
+        stream.push(b"0123456789");
+        assert_eq!(
+            (stream.bytes.as_slice(), stream.tail()),
+            (&b"012"[..], b"89".to_vec())
+        );
+        // Exactly the limit is not cut.
+        let mut stream = CapturedStream::with_limit(3);
+        stream.push(b"abc");
+        assert!(!stream.truncated());
+        assert_eq!(stream.marker(), None);
     }
 }

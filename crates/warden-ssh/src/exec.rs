@@ -135,8 +135,8 @@ pub(crate) async fn run(
         .exec(true, wrapped.script.into_bytes())
         .await
         .map_err(|error| endpoint.conn_failed(format!("could not start the command: {error}")))?;
-    let mut stdout = CapturedStream::with_limit(request.max_output_bytes);
-    let mut stderr = CapturedStream::with_limit(request.max_output_bytes);
+    let mut stdout = request.capture(warden_core::transport::StreamName::Stdout);
+    let mut stderr = request.capture(warden_core::transport::StreamName::Stderr);
     let mut header = PidHeader::default();
     let mut status: Option<ExitStatus> = None;
     let mut may_still_run = false;
@@ -499,6 +499,8 @@ mod tests {
             max_output_bytes: 1024,
             hide_command: false,
             spool: None,
+            spill: None,
+            secret_stdin: None,
         }
     }
 

@@ -39,6 +39,9 @@ fn request(command: &str, timeout: Duration) -> ExecRequest {
         timeout,
         max_output_bytes: 65_536,
         hide_command: false,
+        spool: None,
+        spill: None,
+        secret_stdin: None,
     }
 }
 

@@ -509,6 +509,8 @@ async fn session_is_reused_and_replaced_when_it_dies() {
                 max_output_bytes: 1000,
                 hide_command: false,
                 spool: None,
+                spill: None,
+                secret_stdin: None,
             },
             &CancellationToken::new(),
         )

@@ -33,6 +33,8 @@ fn request(command: &str) -> ExecRequest {
         max_output_bytes: 65_536,
         hide_command: false,
         spool: None,
+        spill: None,
+        secret_stdin: None,
     }
 }
 
@@ -178,7 +180,9 @@ async fn large_output_is_truncated_with_true_size() {
     big.max_output_bytes = 1000;
     let output = exec(&transport, &host, &big).await.unwrap();
     assert_eq!(output.status, ExitStatus::Code(0));
-    assert_eq!(output.stdout.bytes.len(), 1000);
+    // Head and tail: half the limit each.
+    assert_eq!(output.stdout.bytes, vec![0u8; 500]);
+    assert_eq!(output.stdout.tail(), vec![0u8; 500]);
     assert_eq!(output.stdout.total_bytes, 5_000_000);
     assert!(output.stdout.truncated());
     assert_eq!(output.stderr.text(), "tail\n");

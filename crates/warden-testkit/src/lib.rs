@@ -16,5 +16,6 @@ pub mod tree;
 
 pub use fleet::Fleet;
 pub use sshd::{
-    KeyType, Sshd, SshdOptions, generate_key, non_root_user, require_sshd, require_tmux,
+    KeyType, Sshd, SshdOptions, generate_key, non_root_user, require_sshd, require_sudo,
+    require_tmux,
 };

@@ -501,6 +501,12 @@ pub fn require_tmux() {
     require(&INSTALLED, "/usr/bin/tmux", "tmux");
 }
 
+/// `exec_sudo` runs sudo on the test hosts (this machine); installed like sshd.
+pub fn require_sudo() {
+    static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
+    require(&INSTALLED, "/usr/bin/sudo", "sudo");
+}
+
 /// Installs `package` through apt (as root) unless `program` exists; panics with the
 /// one line to run otherwise.
 fn require(installed: &OnceLock<Result<(), String>>, program: &str, package: &str) {

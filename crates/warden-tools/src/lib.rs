@@ -12,6 +12,7 @@
 // would borrow `&self` and the engine needs futures that own their data.
 #![allow(clippy::manual_async_fn)]
 
+mod automation;
 mod core;
 mod exec;
 mod fleet;
@@ -42,6 +43,7 @@ pub static TOOLS: &[&dyn DynTool] = &[
     &hosts::hosts_groups::HostsGroups,
     // exec
     &exec::exec::Exec,
+    &exec::exec_sudo::ExecSudo,
     &exec::run::Run,
     &exec::jobs_list::JobsList,
     &exec::jobs_show::JobsShow,
@@ -91,6 +93,10 @@ pub static TOOLS: &[&dyn DynTool] = &[
     // fleet
     &fleet::push::Push,
     &fleet::sync::SyncDir,
+    // automation
+    &automation::artifacts_list::ArtifactsList,
+    &automation::artifacts_get::ArtifactsGet,
+    &automation::artifacts_tail::ArtifactsTail,
 ];
 
 /// The catalogue as the engine takes it (built once: it reads every input schema).

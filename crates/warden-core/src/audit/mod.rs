@@ -155,7 +155,7 @@ fn canonical(value: &Value) -> String {
 
 /// Replaces what must never reach the log, at any depth and whatever its type (a call
 /// rejected for a malformed `env` still must not store it): `env` values (often
-/// secrets), `stdin` (only its size is kept), and file content. Built field by field:
+/// secrets), `stdin` (only its size is kept), literal `password`s, and file content. Built field by field:
 /// a multi-MiB upload chunk is hashed where it lies, never copied.
 pub fn mask_secrets(args: &Value) -> Value {
     match args {
@@ -186,6 +186,8 @@ fn mask_field(name: &str, value: &Value) -> Value {
                 .collect(),
         ),
         ("stdin", Value::String(text)) => json!(format!("<{} bytes>", text.len())),
+        // `exec_sudo`'s password must be a reference; a literal one (refused) is not kept.
+        ("password", Value::String(text)) if !crate::secrets::is_reference(text) => json!("***"),
         // An approval token's secret half is the caller's alone: the log keeps the id.
         ("approval_id", Value::String(token)) => json!(crate::store::public_id(token)),
         ("env" | "stdin", Value::Null) => Value::Null,

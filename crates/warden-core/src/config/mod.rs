@@ -323,6 +323,8 @@ pub struct Limits {
     pub max_archive_entries: usize,
     /// Most file content in one archive, packed or unpacked (zip bombs stop here).
     pub max_unpacked_bytes: u64,
+    /// Hours an artifact (the whole output of a cut stream) is kept.
+    pub artifact_retention_h: u64,
 }
 
 impl Default for Limits {
@@ -340,6 +342,7 @@ impl Default for Limits {
             max_archive_bytes: 1 << 30,
             max_archive_entries: 100_000,
             max_unpacked_bytes: 4 << 30,
+            artifact_retention_h: 24,
         }
     }
 }
@@ -552,6 +555,12 @@ impl Config {
                 )
             )));
         }
+        if self.limits.artifact_retention_h == 0 || self.limits.artifact_retention_h > 8760 {
+            return Err(Error::invalid_input(format!(
+                "limits.artifact_retention_h{} must be between 1 and 8760 (hours the whole output of a cut command is kept; answers name it)",
+                line_of(text, "artifact_retention_h:")
+            )));
+        }
         if self.limits.rate == 0 || self.limits.burst == 0 {
             return Err(Error::invalid_input(format!(
                 "limits.rate and limits.burst{} must be at least 1 (calls per second, and calls in reserve)",
@@ -747,6 +756,13 @@ mod tests {
     #[test]
     fn keys_nothing_enforces_are_refused_with_their_line() {
         assert!(parse_error("limits:\n  rate: 0\n").contains("limits.rate"));
+        for hours in [0, 8761] {
+            let message = parse_error(&format!("limits:\n  artifact_retention_h: {hours}\n"));
+            assert!(
+                message.contains("limits.artifact_retention_h (line 2)"),
+                "{message}"
+            );
+        }
         let structured = "policy:\n  deny_commands:\n    - {program: rm, flags: [r], bogus: 1}\n";
         assert_ne!(parse_error(structured), "parsed");
         let keepalive = parse_error("ssh:\n  keepalive_interval_s: 18446744073709551615\n");

@@ -80,13 +80,16 @@ approval:                             # a human decides, outside the chat (`ward
   #    require_approval: false        # exempt
 
 secrets:                              # ${env:NAME} / ${file:PATH} in a command's env values
+  #                                   #   (and exec_sudo's password)
   env: []                             # variables of warden's environment agents may name
   files: []                           # globs of local files agents may name
   patterns: []                        # regexes masked in answers and the audit log (common
     #                                   #   token shapes are masked always)
 
 limits:
-  max_output_bytes: 65536             # per host and stream, inline
+  max_output_bytes: 65536             # per host and stream, inline: head and tail; the
+    #                                   #   whole stream goes to an artifact (artifacts_get)
+  artifact_retention_h: 24            # artifacts are pruned this many hours after the job
   max_concurrent: 50                  # tool calls in flight per client
   max_per_host: 8                     # commands at once on one host (sshd MaxSessions: 10)
   max_read_bytes: 1048576             # fs_read answers at most this much per call

@@ -13,6 +13,7 @@ use super::approve::{MAX_STATUS_WAIT, POLL};
 use super::grant::{Grant, Grants};
 use super::jobs::{JobOutput, OutputRange};
 use super::{Engine, ProgressSink};
+use crate::artifacts::{ArtifactInfo, ArtifactRange, StreamName};
 use crate::config::LoadedConfig;
 use crate::error::{Error, Result};
 use crate::file_locks::FileLock;
@@ -196,6 +197,11 @@ impl RunContext {
         for value in resolved.env.values_mut() {
             *value = secrets.resolve(value)?;
         }
+        if let Some(reference) = resolved.secret_stdin.take() {
+            let mut stdin = secrets.resolve_line(&reference)?;
+            stdin.extend(resolved.stdin.take().unwrap_or_default());
+            resolved.stdin = Some(stdin);
+        }
         // A command that carries a secret (or env values) stays out of the host's
         // process list; an ordinary one runs without the extra read.
         resolved.hide_command =
@@ -203,7 +209,19 @@ impl RunContext {
         if let Some(job) = &self.job {
             resolved.spool = self.engine.spool_for(job, host);
         }
-        self.run_on(host, &resolved).await
+        // A stream cut at max_output_bytes is kept whole, for this caller (`artifacts`).
+        resolved.spill = Some(
+            self.engine
+                .inner
+                .artifacts
+                .spill(&self.job_id, host.id.as_str()),
+        );
+        let mut output = self.run_on(host, &resolved).await?;
+        let literal = crate::secrets::literal_values(&request.env);
+        self.engine
+            .keep_output(&self.owner, &literal, &mut output)
+            .await;
+        Ok(output)
     }
 
     /// Runs one of the plan's probes on a planned host.
@@ -229,6 +247,8 @@ impl RunContext {
             max_output_bytes,
             hide_command: false,
             spool: None,
+            spill: None,
+            secret_stdin: None,
         };
         self.run_on(host, &request).await
     }
@@ -295,6 +315,44 @@ impl RunContext {
 
     pub fn uploads(&self) -> &Uploads {
         &self.engine.inner.uploads
+    }
+
+    /// This caller's artifacts (the whole output of its cut streams), of `job_id` or
+    /// of every job, newest first. Expired ones are pruned first.
+    pub fn artifacts_list(&self, job_id: Option<&str>) -> Result<Vec<ArtifactInfo>> {
+        self.engine.inner.artifacts.list(&self.owner, job_id)
+    }
+
+    /// `length` bytes from `offset` of one of this caller's artifacts; another
+    /// caller's is `JOB_NOT_FOUND`, as if it did not exist.
+    pub fn artifact_read(
+        &self,
+        job_id: &str,
+        host_id: &str,
+        stream: StreamName,
+        offset: u64,
+        length: u64,
+    ) -> Result<ArtifactRange> {
+        self.engine
+            .inner
+            .artifacts
+            .read(&self.owner, job_id, host_id, stream, offset, length)
+    }
+
+    /// The last `bytes` bytes (or the last `lines` lines within them) of one of this
+    /// caller's artifacts.
+    pub fn artifact_tail(
+        &self,
+        job_id: &str,
+        host_id: &str,
+        stream: StreamName,
+        bytes: u64,
+        lines: Option<usize>,
+    ) -> Result<ArtifactRange> {
+        self.engine
+            .inner
+            .artifacts
+            .tail(&self.owner, job_id, host_id, stream, bytes, lines)
     }
 
     /// Notes what the call did in its session, for `session_summary`.

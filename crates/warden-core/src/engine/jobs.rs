@@ -668,6 +668,8 @@ impl Engine {
             max_output_bytes,
             hide_command: false,
             spool: None,
+            spill: None,
+            secret_stdin: None,
         };
         self.transport(host)
             .exec(&permit, host, &request, &CancellationToken::new())

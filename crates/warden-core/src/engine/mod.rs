@@ -171,7 +171,9 @@ pub(crate) struct EngineInner {
     host_limits: limit::HostLimits,
     approvals: approve::Approvals,
     /// Resolves secret references and masks what leaves the engine.
-    secrets: crate::secrets::Masker,
+    pub(crate) secrets: crate::secrets::Masker,
+    /// The whole output of cut streams (`artifacts`).
+    pub(crate) artifacts: crate::artifacts::Artifacts,
     /// The jobs this process runs.
     jobs: jobs::Jobs,
     started: Instant,
@@ -208,6 +210,10 @@ impl Engine {
         let approvals = approve::Approvals::new(&loaded.config.approval, &inventory, store)?;
         let secrets = crate::secrets::Masker::new(&loaded.config.secrets)?;
         let file_locks = FileLocks::new(loaded.state_dir.join("locks"));
+        let artifacts = crate::artifacts::Artifacts::new(
+            &loaded.state_dir,
+            loaded.config.limits.artifact_retention_h,
+        );
         let limits = &loaded.config.limits;
         let sessions = Sessions::new(SessionLimits {
             idle: Duration::from_secs(limits.session_idle_s),
@@ -236,6 +242,7 @@ impl Engine {
                 approvals,
                 secrets,
                 jobs: jobs::Jobs::default(),
+                artifacts,
                 local: Arc::new(LocalTransport),
                 started: Instant::now(),
             }),

@@ -91,6 +91,8 @@ impl Tool for Rogue {
                 max_output_bytes: 1024,
                 hide_command: false,
                 spool: None,
+                spill: None,
+                secret_stdin: None,
             };
             let sibling = params.path.replace("planned.txt", "other.txt");
             match params.reach.as_str() {
@@ -710,6 +712,8 @@ impl Tool for Sleeper {
                 max_output_bytes: 1024,
                 hide_command: false,
                 spool: None,
+                spill: None,
+                secret_stdin: None,
             };
             context.exec(&host, &request).await?;
             Ok(Done {})

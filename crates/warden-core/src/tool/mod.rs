@@ -22,7 +22,7 @@ use serde_json::Value;
 use crate::engine::{PlanContext, RunContext};
 use crate::error::{Error, Result};
 
-pub use result::{FleetResult, HostResult, StreamEncoding, Summary, encode_stream};
+pub use result::{FleetResult, HostResult, StreamEncoding, Summary, encode_bytes, encode_stream};
 pub use rollout::{Rolled, Rollout, RolloutHost, RolloutParams, RolloutReport};
 
 /// What a call may change, which sets its MCP annotations and audit durability.
@@ -69,10 +69,12 @@ pub enum Domain {
     Session,
     Fs,
     Fleet,
+    /// What outlives a call: artifacts (playbooks later).
+    Automation,
 }
 
 impl Domain {
-    pub const ALL: [Domain; 8] = [
+    pub const ALL: [Domain; 9] = [
         Domain::Core,
         Domain::Hosts,
         Domain::Exec,
@@ -81,6 +83,7 @@ impl Domain {
         Domain::Session,
         Domain::Fs,
         Domain::Fleet,
+        Domain::Automation,
     ];
 
     pub fn name(self) -> &'static str {
@@ -93,6 +96,7 @@ impl Domain {
             Domain::Session => "session",
             Domain::Fs => "fs",
             Domain::Fleet => "fleet",
+            Domain::Automation => "automation",
         }
     }
 }

@@ -21,19 +21,24 @@ pub struct HostResult {
     /// Signal name when the command was killed by one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signal: Option<String>,
+    /// Left out when empty. Cut output (truncated) is its head, a marker
+    /// `…[N bytes cut; all of it: artifacts_get …]…`, and its tail.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stdout: Option<String>,
     /// Set when stdout is not plain text (invalid UTF-8, a NUL byte, or more than 1 in
     /// 16 bytes control characters): stdout is then its bytes in base64.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stdout_encoding: Option<StreamEncoding>,
+    /// As stdout; left out when empty.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stderr: Option<String>,
     /// As stdout_encoding, for stderr.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stderr_encoding: Option<StreamEncoding>,
     pub duration_ms: u64,
-    /// Output was cut at max_output_bytes; see the *_bytes totals.
+    /// Output was cut at max_output_bytes (head and tail kept, the whole in an
+    /// artifact); see the *_bytes totals. Left out when nothing was cut.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stdout_bytes: Option<u64>,
@@ -98,9 +103,9 @@ impl HostResult {
             ok: exit_code == Some(0) && error.is_none(),
             exit_code,
             signal,
-            stdout: Some(stdout),
+            stdout: (!stdout.is_empty()).then_some(stdout),
             stdout_encoding,
-            stderr: Some(stderr),
+            stderr: (!stderr.is_empty()).then_some(stderr),
             stderr_encoding,
             duration_ms: output.duration.as_millis() as u64,
             truncated,
@@ -157,31 +162,87 @@ pub enum StreamEncoding {
 /// JSON writes each control byte as a six-byte `\u00XX` escape, so 1 MiB of NULs would
 /// become 6 MiB of answer; base64 costs 4/3 of the bytes whatever they are, and is the
 /// only exact form for bytes that are not UTF-8. Past 1 control byte in 16 the escapes
-/// cost more than base64; a NUL means binary. A stream cut at `max_output_bytes` inside
-/// a UTF-8 character is still text: the partial character at the cut is left out (the
-/// `*_bytes` totals say how much there really was).
+/// cost more than base64; a NUL means binary.
+///
+/// A cut stream is its head, the cut marker and its tail. As text, a character the cut
+/// split is left out on both sides (the `*_bytes` totals say how much there really
+/// was); as base64, the bytes are the head, the marker's UTF-8 and the tail, exactly.
 pub fn encode_stream(stream: &CapturedStream) -> (String, Option<StreamEncoding>) {
-    let bytes = stream.bytes.as_slice();
-    let text = match std::str::from_utf8(bytes) {
-        Ok(text) => Some(text),
-        // `error_len() == None`: the input ends inside a character.
-        Err(error) if stream.truncated() && error.error_len().is_none() => {
-            std::str::from_utf8(&bytes[..error.valid_up_to()]).ok()
-        }
-        Err(_) => None,
+    let head = stream.bytes.as_slice();
+    let tail = stream.tail();
+    let marker = stream.marker();
+    let cut = marker.is_some();
+    let kept = head.len() + tail.len();
+    let binary = binary(head) || binary(&tail) || controls(head) + controls(&tail) > kept / 16;
+    let text = match (as_text(head, false, cut), as_text(&tail, cut, false)) {
+        (Some(head), Some(tail)) if !binary => Some(format!(
+            "{head}{}{tail}",
+            marker.as_deref().unwrap_or_default()
+        )),
+        _ => None,
     };
-    let controls = bytes
-        .iter()
-        .filter(|&&byte| (byte < 0x20 && !matches!(byte, b'\t' | b'\n' | b'\r')) || byte == 0x7f)
-        .count();
     match text {
-        Some(text) if !bytes.contains(&0) && controls * 16 <= bytes.len() => {
+        Some(text) => (text, None),
+        None => {
+            let mut bytes = Vec::with_capacity(kept + 128);
+            bytes.extend_from_slice(head);
+            bytes.extend_from_slice(marker.as_deref().unwrap_or_default().as_bytes());
+            bytes.extend_from_slice(&tail);
+            (
+                data_encoding::BASE64.encode(&bytes),
+                Some(StreamEncoding::Base64),
+            )
+        }
+    }
+}
+
+/// Bytes as a JSON string, exactly: the text when they are UTF-8 that reads as text
+/// (as [`encode_stream`] decides), else base64.
+pub fn encode_bytes(bytes: &[u8]) -> (String, Option<StreamEncoding>) {
+    match as_text(bytes, false, false) {
+        Some(text) if !binary(bytes) && controls(bytes) <= bytes.len() / 16 => {
             (text.to_owned(), None)
         }
         _ => (
             data_encoding::BASE64.encode(bytes),
             Some(StreamEncoding::Base64),
         ),
+    }
+}
+
+/// A NUL means binary.
+fn binary(bytes: &[u8]) -> bool {
+    bytes.contains(&0)
+}
+
+/// Control bytes JSON would escape (tab, newline and carriage return are text).
+fn controls(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .filter(|&&byte| (byte < 0x20 && !matches!(byte, b'\t' | b'\n' | b'\r')) || byte == 0x7f)
+        .count()
+}
+
+/// `bytes` as UTF-8, when they are: a piece of a character at a cut start (`cut_start`,
+/// at most 3 continuation bytes) or end (`cut_end`) is left out.
+fn as_text(bytes: &[u8], cut_start: bool, cut_end: bool) -> Option<&str> {
+    let start = if cut_start {
+        bytes
+            .iter()
+            .take(3)
+            .take_while(|&&byte| byte & 0xC0 == 0x80)
+            .count()
+    } else {
+        0
+    };
+    let bytes = &bytes[start..];
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Some(text),
+        // `error_len() == None`: the input ends inside a character.
+        Err(error) if cut_end && error.error_len().is_none() => {
+            std::str::from_utf8(&bytes[..error.valid_up_to()]).ok()
+        }
+        Err(_) => None,
     }
 }
 
@@ -370,15 +431,19 @@ mod tests {
 
     #[test]
     fn a_cut_inside_a_character_is_still_text_but_invalid_utf8_is_not() {
-        // "é" is two bytes; a limit of 2 cuts "aé" inside it.
-        let (text, encoding) = encode_stream(&stream("aé".as_bytes(), 2));
-        assert_eq!((text.as_str(), encoding), ("a", None));
+        // "é" is two bytes: a limit of 4 keeps 2 bytes of "aéxéb" at each end, "a"
+        // and half an "é", then half an "é" and "b".
+        let (text, encoding) = encode_stream(&stream("aéxéb".as_bytes(), 4));
+        assert_eq!((text.as_str(), encoding), ("a\n…[3 bytes cut]…\nb", None));
         // Not cut, the same ending is invalid UTF-8.
         let (_, encoding) = encode_stream(&stream(&"aé".as_bytes()[..2], 100));
         assert_eq!(encoding, Some(StreamEncoding::Base64));
-        // Cut, binary is base64 of exactly the kept bytes.
+        // Cut, binary is base64 of exactly the head, the marker and the tail.
         let (text, encoding) = encode_stream(&stream(b"\xff\xfe\xfd", 2));
         assert_eq!(encoding, Some(StreamEncoding::Base64));
-        assert_eq!(decoded(&text), b"\xff\xfe");
+        let mut expected = b"\xff".to_vec();
+        expected.extend_from_slice("\n…[1 bytes cut]…\n".as_bytes());
+        expected.push(0xfd);
+        assert_eq!(decoded(&text), expected);
     }
 }

@@ -151,11 +151,12 @@ impl RolloutParams {
             && self.last_job_id.is_none()
     }
 
-    /// The target narrowed to the hosts of `last_job_id` that `rerun` names.
+    /// The target narrowed to the hosts of `last_job_id` that `rerun` names
+    /// (`previous`: that job, read by the engine before planning).
     fn rerun_hosts(
         &self,
         mut target: Vec<Arc<Host>>,
-        planning: &crate::PlanContext,
+        previous: Option<&crate::store::Job>,
     ) -> Result<Vec<Arc<Host>>> {
         let (rerun, id) = match (self.rerun, &self.last_job_id) {
             (None, None) => return Ok(target),
@@ -165,8 +166,7 @@ impl RolloutParams {
                     .with_hint("Give rerun: \"failure\" (or \"success\") with last_job_id: the job to rerun."));
             }
         };
-        let job = planning
-            .previous_job()
+        let job = previous
             .filter(|job| &job.id == id)
             .ok_or_else(|| Error::internal(format!("job {id} was not read before planning")))?;
         let outcomes = host_outcomes(job);
@@ -201,12 +201,12 @@ impl RolloutParams {
         target: Vec<Arc<Host>>,
         draw: &str,
         preview: bool,
-        planning: &crate::PlanContext,
+        previous: Option<&crate::store::Job>,
     ) -> Result<(Vec<Arc<Host>>, Option<Rollout>)> {
         if self.is_empty() {
             return Ok((target, None));
         }
-        let target = self.rerun_hosts(target, planning)?;
+        let target = self.rerun_hosts(target, previous)?;
         let size = match &self.batch_size {
             None => Size::All,
             Some(BatchSize::Hosts(0)) => {
@@ -541,7 +541,9 @@ mod tests {
 
     #[test]
     fn no_control_is_no_rollout() {
-        let (planned, rollout) = RolloutParams::default().plan(hosts(3), "x", false).unwrap();
+        let (planned, rollout) = RolloutParams::default()
+            .plan(hosts(3), "x", false, None)
+            .unwrap();
         assert_eq!(planned.len(), 3);
         assert!(rollout.is_none());
     }
@@ -557,7 +559,7 @@ mod tests {
             (serde_json::json!(50), vec![10]),
         ] {
             let (planned, rollout) = params(serde_json::json!({"batch_size": size}))
-                .plan(target.clone(), "x", false)
+                .plan(target.clone(), "x", false, None)
                 .unwrap();
             let rollout = rollout.unwrap();
             let sizes: Vec<usize> = rollout.batches(&planned).map(<[_]>::len).collect();
@@ -569,7 +571,9 @@ mod tests {
     fn a_subset_is_distinct_in_target_order_and_stable_for_its_seed() {
         let target = hosts(50);
         let draw = |json: Value, seed: &str| {
-            let (planned, rollout) = params(json).plan(target.clone(), seed, false).unwrap();
+            let (planned, rollout) = params(json)
+                .plan(target.clone(), seed, false, None)
+                .unwrap();
             (ids(&planned), rollout.unwrap().subset.unwrap())
         };
         let (first, report) = draw(serde_json::json!({"subset": 7}), "exec on all: uptime");
@@ -609,7 +613,9 @@ mod tests {
             serde_json::json!({"min_success_rate": "101%"}),
             serde_json::json!({"batch_wait": MAX_BATCH_WAIT_MS + 1}),
         ] {
-            let error = params(json.clone()).plan(hosts(5), "x", false).unwrap_err();
+            let error = params(json.clone())
+                .plan(hosts(5), "x", false, None)
+                .unwrap_err();
             assert_eq!(error.code, ErrorCode::InvalidInput, "{json}");
             assert!(error.hint.is_some(), "{json}: {error:?}");
         }
@@ -632,7 +638,7 @@ mod tests {
             (serde_json::json!(1), 1.0),
         ] {
             let (_, rollout) = params(serde_json::json!({"min_success_rate": json}))
-                .plan(hosts(2), "x", false)
+                .plan(hosts(2), "x", false, None)
                 .unwrap();
             let rate = rollout.unwrap().min_success_rate.unwrap();
             assert!((rate - expected).abs() < 1e-9, "{json}");

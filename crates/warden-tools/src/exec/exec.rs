@@ -168,6 +168,8 @@ impl CommandOptions {
                 .min(max_output_bytes),
             hide_command: false,
             spool: None,
+            spill: None,
+            secret_stdin: None,
         })
     }
 }
@@ -198,7 +200,7 @@ impl Tool for Exec {
         name: "exec",
         domain: Domain::Exec,
         summary: "Run command on target",
-        description: "Run a command on every host of a target, concurrently, over SSH: `command` (sh) or `argv`. Per host: stdout, stderr (base64 when not text: *_encoding says so), exit_code (non-zero is a result), duration; cut output: truncated: true; identical outputs fold into same_as. A destructive command (rm, kill, systemctl stop, > file, …) answers with a preview and plan_token; run it with confirm: true and that plan_token. Rolling changes: batch_size, batch_wait, subset, fail_fast, min_success_rate; hosts of batches a stop skipped answer not_run, rollout.stopped says why. Errors: TARGET_EMPTY, HOST_NOT_FOUND, POLICY_DENIED, LOCAL_DISABLED; per host: SSH_*, HOST_KEY_*, CMD_TIMEOUT.",
+        description: "Run a command on every host of a target, concurrently, over SSH: `command` (sh) or `argv`. Per host: stdout, stderr (base64 when not text: *_encoding says so), exit_code (non-zero is a result), duration; empty streams are left out. Output past max_output_bytes: truncated: true, its head and tail around a marker naming the artifact that keeps all of it (artifacts_get); identical outputs fold into same_as. A destructive command (rm, kill, systemctl stop, > file, …) answers with a preview and plan_token; run it with confirm: true and that plan_token. Rolling changes: batch_size, batch_wait, subset, fail_fast, min_success_rate, rerun with last_job_id; hosts of batches a stop skipped answer not_run, rollout.stopped says why. Errors: TARGET_EMPTY, HOST_NOT_FOUND, POLICY_DENIED, LOCAL_DISABLED; per host: SSH_*, HOST_KEY_*, CMD_TIMEOUT.",
         effect: Effect::Destructive,
         idempotent: false,
         open_world: true,
@@ -224,7 +226,9 @@ impl Tool for Exec {
             params.target.as_deref().unwrap_or_default(),
             command.to_shell()
         );
-        let (hosts, rollout) = params.rollout.plan(hosts, &draw, false, planning)?;
+        let (hosts, rollout) = params
+            .rollout
+            .plan(hosts, &draw, false, planning.previous_job())?;
         Ok(params.options.plan(hosts, command).with_rollout(rollout))
     }
 

@@ -106,6 +106,6 @@ fn output_tail(stdout: &CapturedStream) -> String {
             let skip = text.chars().count().saturating_sub(500);
             format!("{:?}", text.chars().skip(skip).collect::<String>())
         }
-        (_, Some(_)) => format!("{} bytes, not text", stdout.bytes.len()),
+        (_, Some(_)) => format!("{} bytes, not text", stdout.total_bytes),
     }
 }

@@ -140,7 +140,7 @@ pub fn fleet_file_plan(
         planning.inventory().resolve(target)?,
         &draw,
         preview,
-        planning,
+        planning.previous_job(),
     )?;
     Ok(Plan {
         hosts,

@@ -243,6 +243,20 @@ async fn pending_approval(world: &World) -> String {
     error.approval_id.unwrap()
 }
 
+/// A job id for `JOB_ID` in examples: an exec on web-1 whose stdout was cut, so the
+/// job has an artifact of this caller's.
+async fn artifact_job(world: &World) -> String {
+    let answer = world
+        .call(
+            "exec",
+            json!({"target": "web-1", "command": "seq 1 20000", "max_output_bytes": 1000}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer["results"][0]["truncated"], true, "{answer}");
+    answer["summary"]["job_id"].as_str().unwrap().to_owned()
+}
+
 fn assert_fits_its_schema(tool: &dyn DynTool, value: &Value, what: &str) {
     let problems = violations(&tool.output_schema(), value);
     assert!(
@@ -280,6 +294,7 @@ fn names_are_unique_valid_and_match_their_domain() {
             ("audit_", Domain::Governance),
             ("policy_", Domain::Governance),
             ("sys_", Domain::Sys),
+            ("artifacts_", Domain::Automation),
         ];
         for (prefix, domain) in prefixes {
             if name.starts_with(prefix) {
@@ -373,6 +388,10 @@ async fn allow_all_runs_every_example_and_every_answer_fits_its_schema() {
         if needs_approval {
             let id = pending_approval(&world).await;
             args = serde_json::from_str(&args.to_string().replace("APPROVAL_ID", &id)).unwrap();
+        }
+        if info.example.contains("JOB_ID") {
+            let job = artifact_job(&world).await;
+            args = serde_json::from_str(&args.to_string().replace("JOB_ID", &job)).unwrap();
         }
         let value = world
             .call(info.name, args.clone())

@@ -31,7 +31,7 @@ fn binary_and_nul_output_come_back_as_compact_base64() {
     assert!(!is_error, "{zeros}");
     assert_eq!(zeros["stdout_encoding"], "base64");
     assert_eq!(decode(&zeros["stdout"]), vec![0u8; 1 << 20]);
-    assert_eq!(zeros["truncated"], false);
+    assert!(zeros.get("truncated").is_none(), "nothing was cut: {zeros}");
     assert!(
         zeros.get("stderr_encoding").is_none(),
         "empty stderr is text"
@@ -47,7 +47,8 @@ fn binary_and_nul_output_come_back_as_compact_base64() {
     assert_eq!(host["stderr"], "plain");
     assert!(host.get("stderr_encoding").is_none(), "{host}");
 
-    // The bound applies to the bytes: 1000 of them, 1336 base64 characters.
+    // The bound applies to the bytes: 1000 of them (head and tail, the last one the
+    // \377), with the marker between them in the decoded bytes.
     let (cut, _) = mcp.call(
         "run",
         json!({"host_id": "fleet-01", "command": "head -c 5000 /dev/urandom; printf '\\377' ", "max_output_bytes": 1000}),
@@ -55,7 +56,14 @@ fn binary_and_nul_output_come_back_as_compact_base64() {
     assert_eq!(cut["truncated"], true);
     assert_eq!(cut["stdout_bytes"], 5001);
     assert_eq!(cut["stdout_encoding"], "base64");
-    assert_eq!(decode(&cut["stdout"]).len(), 1000);
+    let bytes = decode(&cut["stdout"]);
+    let job = cut["job_id"].as_str().unwrap();
+    let marker = format!(
+        "\n…[4001 bytes cut; all of it: artifacts_get job_id={job} stream=stdout and this host_id]…\n"
+    );
+    assert_eq!(bytes.len(), 1000 + marker.len());
+    assert_eq!(&bytes[500..500 + marker.len()], marker.as_bytes());
+    assert_eq!(bytes.last(), Some(&0o377));
 
     // Text output stays text, with no flag.
     let (text, _) = mcp.call(

@@ -14,11 +14,13 @@ mod file_walks;
 mod fleet_files;
 mod frozen_hosts;
 mod jobs;
+mod output;
 mod policy;
 mod review10;
 mod rollout;
 mod secrets;
 mod sessions;
+mod sudo;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -183,7 +185,15 @@ fn big_output_timeouts_env_stdin_and_working_directory() {
         json!({"host_id": "fleet-01", "command": "head -c 5000000 /dev/zero | tr '\\0' x"}),
     );
     assert_eq!(big["truncated"], true);
-    assert_eq!(big["stdout"].as_str().unwrap().len(), 1000);
+    // Head and tail, 500 bytes each, around the marker that names the artifact.
+    let stdout = big["stdout"].as_str().unwrap();
+    let (head, tail) = stdout
+        .split_once("\n…[4999000 bytes cut; all of it: artifacts_get job_id=")
+        .unwrap();
+    assert_eq!(
+        (head, &tail[tail.len() - 500..]),
+        ("x".repeat(500).as_str(), "x".repeat(500).as_str())
+    );
     assert_eq!(big["stdout_bytes"], 5_000_000);
 
     let (env, _) = mcp.call(
