@@ -256,11 +256,9 @@ fn a_client_cancel_ends_the_wait_and_cancel_ends_the_job() {
     let job = listed["jobs"][0]["job_id"].as_str().unwrap().to_owned();
     let (cancelled, _) = mcp.call("cancel", json!({"job_id": job}));
     assert_eq!(cancelled["state"], "cancelled", "{cancelled}");
-    let (left, _) = mcp.call(
-        "run",
-        json!({"host_id": "fleet-01", "command": "pgrep -f 'sleep 3[1].5' || echo none"}),
-    );
-    assert_eq!(left["stdout"], "none\n");
+    assert_eq!(cancelled["may_still_run"], false, "{cancelled}");
+    let (left, _) = mcp.call("run", json!({"host_id": "fleet-01", "command": "for i in 1 2 3 4 5 6 7 8 9 10; do pgrep -f 'sleep 3[1].5' >/dev/null || { echo none; exit 0; }; sleep 0.5; done; ps -eo pid,pgid,stat,args | grep 'sleep 3[1].5'"}));
+    assert_eq!(left["stdout"], "none\n", "{left}");
     assert!(mcp.close().success());
 }
 
