@@ -43,6 +43,7 @@ pub static TOOLS: &[&dyn DynTool] = &[
     // exec
     &exec::exec::Exec,
     &exec::run::Run,
+    &exec::command::CommandTool,
     // sys
     &sys::facts::Facts,
     // governance
