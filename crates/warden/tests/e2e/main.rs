@@ -12,6 +12,7 @@ mod client;
 mod file_edits;
 mod file_walks;
 mod fleet_files;
+mod interactive;
 mod policy;
 mod review10;
 mod secrets;
