@@ -69,9 +69,9 @@ impl Signal {
 pub enum InteractiveEvent {
     /// Bytes the program wrote (stdout and stderr as they came).
     Output(Vec<u8>),
-    /// The program ended (`Ok`), or the transport lost it and cannot say how
-    /// (`Err`, `OUTCOME_UNKNOWN`). Nothing follows.
-    Ended(Result<ExitStatus>),
+    /// The program ended (`Ok`), or the transport lost it and cannot say how (`Err`:
+    /// why; the outcome is unknown). Nothing follows.
+    Ended(std::result::Result<ExitStatus, String>),
 }
 
 /// The half of a running command warden writes to.

@@ -35,7 +35,9 @@ pub(crate) async fn start(host: &Host, request: &InteractiveRequest) -> Result<I
             host.id
         ))
         .with_host(host.id.as_str())
-        .with_hint("Start it without pty (a shell then reads lines without a prompt), or on an SSH host."));
+        .with_hint(
+            "Start it without pty (a shell then reads lines without a prompt), or on an SSH host.",
+        ));
     }
     let mut command = match &request.command {
         Command::Shell(text) => {
@@ -99,7 +101,7 @@ async fn pump(mut child: Child, group: u32, sender: mpsc::Sender<InteractiveEven
     };
     let ended = waited
         .map(exit_status)
-        .map_err(|error| Error::internal(format!("waiting for a local command: {error}")));
+        .map_err(|error| format!("waiting for a local command failed: {error}"));
     let _ = sender.send(InteractiveEvent::Ended(ended)).await;
 }
 

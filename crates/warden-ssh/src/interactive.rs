@@ -77,7 +77,9 @@ pub(crate) async fn start(
         write
             .exec(true, wrapped.script.into_bytes())
             .await
-            .map_err(|error| endpoint.conn_failed(format!("could not start the command: {error}")))?;
+            .map_err(|error| {
+                endpoint.conn_failed(format!("could not start the command: {error}"))
+            })?;
         confirmed(&mut read, &endpoint, "the command", &mut early).await?;
         header(&mut read, &endpoint, early).await
     })
@@ -178,9 +180,9 @@ async fn confirmed(
                 return Err(endpoint.conn_failed(format!("the host refused {what}")));
             }
             Some(ChannelMsg::Close) | None => {
-                return Err(endpoint.conn_failed(format!(
-                    "the channel closed while asking for {what}"
-                )));
+                return Err(
+                    endpoint.conn_failed(format!("the channel closed while asking for {what}"))
+                );
             }
             Some(_) => {}
         }
@@ -284,14 +286,10 @@ async fn pump(
         } else {
             "the connection was lost"
         };
-        Error::new(
-            ErrorCode::OutcomeUnknown,
-            format!(
-                "{}: {reason}; the command may or may not still run",
-                endpoint.describe()
-            ),
+        format!(
+            "{}: {reason}; the command may or may not still run",
+            endpoint.describe()
         )
-        .with_host(&endpoint.host_id)
     });
     let _ = sender.send(InteractiveEvent::Ended(ended)).await;
 }
@@ -386,10 +384,10 @@ impl InteractiveControl for SshControl {
             // A terminal has no end of file, only the key that means it.
             return self.send(&[0x04]).await;
         }
-        self.write
-            .eof()
-            .await
-            .map_err(|error| self.endpoint.conn_failed(format!("could not end input: {error}")))
+        self.write.eof().await.map_err(|error| {
+            self.endpoint
+                .conn_failed(format!("could not end input: {error}"))
+        })
     }
 
     async fn signal(&self, permit: &Permit, signal: Signal) -> Result<()> {
@@ -405,7 +403,10 @@ impl InteractiveControl for SshControl {
             tracing::error!("{error}");
             return;
         }
-        for (signal, pause) in [("TERM", Duration::from_millis(200)), ("KILL", Duration::ZERO)] {
+        for (signal, pause) in [
+            ("TERM", Duration::from_millis(200)),
+            ("KILL", Duration::ZERO),
+        ] {
             if let Err(error) = self.kill_session(signal).await {
                 tracing::warn!(target = %self.endpoint.describe(), pid = self.pid, %error, "could not stop an interactive command");
             }
@@ -449,6 +450,10 @@ mod tests {
             Some((42, b"motd\nhello".to_vec()))
         );
         assert_eq!(split_header(b"WARDEN-PID:4"), None, "not yet whole");
-        assert_eq!(split_header(b"xWARDEN-PID:4\n"), None, "not at a line start");
+        assert_eq!(
+            split_header(b"xWARDEN-PID:4\n"),
+            None,
+            "not at a line start"
+        );
     }
 }

@@ -548,8 +548,7 @@ impl Config {
                 )
             )));
         }
-        if self.limits.max_commands_per_client == 0 || self.limits.max_commands_per_client > 1000
-        {
+        if self.limits.max_commands_per_client == 0 || self.limits.max_commands_per_client > 1000 {
             return Err(Error::invalid_input(format!(
                 "limits.max_commands_per_client{} must be between 1 and 1000 (interactive commands one caller holds at once)",
                 line_of(text, "max_commands_per_client:")
@@ -763,7 +762,10 @@ mod tests {
             );
         }
         let message = parse_error("limits:\n  command_idle_s: 0\n");
-        assert!(message.contains("limits.command_idle_s (line 2)"), "{message}");
+        assert!(
+            message.contains("limits.command_idle_s (line 2)"),
+            "{message}"
+        );
         assert_eq!(
             parse_error("limits:\n  max_commands_per_client: 3\n  command_idle_s: 5\n"),
             "parsed"

@@ -353,10 +353,7 @@ impl Engine {
         let Some(InteractivePlan::Continue(step)) = &mut plan.interactive else {
             return Ok(());
         };
-        let open = self
-            .inner
-            .commands
-            .get(&approve::owner(caller), &step.id)?;
+        let open = self.inner.commands.get(&approve::owner(caller), &step.id)?;
         plan.hosts = vec![Arc::clone(&open.host)];
         if let (true, Some(input)) = (open.shell, &step.input) {
             let text = shell_lines(input, open.pty)?;
@@ -537,7 +534,7 @@ async fn pump(
             }
             Some(InteractiveEvent::Ended(how)) => {
                 open.push(&std::mem::take(&mut carry));
-                open.end(how.map_err(|error| error.message));
+                open.end(how);
                 return;
             }
             None => {
@@ -680,7 +677,9 @@ impl RunContext {
     /// ended. One call at a time per command (`CONFLICT` otherwise).
     pub async fn command_continue(&self, idle: Duration) -> Result<CommandRead> {
         let Some(InteractivePlan::Continue(step)) = self.interactive.as_ref() else {
-            return Err(Error::internal("no call to an interactive command in this plan"));
+            return Err(Error::internal(
+                "no call to an interactive command in this plan",
+            ));
         };
         let engine = &self.engine;
         engine.start_reaper();
@@ -731,8 +730,9 @@ impl RunContext {
         if step.close {
             if open.running() {
                 open.control.stop(&permit).await;
-                let _ = tokio::time::timeout(STOP_WAIT, open.wait(MAX_WAIT, usize::MAX, &self.cancel))
-                    .await;
+                let _ =
+                    tokio::time::timeout(STOP_WAIT, open.wait(MAX_WAIT, usize::MAX, &self.cancel))
+                        .await;
             }
             engine.inner.commands.remove(&open.id);
             let mut read = open.read(self.answer_bytes());

@@ -43,7 +43,9 @@ pub enum InteractivePlan {
     /// Starts the plan's one command with its input left open. Its `input.stdin` is
     /// empty: what a shell among it reads later arrives line by line, each call's
     /// lines checked by policy then (see [`ContinuePlan`]).
-    Start { pty: bool },
+    Start {
+        pty: bool,
+    },
     Continue(ContinuePlan),
 }
 

@@ -152,9 +152,7 @@ impl Tool for CommandTool {
         idle_of(params.idle_timeout)?;
         match (&params.command_id, &params.host_id, &params.command) {
             (Some(id), None, None) => continue_plan(id, params),
-            (None, Some(host_id), Some(command)) => {
-                start_plan(params, planning, host_id, command)
-            }
+            (None, Some(host_id), Some(command)) => start_plan(params, planning, host_id, command),
             _ => Err(Error::invalid_input(
                 "give host_id and command to start a command, or command_id to continue one (not both)",
             )),
@@ -196,11 +194,7 @@ fn start_plan(
     host_id: &str,
     command: &str,
 ) -> Result<Plan> {
-    if params.input.is_some()
-        || params.raw
-        || params.eof
-        || params.signal.is_some()
-        || params.close
+    if params.input.is_some() || params.raw || params.eof || params.signal.is_some() || params.close
     {
         return Err(Error::invalid_input(
             "input, raw, eof, signal and close go with command_id, to a command already started",

@@ -103,12 +103,18 @@ async fn lines_sent_to_a_shell_are_checked_like_exec_and_a_denied_one_is_never_s
     ] {
         let error = world.send(&id, bad).await.unwrap_err();
         assert!(
-            matches!(error.code, ErrorCode::InvalidInput | ErrorCode::PolicyDenied),
+            matches!(
+                error.code,
+                ErrorCode::InvalidInput | ErrorCode::PolicyDenied
+            ),
             "{bad:?}: {error:?}"
         );
     }
     let after = world.send(&id, "echo still here\n").await.unwrap();
-    assert_eq!(after["output"], "still here\n", "nothing refused reached the shell");
+    assert_eq!(
+        after["output"], "still here\n",
+        "nothing refused reached the shell"
+    );
     assert!(!file.exists(), "a denied line ran");
 
     // Each line is a call of its own: a requested and a completed record, the line as
@@ -119,7 +125,10 @@ async fn lines_sent_to_a_shell_are_checked_like_exec_and_a_denied_one_is_never_s
         .filter(|record| record["tool"] == "command" && record["phase"] == "requested")
         .map(|record| {
             (
-                record["commands"][0].as_str().unwrap_or_default().to_owned(),
+                record["commands"][0]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
                 record["decision"].as_str().unwrap().to_owned(),
             )
         })
@@ -146,7 +155,10 @@ async fn a_line_after_cd_is_read_from_an_unknown_directory() {
     let world = World::new("policy:\n  deny_paths: ['/etc/shadow']\n");
     let id = world.start("sh", 0.3).await;
     // Before any cd, a relative path is where the shell started.
-    let read = world.send(&id, "cat shadow 2>/dev/null; echo $?\n").await.unwrap();
+    let read = world
+        .send(&id, "cat shadow 2>/dev/null; echo $?\n")
+        .await
+        .unwrap();
     assert_eq!(read["output"], "1\n", "{read}");
     world.send(&id, "cd /etc\n").await.unwrap();
     let error = world.send(&id, "cat shadow\n").await.unwrap_err();
@@ -208,7 +220,11 @@ async fn escapes_raw_input_eof_and_the_exit_code_after_the_end() {
         .call(json!({"command_id": id, "eof": true, "idle_timeout": 3}))
         .await
         .unwrap();
-    assert_eq!((ended["running"].clone(), ended["exit_code"].clone()), (json!(false), json!(3)), "{ended}");
+    assert_eq!(
+        (ended["running"].clone(), ended["exit_code"].clone()),
+        (json!(false), json!(3)),
+        "{ended}"
+    );
     // Readable again while its grace lasts; input now goes nowhere.
     let again = world
         .call(json!({"command_id": id, "idle_timeout": 0}))
@@ -228,7 +244,11 @@ async fn idle_timeout_zero_answers_at_once_and_the_default_waits_for_quiet() {
         .call(json!({"command_id": id, "input": "sleep 1; echo late\n", "idle_timeout": 0}))
         .await
         .unwrap();
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(now["output"], "");
     // The default (5 s quiet) answers once the output came and 5 s passed.
     let waited = Instant::now();
@@ -268,7 +288,11 @@ async fn a_flood_is_bounded_per_answer_and_what_the_ring_dropped_is_counted() {
             .unwrap();
     }
     answer["output"] = json!("...");
-    assert_eq!(seen + dropped, 3_000_000, "every byte is read or counted: {answer}");
+    assert_eq!(
+        seen + dropped,
+        3_000_000,
+        "every byte is read or counted: {answer}"
+    );
     assert!(dropped > 0, "{answer}");
     assert_eq!(answer["exit_code"], 0, "{answer}");
 }
@@ -304,7 +328,10 @@ async fn limits_per_caller_and_the_idle_reaper_hold() {
     assert_eq!(error.code, ErrorCode::SessionLimit, "{error:?}");
     // Another caller has its own allowance.
     world
-        .call_as("other", json!({"host_id": "web-1", "command": "true", "idle_timeout": 0}))
+        .call_as(
+            "other",
+            json!({"host_id": "web-1", "command": "true", "idle_timeout": 0}),
+        )
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(3000)).await;
@@ -359,7 +386,9 @@ async fn signals_reach_the_program_and_pty_is_refused_on_local() {
 fn sleeping(seconds: &str) -> bool {
     std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
         std::fs::read(entry.path().join("cmdline")).is_ok_and(|cmdline| {
-            cmdline.split(|&byte| byte == 0).any(|word| word == seconds.as_bytes())
+            cmdline
+                .split(|&byte| byte == 0)
+                .any(|word| word == seconds.as_bytes())
                 && cmdline.starts_with(b"sleep")
         })
     })

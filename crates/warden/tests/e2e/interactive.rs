@@ -88,8 +88,14 @@ fn interactive_sessions(user: Option<&str>, tag: &str) {
         &mut mcp,
         json!({"command_id": bash, "signal": "INT", "idle_timeout": 1}),
     );
-    assert_eq!(interrupted["running"], true, "bash survives ^C: {interrupted}");
-    assert!(!running_on_host(&mut mcp, &pattern), "INT interrupted the sleep");
+    assert_eq!(
+        interrupted["running"], true,
+        "bash survives ^C: {interrupted}"
+    );
+    assert!(
+        !running_on_host(&mut mcp, &pattern),
+        "INT interrupted the sleep"
+    );
     expect(&mut mcp, &bash, Some("echo after-int\n"), "after-int");
 
     // A denied line answers POLICY_DENIED and never reaches the host.
@@ -103,7 +109,9 @@ fn interactive_sessions(user: Option<&str>, tag: &str) {
     expect(
         &mut mcp,
         &bash,
-        Some(&format!("test -e {sentinel} && echo there || echo absent\n")),
+        Some(&format!(
+            "test -e {sentinel} && echo there || echo absent\n"
+        )),
         "absent",
     );
 
@@ -145,7 +153,10 @@ fn interactive_sessions(user: Option<&str>, tag: &str) {
         json!({"command_id": plain, "signal": "INT", "idle_timeout": 3}),
     );
     assert_eq!(stopped["running"], false, "{stopped}");
-    assert!(!running_on_host(&mut mcp, &pattern), "INT reached the sleep");
+    assert!(
+        !running_on_host(&mut mcp, &pattern),
+        "INT reached the sleep"
+    );
     let exits = ok(
         &mut mcp,
         json!({"host_id": "fleet-01", "command": "bash", "idle_timeout": 0}),
@@ -174,7 +185,12 @@ fn interactive_sessions(user: Option<&str>, tag: &str) {
         json!({"host_id": "fleet-01", "command": "python3", "pty": true, "confirm": true, "idle_timeout": 1}),
     );
     if !python["output"].as_str().unwrap().contains(">>>") {
-        expect(&mut mcp, python["command_id"].as_str().unwrap(), None, ">>>");
+        expect(
+            &mut mcp,
+            python["command_id"].as_str().unwrap(),
+            None,
+            ">>>",
+        );
     }
     let python = python["command_id"].as_str().unwrap().to_owned();
     expect(&mut mcp, &python, Some("print(6*7)\n"), "42");
@@ -185,8 +201,15 @@ fn interactive_sessions(user: Option<&str>, tag: &str) {
         &mut mcp,
         json!({"command_id": python, "input": "import time; time.sleep(1.5); print('late-' + 'line')\n", "idle_timeout": 0}),
     );
-    assert!(asked.elapsed() < Duration::from_millis(1400), "{:?}", asked.elapsed());
-    assert!(!now["output"].as_str().unwrap().contains("late-line"), "{now}");
+    assert!(
+        asked.elapsed() < Duration::from_millis(1400),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert!(
+        !now["output"].as_str().unwrap().contains("late-line"),
+        "{now}"
+    );
     let later = ok(&mut mcp, json!({"command_id": python}));
     assert!(
         later["output"].as_str().unwrap().contains("late-line"),
@@ -230,7 +253,8 @@ fn interactive_sessions(user: Option<&str>, tag: &str) {
         json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "intruder", "version": "1"}}),
     );
     other.notify("notifications/initialized", json!({}));
-    let (foreign, is_error) = other.call("command", json!({"command_id": plain, "idle_timeout": 0}));
+    let (foreign, is_error) =
+        other.call("command", json!({"command_id": plain, "idle_timeout": 0}));
     assert!(is_error);
     assert_eq!(foreign["error"]["code"], "JOB_NOT_FOUND", "{foreign}");
     drop(other);
