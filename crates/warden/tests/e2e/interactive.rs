@@ -266,7 +266,24 @@ fn interactive_sessions(user: Option<&str>, tag: &str) {
     let text = found.to_string();
     assert!(text.contains("after-int"), "inputs are recorded: {text}");
     assert!(!text.contains(CANARY), "{text}");
+
+    // No command outlives the server: its shutdown stops them on the host.
+    let left = ok(
+        &mut mcp,
+        json!({"host_id": "fleet-01", "command": "bash", "idle_timeout": 0}),
+    );
+    ok(
+        &mut mcp,
+        json!({"command_id": left["command_id"], "input": format!("{sleep}\n"), "idle_timeout": 0.5}),
+    );
+    assert!(running_on_host(&mut mcp, &pattern));
     assert!(mcp.close().success());
+    let mut after = McpProcess::start(home.path(), Some(&config));
+    assert!(
+        !running_on_host(&mut after, &pattern),
+        "the server's shutdown stopped its commands"
+    );
+    drop(after);
     let segments = std::fs::read_dir(home.path().join("state/audit")).unwrap();
     for segment in segments.flatten() {
         let raw = std::fs::read_to_string(segment.path()).unwrap_or_default();
