@@ -169,7 +169,7 @@ impl Open {
     /// Takes up to `max` bytes of output and says where the command is.
     fn read(&self, max: usize) -> CommandRead {
         let mut state = self.state();
-        let take = state.ring.len().min(max);
+        let take = char_boundary(&state.ring, max, state.ended.is_some());
         let output: Vec<u8> = state.ring.drain(..take).collect();
         let (status, lost, duration) = match &state.ended {
             Some((Ok(status), at)) => (Some(status.clone()), None, *at - self.started),
@@ -232,6 +232,35 @@ impl Open {
                 }
             }
         }
+    }
+}
+
+/// How much of `ring` (at most `max` bytes) one answer takes without cutting a UTF-8
+/// character: a cut one would turn the whole answer into base64. The rest of a
+/// character still arriving waits for the next answer, unless the program ended
+/// (`ended`: nothing more comes) or nothing else could be taken.
+fn char_boundary(ring: &VecDeque<u8>, max: usize, ended: bool) -> usize {
+    let take = ring.len().min(max);
+    if ended && take == ring.len() {
+        return take;
+    }
+    // The last character that starts before `take`: a lead byte within 4 bytes back.
+    let start = (take.saturating_sub(4)..take)
+        .rev()
+        .find(|&at| ring[at] & 0xc0 != 0x80);
+    let Some(start) = start else {
+        return take;
+    };
+    let width = match ring[start] {
+        byte if byte >= 0xf0 => 4,
+        byte if byte >= 0xe0 => 3,
+        byte if byte >= 0xc0 => 2,
+        _ => 1,
+    };
+    if start + width > take && start > 0 {
+        start
+    } else {
+        take
     }
 }
 
@@ -752,5 +781,87 @@ impl RunContext {
 
     fn answer_bytes(&self) -> usize {
         self.config().config.limits.max_output_bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_never_cuts_a_character() {
+        let ring: VecDeque<u8> = "abé".bytes().collect();
+        // `é` is two bytes: cut after its first, the answer stops before it.
+        assert_eq!(char_boundary(&ring, 3, false), 2);
+        assert_eq!(char_boundary(&ring, 4, false), 4);
+        // Its second byte has not arrived: it waits, unless the program ended.
+        let partial: VecDeque<u8> = b"ab\xc3".iter().copied().collect();
+        assert_eq!(char_boundary(&partial, 10, false), 2);
+        assert_eq!(char_boundary(&partial, 10, true), 3);
+        // Nothing else to take: the bytes go (as base64) rather than stall.
+        let lone: VecDeque<u8> = b"\xe2\x82".iter().copied().collect();
+        assert_eq!(char_boundary(&lone, 10, false), 2);
+    }
+
+    #[test]
+    fn a_shell_is_a_start_command_whose_shell_reads_the_input() {
+        let reads = |command: &str| {
+            let input = Input {
+                stdin: Some(""),
+                ..Input::shell(command)
+            };
+            crate::policy::analysis::analyze(input, &|_| None).shell_reads_input
+        };
+        for shell in [
+            "bash",
+            "sh",
+            "/bin/dash",
+            "bash -i",
+            "sudo -u app bash",
+            "env X=1 zsh",
+            "sh -s",
+        ] {
+            assert!(reads(shell), "{shell}");
+        }
+        for other in [
+            "cat",
+            "python3",
+            "bash -c 'read x'",
+            "bash script.sh",
+            "top",
+        ] {
+            assert!(!reads(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn shell_input_must_read_to_policy_as_the_shell_reads_it() {
+        assert_eq!(
+            shell_lines(b"ls -l\necho hi\n", false).unwrap(),
+            "ls -l\necho hi"
+        );
+        assert_eq!(
+            shell_lines(b"printf 'a\tb'\n", false).unwrap(),
+            "printf 'a\tb'"
+        );
+        assert_eq!(
+            shell_lines(b"[ ! -f x ] && [ a != b ]\n", true).unwrap(),
+            "[ ! -f x ] && [ a != b ]"
+        );
+        assert_eq!(shell_lines(b"\x03", true).unwrap(), "");
+        for (bad, pty) in [
+            (&b"ls"[..], false),
+            (b"\x03", false),
+            (b"printf 'a\tb'\n", true),
+            (b"tocuh\x7f\x7f\x7fuch x\n", false),
+            (b"ls\r\n", true),
+            (b"echo \x1b[A\n", true),
+            (b"!!\n", false),
+            (b"echo !$\n", false),
+            (b"^echo^touch\n", false),
+            (b"\xff\n", false),
+        ] {
+            assert!(shell_lines(bad, pty).is_err(), "{bad:?} (pty: {pty})");
+        }
     }
 }
