@@ -42,12 +42,12 @@ use crate::tool::{CommandInput, InteractivePlan, Plan};
 use crate::transport::{Command, ExitStatus, Permit};
 
 /// Output kept per command while nobody reads it.
-pub const RING_BYTES: usize = 1 << 20;
+const RING_BYTES: usize = 1 << 20;
 /// The longest a call waits for output, whatever its `idle_timeout` (clients drop
 /// calls after about 60 s; PRODUCT.md §12).
 pub const MAX_WAIT: Duration = Duration::from_secs(25);
 /// How long an ended command stays readable.
-pub const GRACE: Duration = Duration::from_secs(60);
+const GRACE: Duration = Duration::from_secs(60);
 /// The most input one call may send.
 pub const MAX_INPUT: usize = 64 * 1024;
 /// How long `close` waits for a stopped program to end.
@@ -64,7 +64,7 @@ pub struct CommandRead {
     pub command_id: String,
     pub host_id: String,
     pub output: Vec<u8>,
-    /// Bytes lost since the last call because more than [`RING_BYTES`] waited unread.
+    /// Bytes lost since the last call because more than the ring (1 MiB) waited unread.
     pub dropped_bytes: u64,
     /// Bytes still waiting beyond this answer's share.
     pub pending_bytes: u64,

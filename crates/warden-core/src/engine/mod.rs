@@ -16,7 +16,7 @@ mod tests;
 mod tokens;
 
 pub use approve::{MAX_STATUS_WAIT, approval_json};
-pub use commands::{CommandRead, GRACE, MAX_INPUT, MAX_WAIT, RING_BYTES};
+pub use commands::{CommandRead, MAX_INPUT, MAX_WAIT};
 pub use context::RunContext;
 pub use grant::PathRecord;
 
