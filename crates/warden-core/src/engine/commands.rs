@@ -597,7 +597,7 @@ impl RunContext {
             || request.working_directory != self.input.working_directory
         {
             return Err(Error::internal(format!(
-                "the interactive command {:?} is not this call's plan",
+                "the interactive command {:?} is not in this call's plan",
                 request.command.to_shell()
             )));
         }
@@ -707,7 +707,7 @@ impl RunContext {
     pub async fn command_continue(&self, idle: Duration) -> Result<CommandRead> {
         let Some(InteractivePlan::Continue(step)) = self.interactive.as_ref() else {
             return Err(Error::internal(
-                "no call to an interactive command in this plan",
+                "a call to an interactive command is not in this call's plan",
             ));
         };
         let engine = &self.engine;
@@ -730,7 +730,7 @@ impl RunContext {
             };
             if !planned {
                 return Err(Error::internal(format!(
-                    "the input for {} is not this call's plan",
+                    "the input for {} is not in this call's plan",
                     step.id
                 )));
             }
