@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 use crate::files::HostFiles;
+use crate::interactive::{Interactive, InteractiveRequest};
 use crate::inventory::Host;
 use crate::local_files::LocalFiles;
 use crate::spool::{Spool, StopReason};
@@ -34,6 +35,15 @@ pub fn local_transport() -> Arc<dyn Transport> {
 impl Transport for LocalTransport {
     async fn files(&self, _permit: &Permit, _host: &Host) -> Result<Arc<dyn HostFiles>> {
         Ok(Arc::new(LocalFiles))
+    }
+
+    async fn interactive(
+        &self,
+        _permit: &Permit,
+        host: &Host,
+        request: &InteractiveRequest,
+    ) -> Result<Interactive> {
+        crate::local_interactive::start(host, request).await
     }
 
     async fn exec(
@@ -153,7 +163,7 @@ async fn collect(
     captured
 }
 
-fn exit_status(status: std::process::ExitStatus) -> ExitStatus {
+pub(crate) fn exit_status(status: std::process::ExitStatus) -> ExitStatus {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(code), _) => ExitStatus::Code(code),
@@ -195,7 +205,7 @@ async fn stop_spooled(spool: &Spool, reason: StopReason) -> bool {
 
 /// TERM, a short grace period, then KILL, to the whole process group. `kill(1)` keeps
 /// this crate free of unsafe code.
-async fn kill_group(group: u32) {
+pub(crate) async fn kill_group(group: u32) {
     for (signal, pause) in [("-TERM", 200), ("-KILL", 0)] {
         let _ = ProcessCommand::new("kill")
             .args([signal, "--", &format!("-{group}")])

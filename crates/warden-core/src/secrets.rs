@@ -235,6 +235,42 @@ impl Masker {
         matches!(self.mask_text(text, &[]), Cow::Owned(_))
     }
 
+    /// Masks the next `chunk` of a stream read in pieces (an interactive command's
+    /// output), `carry` holding what earlier calls kept back. Returns what may pass on
+    /// now; keeps in `carry` a tail that begins a known value (resolved, or `also`)
+    /// whose rest has not arrived, so a value cut between two chunks is still masked
+    /// whole. Patterns and token shapes are matched within what passes on.
+    pub(crate) fn mask_stream(
+        &self,
+        carry: &mut Vec<u8>,
+        chunk: &[u8],
+        also: &[String],
+    ) -> Vec<u8> {
+        carry.extend_from_slice(chunk);
+        let mut masked = self.mask_bytes(carry, also);
+        let held = self.unfinished_value(&masked, also);
+        *carry = masked.split_off(masked.len() - held);
+        masked
+    }
+
+    /// The longest tail of `bytes` that is a proper prefix of a known value.
+    fn unfinished_value(&self, bytes: &[u8], also: &[String]) -> usize {
+        let Ok(known) = self.resolved.read() else {
+            return 0;
+        };
+        known
+            .iter()
+            .chain(also)
+            .filter(|value| value.len() >= MIN_MASKED)
+            .filter_map(|value| {
+                (1..value.len().min(bytes.len() + 1))
+                    .rev()
+                    .find(|length| bytes.ends_with(&value.as_bytes()[..*length]))
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Masks bytes (base64 in answers, artifacts): values, patterns, shapes.
     pub(crate) fn mask_bytes(&self, bytes: &[u8], also: &[String]) -> Vec<u8> {
         let mut masked = bytes.to_vec();
@@ -462,6 +498,22 @@ mod tests {
         }
         // The resolved value is masked from now on.
         assert_eq!(masker.mask_text("got s3cret-value!", &[]), "got ***!");
+    }
+
+    #[test]
+    fn a_value_cut_between_chunks_of_a_stream_is_masked_whole() {
+        let masker = masker(Path::new("/nonexistent"));
+        let also = vec![String::from("hunter2-secret")];
+        let mut carry = Vec::new();
+        let mut passed = masker.mask_stream(&mut carry, b"pass: hunter2-s", &also);
+        assert_eq!(passed, b"pass: ", "the value's start is held back");
+        passed.extend(masker.mask_stream(&mut carry, b"ecret done\nhun", &also));
+        assert_eq!(passed, b"pass: *** done\n");
+        assert_eq!(carry, b"hun", "a new start is held again");
+        // What turns out not to be the value passes with the next chunk.
+        passed.extend(masker.mask_stream(&mut carry, b"gry\n", &also));
+        assert_eq!(passed, b"pass: *** done\nhungry\n");
+        assert!(carry.is_empty());
     }
 
     #[test]

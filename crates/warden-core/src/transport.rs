@@ -17,6 +17,7 @@ use crate::artifacts::SpillWriter;
 pub use crate::artifacts::{Spill, StreamName};
 use crate::error::Result;
 use crate::files::HostFiles;
+use crate::interactive::{Interactive, InteractiveRequest};
 use crate::inventory::{Host, HostId};
 
 /// Proof that the engine authorized one call on one host.
@@ -311,6 +312,21 @@ pub trait Transport: Send + Sync {
 
     /// The host's file primitives (SFTP on SSH hosts) over the pooled connection.
     async fn files(&self, permit: &Permit, host: &Host) -> Result<Arc<dyn HostFiles>>;
+
+    /// Starts a command with its input left open (the `command` tool); it runs until
+    /// it ends or the engine stops it. A transport without them refuses.
+    async fn interactive(
+        &self,
+        _permit: &Permit,
+        host: &Host,
+        _request: &InteractiveRequest,
+    ) -> Result<Interactive> {
+        Err(crate::error::Error::invalid_input(format!(
+            "host {} cannot run interactive commands",
+            host.id
+        ))
+        .with_host(host.id.as_str()))
+    }
 
     fn stats(&self) -> TransportStats {
         TransportStats::default()

@@ -103,7 +103,7 @@ pub(crate) fn wrap(request: &ExecRequest) -> Result<Wrapped> {
     Ok(Wrapped { script, preamble })
 }
 
-fn valid_env_name(name: &str) -> bool {
+pub(crate) fn valid_env_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars
         .next()
@@ -462,7 +462,7 @@ fn marker_at_line_start(buffer: &[u8]) -> Option<usize> {
 }
 
 /// The name sshd sent, without `SIG` (matching warden-core's local transport).
-fn signal_name_of(signal: &Sig) -> String {
+pub(crate) fn signal_name_of(signal: &Sig) -> String {
     match signal {
         Sig::ABRT => "ABRT",
         Sig::ALRM => "ALRM",

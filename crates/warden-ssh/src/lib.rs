@@ -4,7 +4,8 @@
 //!
 //! Module map: `connect` (resolution, handshake, auth, ProxyJump), `known_hosts`
 //! (the matcher), `pool` (one connection per host), `exec` (one command on a channel),
-//! `sftp` (file primitives over one cached SFTP session per connection).
+//! `interactive` (a command kept open: input, output as it comes, signals), `sftp`
+//! (file primitives over one cached SFTP session per connection).
 //!
 //! Invariants: the host key is verified before authentication; auth and host key
 //! failures are never retried; a command whose connection is lost after it was sent is
@@ -13,6 +14,7 @@
 
 mod connect;
 mod exec;
+mod interactive;
 mod known_hosts;
 mod pool;
 mod sftp;
@@ -165,6 +167,16 @@ impl Transport for SshTransport {
         .await;
         connection.touch();
         output
+    }
+
+    async fn interactive(
+        &self,
+        permit: &Permit,
+        host: &Host,
+        request: &warden_core::interactive::InteractiveRequest,
+    ) -> Result<warden_core::interactive::Interactive> {
+        check_host(permit, host)?;
+        interactive::start(&self.inner, host, request).await
     }
 
     async fn files(&self, permit: &Permit, host: &Host) -> Result<Arc<dyn HostFiles>> {

@@ -50,6 +50,7 @@ pub static TOOLS: &[&dyn DynTool] = &[
     &exec::jobs_wait::JobsWait,
     &exec::jobs_output::JobsOutput,
     &exec::cancel::Cancel,
+    &exec::command::CommandTool,
     // sys
     &sys::facts::Facts,
     // governance

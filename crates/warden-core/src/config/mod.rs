@@ -325,6 +325,11 @@ pub struct Limits {
     pub max_unpacked_bytes: u64,
     /// Hours an artifact (the whole output of a cut stream) is kept.
     pub artifact_retention_h: u64,
+    /// Interactive commands (`command`) one caller holds at once, ended ones included
+    /// until they are forgotten.
+    pub max_commands_per_client: usize,
+    /// An interactive command no call touched for this long is stopped and forgotten.
+    pub command_idle_s: u64,
 }
 
 impl Default for Limits {
@@ -343,6 +348,8 @@ impl Default for Limits {
             max_archive_entries: 100_000,
             max_unpacked_bytes: 4 << 30,
             artifact_retention_h: 24,
+            max_commands_per_client: 10,
+            command_idle_s: 600,
         }
     }
 }
@@ -561,6 +568,18 @@ impl Config {
                 line_of(text, "artifact_retention_h:")
             )));
         }
+        if self.limits.max_commands_per_client == 0 || self.limits.max_commands_per_client > 1000 {
+            return Err(Error::invalid_input(format!(
+                "limits.max_commands_per_client{} must be between 1 and 1000 (interactive commands one caller holds at once)",
+                line_of(text, "max_commands_per_client:")
+            )));
+        }
+        if self.limits.command_idle_s == 0 {
+            return Err(Error::invalid_input(format!(
+                "limits.command_idle_s{} must be at least 1 (seconds an unused interactive command lives)",
+                line_of(text, "command_idle_s:")
+            )));
+        }
         if self.limits.rate == 0 || self.limits.burst == 0 {
             return Err(Error::invalid_input(format!(
                 "limits.rate and limits.burst{} must be at least 1 (calls per second, and calls in reserve)",
@@ -749,6 +768,29 @@ mod tests {
         assert!(parse_error(role).contains("roles[].allowed_roots"));
         assert_eq!(
             parse_error("policy:\n  allowed_roots: [/srv/app]\n"),
+            "parsed"
+        );
+    }
+
+    #[test]
+    fn interactive_command_limits_are_bounded_with_their_line() {
+        for text in [
+            "limits:\n  max_commands_per_client: 0\n",
+            "limits:\n  max_commands_per_client: 1001\n",
+        ] {
+            let message = parse_error(text);
+            assert!(
+                message.contains("limits.max_commands_per_client (line 2)"),
+                "{message}"
+            );
+        }
+        let message = parse_error("limits:\n  command_idle_s: 0\n");
+        assert!(
+            message.contains("limits.command_idle_s (line 2)"),
+            "{message}"
+        );
+        assert_eq!(
+            parse_error("limits:\n  max_commands_per_client: 3\n  command_idle_s: 5\n"),
             "parsed"
         );
     }

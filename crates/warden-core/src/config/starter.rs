@@ -96,6 +96,8 @@ limits:
   max_sessions_per_client: 50
   session_idle_s: 1800                # a file session unused this long is closed
   session_max_s: 86400                # ... and any session this long after opening
+  max_commands_per_client: 10         # interactive commands (`command`) held at once
+  command_idle_s: 600                 # an interactive command unused this long is stopped
 
 audit:
   dir: null                           # default: <state-dir>/audit

@@ -49,6 +49,8 @@ pub struct RunContext {
     pub(super) probes: Arc<Vec<Probe>>,
     /// The engine's decision on every planned path (see `grant`).
     pub(super) grants: Arc<Grants>,
+    /// The interactive command step the plan names (see `commands`).
+    pub(super) interactive: Arc<Option<crate::tool::InteractivePlan>>,
     pub(super) effect: Effect,
     /// Per host: entries this call's sandboxes have seen to be real (see `sandbox`).
     pub(super) known: Arc<std::sync::Mutex<std::collections::HashMap<String, Known>>>,
@@ -275,7 +277,7 @@ impl RunContext {
 
     /// Invariant: a tool cannot reach a host its plan did not name (and policy did
     /// not check).
-    fn permit(&self, host: &Host) -> Result<Permit> {
+    pub(super) fn permit(&self, host: &Host) -> Result<Permit> {
         if !self.hosts.iter().any(|planned| planned.id == host.id) {
             return Err(Error::internal(format!(
                 "host {} is not in this call's plan",

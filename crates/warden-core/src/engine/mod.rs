@@ -6,6 +6,7 @@
 //! [`RunContext`] the engine hands them.
 
 mod approve;
+mod commands;
 mod context;
 mod drain;
 mod grant;
@@ -17,6 +18,7 @@ mod tests;
 mod tokens;
 
 pub use approve::{MAX_STATUS_WAIT, approval_json};
+pub use commands::{CommandRead, MAX_INPUT, MAX_WAIT};
 pub use context::RunContext;
 pub use grant::PathRecord;
 pub use jobs::{JobOutput, MAX_OUTPUT_READ, OutputRange};
@@ -170,6 +172,8 @@ pub(crate) struct EngineInner {
     /// Commands at once per host (`limits.max_per_host`).
     host_limits: limit::HostLimits,
     approvals: approve::Approvals,
+    /// Interactive commands open in this process (`command`).
+    commands: commands::Commands,
     /// Resolves secret references and masks what leaves the engine.
     pub(crate) secrets: crate::secrets::Masker,
     /// The whole output of cut streams (`artifacts`).
@@ -240,6 +244,7 @@ impl Engine {
                 drain: drain::Drain::default(),
                 host_limits: limit::HostLimits::new(loaded_limits.max_per_host),
                 approvals,
+                commands: commands::Commands::new(&loaded_limits),
                 secrets,
                 jobs: jobs::Jobs::default(),
                 artifacts,
@@ -292,7 +297,13 @@ impl Engine {
         cancel: CancellationToken,
         progress: Option<ProgressSink>,
     ) -> Result<Value> {
-        let env_values = crate::secrets::literal_env_values(&args);
+        let mut env_values = crate::secrets::literal_env_values(&args);
+        // A call to an open command is masked like the call that started it.
+        env_values.extend(
+            self.inner
+                .commands
+                .env_values(&approve::owner(caller), &args),
+        );
         let masker = &self.inner.secrets;
         match self
             .run_pipeline(caller, tool_name, args, cancel, progress, &env_values)
@@ -352,6 +363,9 @@ impl Engine {
             Ok(session) => session,
             Err(error) => return Err(self.refuse(call, error).await),
         };
+        if let Err(error) = self.enter_command(caller, &mut plan) {
+            return Err(self.refuse(call, error).await);
+        }
         call.record.hosts = plan.hosts.iter().map(|host| host.id.to_string()).collect();
         call.record.commands = plan.commands.iter().map(Command::to_shell).collect();
         call.record.probes = plan.probes.clone();
@@ -546,6 +560,7 @@ impl Engine {
                 progress: Some(self.job_progress(&job, progress.clone())),
                 job: Some(Arc::clone(&job)),
                 rollout: plan.rollout.clone().map(Arc::new),
+                interactive: Arc::new(plan.interactive.clone()),
             };
             let wait = controls
                 .wait
@@ -588,6 +603,7 @@ impl Engine {
                 input: Arc::new(plan.input.clone()),
                 probes: Arc::new(plan.probes.clone()),
                 grants: Arc::new(grants),
+                interactive: Arc::new(plan.interactive.clone()),
                 effect: plan.effect,
                 known: Arc::default(),
                 job_id,
@@ -627,6 +643,11 @@ impl Engine {
             (Some(session), None) => Some(session.cwd.clone()),
             (_, directory) => directory.clone(),
         };
+        // A line sent to a shell after one that changed its directory.
+        let unplaced = matches!(
+            &plan.interactive,
+            Some(crate::tool::InteractivePlan::Continue(step)) if step.unplaced
+        );
         plan.commands
             .iter()
             .map(|command| {
@@ -634,13 +655,18 @@ impl Engine {
                     Command::Shell(text) => (Some(text.as_str()), None),
                     Command::Argv(argv) => (None, Some(argv.as_slice())),
                 };
-                self.inner.policy.analyze(Input {
+                let input = Input {
                     shell,
                     argv,
                     env: &plan.input.env,
                     stdin: plan.input.stdin.as_deref(),
                     working_directory: directory.as_deref(),
-                })
+                };
+                if unplaced {
+                    self.inner.policy.analyze_unplaced(input)
+                } else {
+                    self.inner.policy.analyze(input)
+                }
             })
             .collect()
     }
@@ -921,6 +947,7 @@ impl Engine {
 
     pub async fn shutdown(&self) {
         self.leave_jobs();
+        self.stop_commands().await;
         self.inner.ssh.shutdown().await;
         if let Ok(log) = &self.inner.audit {
             log.flush();

@@ -1,6 +1,6 @@
 //! The run-time half of the choke point: a tool whose `run` reaches past its plan is
-//! refused at each kind of reach (host, command, probe, path, an entry beside a planned
-//! path), and nothing it was refused reaches the host.
+//! refused at each kind of reach (host, command, probe, interactive command, path, an
+//! entry beside a planned path), and nothing it was refused reaches the host.
 
 // `run` is written as the catalogue writes it (see warden-tools' lib.rs).
 #![allow(clippy::manual_async_fn)]
@@ -123,6 +123,21 @@ impl Tool for Rogue {
                         .probe(&web1, &UNPLANNED, std::time::Duration::from_secs(5), 1024)
                         .await?;
                 }
+                "interactive" => {
+                    // The planned command, kept open: a step the plan did not name.
+                    let request = crate::interactive::InteractiveRequest {
+                        command: Command::Shell("uptime".into()),
+                        env: Default::default(),
+                        working_directory: None,
+                        pty: false,
+                    };
+                    context
+                        .command_start(&web1, &request, std::time::Duration::ZERO)
+                        .await?;
+                }
+                "continue" => {
+                    context.command_continue(std::time::Duration::ZERO).await?;
+                }
                 "path" => {
                     context.sandbox(&web1, &sibling).await?;
                 }
@@ -212,6 +227,12 @@ async fn a_tool_reaching_past_its_plan_is_refused_at_every_reach() {
         ("stdin", ErrorCode::Internal, "not in this call's plan"),
         ("env", ErrorCode::Internal, "not in this call's plan"),
         ("probe", ErrorCode::Internal, "not in this call's plan"),
+        (
+            "interactive",
+            ErrorCode::Internal,
+            "not in this call's plan",
+        ),
+        ("continue", ErrorCode::Internal, "not in this call's plan"),
         ("path", ErrorCode::Internal, "not in this call's plan"),
         (
             "beside",

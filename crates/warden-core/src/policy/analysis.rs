@@ -120,6 +120,11 @@ pub struct Analysis {
     /// The highest class of its commands (opaque parts count as destructive: what
     /// cannot be seen may do anything).
     pub class: Class,
+    /// A shell takes its script from the call's own input (`bash`, `sudo -u x sh`):
+    /// an interactive `command` then checks every line it is sent.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub shell_reads_input: bool,
 }
 
 /// What a call runs: a shell string or an argv, with the call's `env` names and
@@ -149,6 +154,24 @@ impl<'a> Input<'a> {
 
 /// `classify` gives a command's class (the operator's table first, then the built-in).
 pub fn analyze(input: Input, classify: &dyn Fn(&SimpleCommand) -> Option<Class>) -> Analysis {
+    analyze_from(input, classify, false)
+}
+
+/// [`analyze`] for a command that starts in a directory warden cannot tell (a line
+/// sent to an interactive shell after an earlier line changed directory): relative
+/// paths may be under any directory, as after a `cd` warden cannot follow.
+pub fn analyze_unplaced(
+    input: Input,
+    classify: &dyn Fn(&SimpleCommand) -> Option<Class>,
+) -> Analysis {
+    analyze_from(input, classify, true)
+}
+
+fn analyze_from(
+    input: Input,
+    classify: &dyn Fn(&SimpleCommand) -> Option<Class>,
+    unplaced: bool,
+) -> Analysis {
     let mut analyzer = Analyzer {
         analysis: Analysis::default(),
         stdin: input.stdin,
@@ -158,7 +181,7 @@ pub fn analyze(input: Input, classify: &dyn Fn(&SimpleCommand) -> Option<Class>)
         directories: Vec::new(),
         seen: Default::default(),
         redirect_class: Class::ReadOnly,
-        unknown_directory: false,
+        unknown_directory: unplaced,
     };
     analyzer.analysis.env.extend(input.env.iter().cloned());
     // The working directory is a path the command works in; a relative one starts
@@ -564,6 +587,7 @@ impl Analyzer<'_> {
                 },
                 Stdin::Inherited => match self.stdin {
                     Some(script) => {
+                        self.analysis.shell_reads_input = true;
                         self.script(script, Stdin::Inherited, &inner_context(wrapper));
                     }
                     // Its input may come from anywhere (`exec <<<`, a caller): unseen.

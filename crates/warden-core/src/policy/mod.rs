@@ -336,12 +336,21 @@ impl Policy {
 
     /// A command as policy sees it, with the operator's classes.
     pub fn analyze(&self, input: Input) -> Analysis {
-        analysis::analyze(input, &|command: &SimpleCommand| {
-            self.classes
-                .iter()
-                .find(|(_, rule)| rule.matches(command, Purpose::Deny))
-                .map(|(class, _)| *class)
-        })
+        analysis::analyze(input, &|command| self.operator_class(command))
+    }
+
+    /// [`Policy::analyze`] for a command whose starting directory warden cannot tell
+    /// (see [`analysis::analyze_unplaced`]).
+    pub fn analyze_unplaced(&self, input: Input) -> Analysis {
+        analysis::analyze_unplaced(input, &|command| self.operator_class(command))
+    }
+
+    /// The class the operator's table gives `command`, if any.
+    fn operator_class(&self, command: &SimpleCommand) -> Option<Class> {
+        self.classes
+            .iter()
+            .find(|(_, rule)| rule.matches(command, Purpose::Deny))
+            .map(|(class, _)| *class)
     }
 
     /// The rules that apply on `host` for a caller with `identity`.

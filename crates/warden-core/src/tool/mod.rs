@@ -101,7 +101,7 @@ impl Domain {
     }
 }
 
-pub use plan::{CommandInput, Plan, PlannedPath, Probe};
+pub use plan::{CommandInput, ContinuePlan, InteractivePlan, Plan, PlannedPath, Probe};
 pub use preview::Preview;
 
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;

@@ -36,6 +36,40 @@ pub struct Plan {
     /// How the hosts run: in batches, stopping early (`RolloutParams::plan`). `None`:
     /// all at once.
     pub rollout: Option<Rollout>,
+    /// A step of an interactive `command`: starting one, or a call to one the caller
+    /// holds (the engine then plans its host and, for a shell, the input's lines).
+    pub interactive: Option<InteractivePlan>,
+}
+
+/// An interactive command's step, as planned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InteractivePlan {
+    /// Starts the plan's one command with its input left open. Its `input.stdin` is
+    /// empty: what a shell among it reads later arrives line by line, each call's
+    /// lines checked by policy then (see [`ContinuePlan`]).
+    Start {
+        pty: bool,
+    },
+    Continue(ContinuePlan),
+}
+
+/// One call to an open command, in the order the engine does it: `input`, then
+/// `eof`, then `signal`, then `close`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContinuePlan {
+    /// The `command_id`: the engine finds it among the caller's commands (another
+    /// caller's is `JOB_NOT_FOUND`) and makes its host the plan's only host.
+    pub id: String,
+    /// Bytes for the program's input, escapes already decoded. When the program is a
+    /// shell the engine also plans them as a command, so policy, approvals and the
+    /// audit record see each line before it is sent.
+    pub input: Option<Vec<u8>>,
+    pub eof: bool,
+    pub signal: Option<crate::interactive::Signal>,
+    pub close: bool,
+    /// Set by the engine: an earlier line may have changed the shell's directory, so
+    /// policy reads this input's relative paths as if from anywhere.
+    pub unplaced: bool,
 }
 
 /// The `env` names, `stdin` and working directory planned commands run with.
@@ -83,6 +117,7 @@ impl Plan {
             paths: Vec::new(),
             input: CommandInput::default(),
             rollout: None,
+            interactive: None,
         }
     }
 
@@ -143,6 +178,14 @@ impl Plan {
     /// Only a preview: policy decides, nothing runs.
     pub fn dry_run(self, dry_run: bool) -> Plan {
         Plan { dry_run, ..self }
+    }
+
+    /// Is a step of an interactive command.
+    pub fn interactive(self, step: InteractivePlan) -> Plan {
+        Plan {
+            interactive: Some(step),
+            ..self
+        }
     }
 
     /// Works in the caller's file session `session` (its host joins the plan).

@@ -31,6 +31,7 @@ mod file_edit_tests;
 mod file_tests;
 mod file_walk_tests;
 mod fleet_file_tests;
+mod interactive_tests;
 mod output_tests;
 mod registry;
 mod review2_tests;

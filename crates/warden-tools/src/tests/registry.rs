@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use warden_core::files::{DirEntry, FileMeta, HostFiles};
+use warden_core::interactive::{Interactive, InteractiveRequest};
 use warden_core::inventory::Host;
 use warden_core::tool::{Domain, DynTool, Effect};
 use warden_core::transport::{ExecOutput, ExecRequest, Permit, Transport};
@@ -22,8 +23,8 @@ use warden_testkit::schema_check::violations;
 
 use crate::TOOLS;
 
-/// The local transport, counting every call that reaches it (exec, the file port, and
-/// each file primitive).
+/// The local transport, counting every call that reaches it (exec, interactive
+/// commands, the file port, and each file primitive).
 struct Counting {
     inner: Arc<dyn Transport>,
     calls: Arc<AtomicUsize>,
@@ -44,6 +45,18 @@ impl Transport for Counting {
         self.calls.fetch_add(1, Ordering::SeqCst);
         self.changes.fetch_add(1, Ordering::SeqCst);
         self.inner.exec(permit, host, request, cancel).await
+    }
+
+    async fn interactive(
+        &self,
+        permit: &Permit,
+        host: &Host,
+        request: &InteractiveRequest,
+    ) -> Result<Interactive> {
+        assert_eq!(permit.host(), &host.id, "a permit is for one host");
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.changes.fetch_add(1, Ordering::SeqCst);
+        self.inner.interactive(permit, host, request).await
     }
 
     async fn files(&self, permit: &Permit, host: &Host) -> Result<Arc<dyn HostFiles>> {

@@ -13,6 +13,7 @@ mod file_edits;
 mod file_walks;
 mod fleet_files;
 mod frozen_hosts;
+mod interactive;
 mod jobs;
 mod output;
 mod policy;
