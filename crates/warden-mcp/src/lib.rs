@@ -114,11 +114,10 @@ where
 /// tool's arguments, in under 1 KB.
 pub fn instructions(registry: &Registry) -> String {
     let mut text = String::from(
-        "warden: policy-checked, audited access to SSH hosts. Targets: host:ID, group:G, \
-         tag:K=V, all. File tools take session_id (session_open) or host_id plus an \
-         absolute path. tools_schema {tool} gives a tool's arguments; tools_search finds \
-         tools by words; explain {error_code} says what an error means and what to do. \
-         Destructive calls preview unless confirm: true.\nTools by domain:",
+        "warden: audited, policy-checked SSH. Targets: host:ID group:G tag:K=V all; files \
+         need session_id or host_id + absolute path. Destructive calls preview; confirm: \
+         true runs. Work past wait_ms (25 s) goes on as a job: jobs_wait. APPROVAL_PENDING: \
+         approval_status, then repeat with approval_id.\nTools:",
     );
     for domain in Domain::ALL {
         let names: Vec<&str> = registry
