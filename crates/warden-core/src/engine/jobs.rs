@@ -166,6 +166,10 @@ pub(crate) fn state_of(result: &Result<Value>) -> JobState {
             {
                 state = JobState::Failed;
             }
+            // A rollout that `cancel` stopped between batches.
+            if value.pointer("/rollout/stopped/cause") == Some(&json!("cancelled")) {
+                state = JobState::Cancelled;
+            }
             state
         }
     }

@@ -224,16 +224,6 @@ async fn open_session(world: &World) -> String {
     opened["session_id"].as_str().unwrap().to_owned()
 }
 
-/// An id for `JOB_ID` in examples: exec's example, run as a job.
-async fn finished_job(world: &World) -> String {
-    let exec = TOOLS
-        .iter()
-        .find(|tool| tool.info().name == "exec")
-        .unwrap();
-    let answer = world.call("exec", world.example(*exec)).await.unwrap();
-    answer["summary"]["job_id"].as_str().unwrap().to_owned()
-}
-
 fn with_job(args: Value, job: &str) -> Value {
     serde_json::from_str(&args.to_string().replace("JOB_ID", job)).unwrap()
 }
@@ -257,7 +247,7 @@ async fn pending_approval(world: &World) -> String {
 }
 
 /// A job id for `JOB_ID` in examples: an exec on web-1 whose stdout was cut, so the
-/// job has an artifact of this caller's.
+/// job (finished, spooled) also has an artifact of this caller's.
 async fn artifact_job(world: &World) -> String {
     let answer = world
         .call(
@@ -395,16 +385,12 @@ async fn allow_all_runs_every_example_and_every_answer_fits_its_schema() {
         if info.example.contains("SESSION_ID") {
             args = with_session(args, &open_session(&world).await);
         }
-        if info.example.contains("JOB_ID") {
-            args = with_job(args, &finished_job(&world).await);
-        }
         if needs_approval {
             let id = pending_approval(&world).await;
             args = serde_json::from_str(&args.to_string().replace("APPROVAL_ID", &id)).unwrap();
         }
         if info.example.contains("JOB_ID") {
-            let job = artifact_job(&world).await;
-            args = serde_json::from_str(&args.to_string().replace("JOB_ID", &job)).unwrap();
+            args = with_job(args, &artifact_job(&world).await);
         }
         let value = world
             .call(info.name, args.clone())
@@ -472,7 +458,7 @@ async fn every_changing_tool_takes_confirm_and_refuses_a_stale_plan_token() {
             args = with_session(args, &open_session(&world).await);
         }
         if info.example.contains("JOB_ID") {
-            args = with_job(args, &finished_job(&world).await);
+            args = with_job(args, &artifact_job(&world).await);
         }
         args["confirm"] = json!(true);
         args["plan_token"] = json!("pt_not_from_a_preview");

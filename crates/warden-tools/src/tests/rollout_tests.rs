@@ -45,6 +45,8 @@ async fn progress_names_each_batch_and_the_pause_between() {
     );
 }
 
+/// A client's cancellation ends the wait (the rollout goes on as a job); `cancel`
+/// ends the pause, and the later batch is not run.
 #[tokio::test]
 async fn cancelling_during_the_pause_ends_the_call_with_later_batches_not_run() {
     let state = tempfile::tempdir().unwrap();
@@ -55,10 +57,11 @@ async fn cancelling_during_the_pause_ends_the_call_with_later_batches_not_run() 
         tokio::time::sleep(Duration::from_millis(500)).await;
         canceller.cancel();
     });
+    let caller = Caller::new("test");
     let started = Instant::now();
-    let answer = engine
+    let running = engine
         .invoke(
-            &Caller::new("test"),
+            &caller,
             "exec",
             json!({"target": "all", "command": "true", "batch_size": 2,
                    "batch_wait": 600_000}),
@@ -67,10 +70,23 @@ async fn cancelling_during_the_pause_ends_the_call_with_later_batches_not_run() 
         )
         .await
         .unwrap();
+    assert_eq!(running["state"], "running", "{running}");
+    let view = engine
+        .invoke(
+            &caller,
+            "cancel",
+            json!({"job_id": running["job_id"]}),
+            CancellationToken::new(),
+            None,
+        )
+        .await
+        .unwrap();
     assert!(
         started.elapsed() < Duration::from_secs(20),
         "the pause ended with the cancel"
     );
+    assert_eq!(view["state"], "cancelled", "{view}");
+    let answer = &view["result"];
     let rollout = &answer["rollout"];
     assert_eq!(rollout["stopped"]["cause"], "cancelled", "{answer}");
     assert_eq!(rollout["stopped"]["after_batch"], 1);
