@@ -5,7 +5,7 @@
   jobs.py fanout WARDEN CONFIG ROUNDS              # `exec hostname` on every host: cold, warm p50
   jobs.py reconcile WARDEN CONFIG JOBS             # kill -9 with JOBS jobs, restart, all reconciled
   jobs.py rollout WARDEN CONFIG BATCH WAIT_MS      # rolling exec: wall vs the sum of its batch waits
-  jobs.py interactive WARDEN CONFIG HOST COUNT     # RSS of the server holding COUNT open `command`s
+  jobs.py interactive WARDEN CONFIG HOST COUNT     # RSS holding COUNT open `command`s (HOST on)
 
 Each prints one JSON line. The servers are the release binary given; the state dir is
 WARDEN_STATE_DIR (a fresh one per case unless set).
@@ -168,13 +168,18 @@ def rollout(warden, config, batch, wait_ms):
             "wall_over_waits": round(wall / waits, 3) if waits else None}
 
 
-def interactive(warden, config, host, count):
+def interactive(warden, config, first, count):
+    """COUNT `cat`s open at once, spread over the config's hosts from FIRST on."""
     server = Server(warden, config, state_dir())
+    hosts = hosts_of(config)
+    hosts = hosts[hosts.index(first):]
+    server.call("run", {"host_id": first, "command": "true"})
     before = server.rss_kb()
     started = time.perf_counter()
     opened = []
-    for _ in range(count):
-        answer = server.call("command", {"host_id": host, "command": "cat", "idle_timeout": 0})
+    for index in range(count):
+        answer = server.call("command", {"host_id": hosts[index % len(hosts)], "command": "cat",
+                                         "idle_timeout": 0})
         opened.append(answer["command_id"])
     wall = (time.perf_counter() - started) * 1000
     held = server.rss_kb()
