@@ -18,41 +18,14 @@ import sys
 import tempfile
 import time
 
-INIT = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
-        "params": {"protocolVersion": "2025-11-25", "capabilities": {},
-                   "clientInfo": {"name": "bench", "version": "1"}}}
-READY = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import audit  # noqa: E402  (the MCP client the audit bench uses)
 
 
-class Server:
-    def __init__(self, warden, config, state):
-        env = dict(os.environ, WARDEN_STATE_DIR=state)
-        self.proc = subprocess.Popen([warden, "--config", config, "mcp", "serve"], env=env,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        self.next_id = 1
-        self.send(INIT)
-        self.read_until(0)
-        self.send(READY)
-
-    def send(self, message):
-        self.proc.stdin.write((json.dumps(message) + "\n").encode())
-        self.proc.stdin.flush()
-
-    def read_until(self, ident):
-        while True:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise SystemExit(f"server closed stdout before answering {ident}")
-            message = json.loads(line)
-            if message.get("id") == ident:
-                return message
-
+class Server(audit.Server):
     def call(self, tool, arguments):
-        ident = self.next_id
-        self.next_id += 1
-        self.send({"jsonrpc": "2.0", "id": ident, "method": "tools/call",
-                   "params": {"name": tool, "arguments": arguments}})
-        answer = self.read_until(ident)
+        """One call; its structuredContent."""
+        answer = self.read_until(super().call(tool, arguments))
         if "result" not in answer:
             raise SystemExit(f"{tool}: {answer}")
         return answer["result"]["structuredContent"]
@@ -70,10 +43,6 @@ class Server:
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1])
         return 0
-
-    def close(self):
-        self.proc.stdin.close()
-        self.proc.wait(timeout=30)
 
 
 def state_dir():

@@ -541,27 +541,11 @@ impl Engine {
                 Ok(job) => job,
                 Err(error) => return self.complete(call, &plan, false, Err(error)).await,
             };
-            let context = RunContext {
-                engine: self.clone(),
-                client: caller.id.as_str().to_owned(),
-                identity: caller.identity.clone(),
-                owner,
-                session,
-                hosts: Arc::new(plan.hosts.clone()),
-                commands: Arc::new(plan.commands.clone()),
-                input: Arc::new(plan.input.clone()),
-                probes: Arc::new(plan.probes.clone()),
-                grants: Arc::new(grants),
-                effect: plan.effect,
-                known: Arc::default(),
-                job_id,
-                // The job's own: a client's cancellation ends its wait, not its work.
-                cancel: job.cancel.clone(),
-                progress: Some(self.job_progress(&job, progress.clone())),
-                job: Some(Arc::clone(&job)),
-                rollout: plan.rollout.clone().map(Arc::new),
-                interactive: Arc::new(plan.interactive.clone()),
-            };
+            let mut context = self.context(caller, &plan, session, grants, job_id, cancel.clone());
+            // The job's own: a client's cancellation ends its wait, not its work.
+            context.cancel = job.cancel.clone();
+            context.progress = Some(self.job_progress(&job, progress.clone()));
+            context.job = Some(Arc::clone(&job));
             let wait = controls
                 .wait
                 .unwrap_or(Duration::from_millis(crate::tool::DEFAULT_WAIT_MS));
@@ -592,26 +576,8 @@ impl Engine {
                 tool_name, &plan, &analyses, &decisions, &grants, &job_id, token,
             )
         } else {
-            let context = RunContext {
-                engine: self.clone(),
-                client: caller.id.as_str().to_owned(),
-                identity: caller.identity.clone(),
-                owner: approve::owner(caller),
-                session,
-                hosts: Arc::new(plan.hosts.clone()),
-                commands: Arc::new(plan.commands.clone()),
-                input: Arc::new(plan.input.clone()),
-                probes: Arc::new(plan.probes.clone()),
-                grants: Arc::new(grants),
-                interactive: Arc::new(plan.interactive.clone()),
-                effect: plan.effect,
-                known: Arc::default(),
-                job_id,
-                cancel,
-                progress,
-                job: None,
-                rollout: plan.rollout.clone().map(Arc::new),
-            };
+            let mut context = self.context(caller, &plan, session, grants, job_id, cancel);
+            context.progress = progress;
             let mut result = (prepared.run)(context).await;
             // A tool's own preview (a file it would replace) gets a token to confirm it.
             if let Ok(Value::Object(answer)) = &mut result
@@ -630,6 +596,38 @@ impl Engine {
         }
         self.record_learned_keys(&call.record.job_id).await;
         self.complete(call, &plan, confirm_required, result).await
+    }
+
+    /// The handle a call's tool runs with: exactly what its plan grants.
+    fn context(
+        &self,
+        caller: &Caller,
+        plan: &Plan,
+        session: Option<SessionView>,
+        grants: grant::Grants,
+        job_id: String,
+        cancel: CancellationToken,
+    ) -> RunContext {
+        RunContext {
+            engine: self.clone(),
+            client: caller.id.as_str().to_owned(),
+            identity: caller.identity.clone(),
+            owner: approve::owner(caller),
+            session,
+            hosts: Arc::new(plan.hosts.clone()),
+            commands: Arc::new(plan.commands.clone()),
+            input: Arc::new(plan.input.clone()),
+            probes: Arc::new(plan.probes.clone()),
+            grants: Arc::new(grants),
+            interactive: Arc::new(plan.interactive.clone()),
+            effect: plan.effect,
+            known: Arc::default(),
+            job_id,
+            cancel,
+            progress: None,
+            job: None,
+            rollout: plan.rollout.clone().map(Arc::new),
+        }
     }
 
     /// How policy reads each planned command (host-independent, once per call).
