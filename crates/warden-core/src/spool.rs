@@ -85,7 +85,7 @@ impl Spool {
              (trap 'printf \"%s\\n\" \"$?\" > \"$d.exit\"' EXIT; WARDEN_JOB={key}; export WARDEN_JOB; eval \"$WARDEN_COMMAND\") > \"$d.out\" 2> \"$d.err\"\n\
              c=$?\n\
              [ -s \"$d.exit\" ] || [ \"$c\" -ge 128 ] || printf '%s\\n' \"$c\" > \"$d.exit\"\n\
-             cat \"$d.out\"; [ -s \"$d.err\" ] && cat \"$d.err\" >&2\n\
+             [ -s \"$d.out\" ] && cat \"$d.out\"; [ -s \"$d.err\" ] && cat \"$d.err\" >&2\n\
              exit \"$c\""
         );
         script
