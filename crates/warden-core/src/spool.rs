@@ -22,8 +22,9 @@ use std::fmt::Write as _;
 /// Where the spools live on a host, for the shell (`$HOME` expanded there).
 const BASE: &str = "$HOME/.warden/jobs";
 
-/// Retention of spool files on a host, in minutes (they are pruned by the first
-/// command a process spools on the host).
+/// Retention of spool files on a host, in minutes (they are pruned in the background
+/// by the first command a process spools on the host: a cold fan-out must not wait
+/// for a directory walk on every host).
 pub const RETENTION_MIN: u64 = 24 * 60;
 
 /// One spooled command of a job on one host.
@@ -75,7 +76,7 @@ impl Spool {
         if prune {
             let _ = writeln!(
                 script,
-                "find \"$b\" -maxdepth 1 -type f -mmin +{RETENTION_MIN} -exec rm -f {{}} + 2>/dev/null"
+                "(find \"$b\" -maxdepth 1 -type f -mmin +{RETENTION_MIN} -exec rm -f {{}} + </dev/null >/dev/null 2>&1 &)"
             );
         }
         let _ = write!(
