@@ -12,6 +12,11 @@
 //! variable part (checked to be `[A-Za-z0-9_-]`): no caller text reaches them.
 //! The command itself comes from `$WARDEN_COMMAND`, set by the transport's wrapper.
 //!
+//! Signals are sent as `kill -s SIG -- -PGID`: dash (a login shell on Debian) reads
+//! `kill -TERM -- -PGID` as a bad number. A signal that kills the command's shell writes
+//! no exit code (bash would run the EXIT trap with status 0 and record a success), so
+//! a command killed from outside reads as `lost`; one warden stopped has `.stopped`.
+//!
 //! Why no `setsid`: sshd already starts the channel's shell as a session and process
 //! group leader (and the local transport makes it a group leader), so the group is the
 //! job's; a child that leaves it (`setsid nohup … &`) still carries `WARDEN_JOB=<key>`
@@ -83,7 +88,7 @@ impl Spool {
             script,
             "d=\"$b/{key}\"\n\
              {{ read -r s < /proc/$$/stat; }} 2>/dev/null; set -- $s; printf '%s %s\\n' \"$$\" \"${{22}}\" > \"$d.pid\" || exit 125\n\
-             (trap 'printf \"%s\\n\" \"$?\" > \"$d.exit\"' EXIT; WARDEN_JOB={key}; export WARDEN_JOB; eval \"$WARDEN_COMMAND\") > \"$d.out\" 2> \"$d.err\"\n\
+             (trap 'printf \"%s\\n\" \"$?\" > \"$d.exit\"' EXIT; trap 'trap - EXIT; exit 129' HUP; trap 'trap - EXIT; exit 130' INT; trap 'trap - EXIT; exit 143' TERM; WARDEN_JOB={key}; export WARDEN_JOB; eval \"$WARDEN_COMMAND\") > \"$d.out\" 2> \"$d.err\"\n\
              c=$?\n\
              [ -s \"$d.exit\" ] || [ \"$c\" -ge 128 ] || printf '%s\\n' \"$c\" > \"$d.exit\"\n\
              [ -s \"$d.out\" ] && cat \"$d.out\"; [ -s \"$d.err\" ] && cat \"$d.err\" >&2\n\
@@ -105,10 +110,10 @@ impl Spool {
              {MARKED}\n\
              p=; read -r p s < \"$d.pid\"\n\
              if [ -n \"$p\" ] && [ -r \"/proc/$p/stat\" ]; then read -r t < \"/proc/$p/stat\"; set -- $t; [ \"${{22}}\" = \"$s\" ] || p=; fi\n\
-             alive() {{ {{ [ -n \"$p\" ] && kill -0 -- \"-$p\" 2>/dev/null; }} || [ -n \"$(marked {key})\" ]; }}\n\
+             alive() {{ {{ [ -n \"$p\" ] && kill -s 0 -- \"-$p\" 2>/dev/null; }} || [ -n \"$(marked {key})\" ]; }}\n\
              for sig in INT TERM KILL; do\n\
-             [ -n \"$p\" ] && kill -$sig -- \"-$p\" 2>/dev/null\n\
-             for q in $(marked {key}); do kill -$sig \"$q\" 2>/dev/null; done\n\
+             [ -n \"$p\" ] && kill -s $sig -- \"-$p\" 2>/dev/null\n\
+             for q in $(marked {key}); do kill -s $sig \"$q\" 2>/dev/null; done\n\
              i=0; while alive && [ $i -lt 10 ]; do sleep 0.1; i=$((i+1)); done\n\
              alive || {{ echo stopped; exit 0; }}\n\
              done\n\
@@ -162,7 +167,7 @@ pub fn status_script(job: &str, host_index: usize) -> String {
          for f in \"{BASE}/{job}-{host_index}-\"*.pid; do\n\
          [ -e \"$f\" ] || continue\n\
          d=${{f%.pid}}; k=${{d##*/}}; p=; s=; read -r p s < \"$f\"; a=0\n\
-         if [ -n \"$p\" ] && kill -0 -- \"-$p\" 2>/dev/null; then\n\
+         if [ -n \"$p\" ] && kill -s 0 -- \"-$p\" 2>/dev/null; then\n\
          if [ -r \"/proc/$p/stat\" ]; then read -r t < \"/proc/$p/stat\"; set -- $t; [ \"${{22}}\" = \"$s\" ] && a=1; else a=1; fi\n\
          fi\n\
          [ -n \"$(marked \"$k\")\" ] && a=1\n\

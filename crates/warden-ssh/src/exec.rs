@@ -321,7 +321,7 @@ async fn stop_remote(
         return Ok(());
     };
     let script = format!(
-        "kill -TERM -- -{pid} 2>/dev/null; sleep 0.2; kill -KILL -- -{pid} 2>/dev/null; exit 0"
+        "kill -s TERM -- -{pid} 2>/dev/null; sleep 0.2; kill -s KILL -- -{pid} 2>/dev/null; exit 0"
     );
     // Within the channel-open deadline: a frozen host answers no open, and the
     // connection that did not is dropped from the pool (`Connection::open_session`).

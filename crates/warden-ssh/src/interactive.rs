@@ -344,7 +344,7 @@ impl SshControl {
         let script = format!(
             "for d in /proc/[0-9]*; do {{ read -r s < \"$d/stat\"; }} 2>/dev/null || continue; \
              s=${{s##*) }}; set -- $s; [ \"$4\" = {pid} ] && kill -{signal} \"${{d#/proc/}}\" 2>/dev/null; done; \
-             kill -{signal} -- -{pid} 2>/dev/null; exit 0"
+             kill -s {signal} -- -{pid} 2>/dev/null; exit 0"
         );
         let sent = tokio::time::timeout(SIGNAL_TIMEOUT, async {
             let mut channel = self.connection.handle.channel_open_session().await?;

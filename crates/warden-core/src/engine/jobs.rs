@@ -53,7 +53,8 @@ pub(crate) struct LiveJob {
     finished: watch::Sender<bool>,
     /// The spools its commands started, by host index.
     spools: Mutex<Vec<(usize, Spool)>>,
-    seq: AtomicUsize,
+    /// The call's literal `env` values: its output is masked with them too.
+    env_values: Vec<String>,
     pub(crate) hosts_done: AtomicUsize,
     started: Instant,
     /// Its task, aborted when the process stops (the job stays `running` for the next
@@ -285,6 +286,7 @@ impl Engine {
             hosts,
             spooled,
             deadline,
+            env_values,
         } = start;
         let now = now_ms();
         let deadline = deadline.unwrap_or(DEFAULT_DEADLINE);
@@ -312,7 +314,7 @@ impl Engine {
             cancel: CancellationToken::new(),
             finished,
             spools: Mutex::default(),
-            seq: AtomicUsize::new(0),
+            env_values,
             hosts_done: AtomicUsize::new(0),
             started: Instant::now(),
             task: Mutex::default(),
@@ -328,8 +330,14 @@ impl Engine {
             return None;
         }
         let index = job.hosts.iter().position(|planned| planned.id == host.id)?;
-        let spool = Spool::new(&job.id, index, job.seq.fetch_add(1, Ordering::Relaxed));
-        lock(&job.spools).push((index, spool.clone()));
+        // Numbered per host: a host's first command is `<job>-<index>-0` (jobs_output).
+        let spool = {
+            let mut spools = lock(&job.spools);
+            let seq = spools.iter().filter(|(at, _)| *at == index).count();
+            let spool = Spool::new(&job.id, index, seq);
+            spools.push((index, spool.clone()));
+            spool
+        };
         let prune = lock(&self.inner.jobs.pruned).insert(host.id.to_string());
         Some(Spooled { spool, prune })
     }
@@ -593,6 +601,7 @@ impl Engine {
             };
             let engine = self.clone();
             let id = job.id.clone();
+            let env_values = job.env_values.clone();
             reads.spawn(async move {
                 let read = tokio::time::timeout(
                     PEEK_WAIT,
@@ -605,7 +614,14 @@ impl Engine {
                 )
                 .await;
                 match read {
-                    Ok(Ok(output)) => Some((order, peeked(&host, &output))),
+                    Ok(Ok(output)) => {
+                        let mut shown = peeked(&host, &output);
+                        let masker = &engine.inner.secrets;
+                        let also = &env_values;
+                        shown.stdout_tail = masker.mask_text(&shown.stdout_tail, also).into_owned();
+                        shown.stderr_tail = masker.mask_text(&shown.stderr_tail, also).into_owned();
+                        Some((order, shown))
+                    }
                     _ => None,
                 }
             });
@@ -754,7 +770,10 @@ impl Engine {
             );
             (JobState::OutcomeUnknown, error.to_json())
         };
-        let (state, answer) = state_and_answer;
+        let (state, mut answer) = state_and_answer;
+        // Output read back from spools: masked like any answer (the values this process
+        // knows, patterns, token shapes) before it is kept.
+        self.inner.secrets.mask(&mut answer, &[]);
         match self
             .store()
             .finish_job(&job.id, &job.instance, state, &answer, now_ms())
@@ -912,6 +931,8 @@ pub(super) struct JobStart<'a> {
     pub(super) spooled: bool,
     /// The tool's bound on its work.
     pub(super) deadline: Option<Duration>,
+    /// The call's literal `env` values (masked wherever its output is shown).
+    pub(super) env_values: Vec<String>,
 }
 
 /// Which bytes of a stream `jobs_output` reads.

@@ -535,6 +535,7 @@ impl Engine {
                     hosts: &plan.hosts,
                     spooled: !plan.commands.is_empty(),
                     deadline: prepared.deadline,
+                    env_values: call.env_values.clone(),
                 })
                 .await
             {

@@ -334,3 +334,57 @@ fn output_is_read_by_offset_and_tail_and_only_by_its_owner() {
     );
     assert!(answer.to_string().contains("wait_ms"), "{answer}");
 }
+
+/// Review of the spool (issue 11): under dash (the local host's `/bin/sh`) a cancel
+/// reaches the whole group, so the command's shell does not go on to its next step; a
+/// command killed from outside with TERM reads as `lost`, not `succeeded` (bash ran
+/// its EXIT trap with status 0); every host's output is found, not only the first's.
+#[test]
+fn review_spool_stops_under_dash_records_no_false_success_and_reads_every_host() {
+    let (_fleet, home, config) = crate::fleet(2, "local:\n  allow_exec: true\n");
+    let mut mcp = McpProcess::start(home.path(), Some(&config));
+    let (answer, _) = mcp.call(
+        "run",
+        json!({"host_id": "local", "command": "sleep 321; sleep 322", "wait_ms": 500, "timeout_ms": 600000}),
+    );
+    assert_eq!(answer["state"], "running", "{answer}");
+    let (cancelled, _) = mcp.call("cancel", json!({"job_id": answer["job_id"]}));
+    assert_eq!(cancelled["state"], "cancelled", "{cancelled}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(processes_with("sleep 321"), 0);
+    assert_eq!(
+        processes_with("sleep 322"),
+        0,
+        "the shell went on after the cancel"
+    );
+
+    let (answer, _) = mcp.call(
+        "run",
+        json!({"host_id": "fleet-01", "command": "sleep 323", "wait_ms": 300}),
+    );
+    let job = answer["job_id"].as_str().unwrap().to_owned();
+    let spools = format!("{}/.warden/jobs", remote_home(&mut mcp));
+    let pid = std::fs::read_to_string(format!("{spools}/{job}-0-0.pid")).unwrap();
+    let group = pid.split_whitespace().next().unwrap().to_owned();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", "--", &format!("-{group}")])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let ended = wait_for(&mut mcp, &job, Duration::from_secs(30));
+    assert_ne!(ended["state"], "succeeded", "{ended}");
+
+    let (answer, _) = mcp.call(
+        "exec",
+        json!({"target": "all", "command": "echo from-$WARDEN_TESTKIT_SSHD"}),
+    );
+    let job = answer["summary"]["job_id"].as_str().unwrap().to_owned();
+    for host in ["fleet-01", "fleet-02"] {
+        let (read, is_error) = mcp.call("jobs_output", json!({"job_id": job, "host_id": host}));
+        assert!(!is_error, "{host}: {read}");
+        assert!(
+            read["data"].as_str().unwrap().starts_with("from-"),
+            "{read}"
+        );
+    }
+}
