@@ -196,11 +196,7 @@ async fn stop_spooled(spool: &Spool, reason: StopReason) -> bool {
         .stderr(Stdio::null())
         .output()
         .await;
-    said.is_ok_and(|said| {
-        String::from_utf8_lossy(&said.stdout)
-            .lines()
-            .any(|line| line == "stopped" || line == "gone")
-    })
+    said.is_ok_and(|said| crate::spool::stop_verified(&String::from_utf8_lossy(&said.stdout)))
 }
 
 /// TERM, a short grace period, then KILL, to the whole process group. `kill(1)` keeps

@@ -154,6 +154,12 @@ impl Spool {
     }
 }
 
+/// Whether a stop script's output says nothing of the command is left (`stopped`, or
+/// `gone`: it had ended before).
+pub fn stop_verified(said: &str) -> bool {
+    said.lines().any(|line| line == "stopped" || line == "gone")
+}
+
 /// A shell function `marked KEY`: the PIDs of processes whose environment holds
 /// `WARDEN_JOB=KEY` (readable for the login's own processes, and all when root).
 const MARKED: &str = "marked() { grep -lsFxz \"WARDEN_JOB=$1\" /proc/[0-9]*/environ 2>/dev/null | while IFS=/ read -r _ _ n _; do echo \"$n\"; done; }";

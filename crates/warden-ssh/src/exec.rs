@@ -290,7 +290,7 @@ pub(crate) async fn stop_spooled(
     match stopped {
         Ok(Ok(said)) => {
             let said = String::from_utf8_lossy(&said);
-            let verified = said.lines().any(|line| line == "stopped" || line == "gone");
+            let verified = warden_core::spool::stop_verified(&said);
             if !verified {
                 tracing::warn!(target = %endpoint.describe(), spool = spool.key(), "the job's processes survived INT, TERM and KILL");
             }

@@ -498,7 +498,9 @@ impl Engine {
                 {
                     if status.alive {
                         let spool = Spool::from_key(&status.key);
-                        may_still_run |= !self.stop_spool(&job.id, &host, &spool).await;
+                        may_still_run |= !self
+                            .stop_spool(&job.id, &host, &spool, StopReason::Cancelled)
+                            .await;
                     }
                 }
             }
@@ -653,16 +655,18 @@ impl Engine {
     }
 
     /// Stops one spooled command through its spool; true when verified.
-    async fn stop_spool(&self, job_id: &str, host: &Host, spool: &Spool) -> bool {
+    async fn stop_spool(
+        &self,
+        job_id: &str,
+        host: &Host,
+        spool: &Spool,
+        reason: StopReason,
+    ) -> bool {
         match self
-            .host_script(host, job_id, spool.stop_script(StopReason::Cancelled), 1024)
+            .host_script(host, job_id, spool.stop_script(reason), 1024)
             .await
         {
-            Ok(output) => output
-                .stdout
-                .text()
-                .lines()
-                .any(|line| line == "stopped" || line == "gone"),
+            Ok(output) => crate::spool::stop_verified(&output.stdout.text()),
             Err(error) => {
                 tracing::warn!(job = job_id, host = %host.id, "could not stop the job: {error}");
                 false
@@ -833,15 +837,8 @@ impl Engine {
                     }
                     let spool = Spool::from_key(&status.key);
                     let stopped = self
-                        .host_script(host, &job.id, spool.stop_script(StopReason::TimedOut), 1024)
-                        .await
-                        .is_ok_and(|output| {
-                            output
-                                .stdout
-                                .text()
-                                .lines()
-                                .any(|line| line == "stopped" || line == "gone")
-                        });
+                        .stop_spool(&job.id, host, &spool, StopReason::TimedOut)
+                        .await;
                     if !stopped {
                         tracing::warn!(job = %job.id, host = %host.id, "a timed-out job may still be running");
                     }

@@ -119,6 +119,15 @@ impl HostResult {
 
     pub fn from_error(host_id: &str, error: &Error, duration_ms: u64) -> HostResult {
         HostResult {
+            duration_ms,
+            error: Some(error.to_json()["error"].clone()),
+            ..HostResult::without_output(host_id)
+        }
+    }
+
+    /// A host that did not succeed and printed nothing: what an error or a skip fills in.
+    fn without_output(host_id: &str) -> HostResult {
+        HostResult {
             host_id: host_id.to_owned(),
             ok: false,
             exit_code: None,
@@ -127,12 +136,12 @@ impl HostResult {
             stdout_encoding: None,
             stderr: None,
             stderr_encoding: None,
-            duration_ms,
+            duration_ms: 0,
             truncated: false,
             stdout_bytes: None,
             stderr_bytes: None,
             same_as: None,
-            error: Some(error.to_json()["error"].clone()),
+            error: None,
             not_run: None,
         }
     }
@@ -289,21 +298,8 @@ impl RolloutHost for HostResult {
 
     fn not_run(host_id: &str, reason: &str) -> HostResult {
         HostResult {
-            host_id: host_id.to_owned(),
-            ok: false,
-            exit_code: None,
-            signal: None,
-            stdout: None,
-            stdout_encoding: None,
-            stderr: None,
-            stderr_encoding: None,
-            duration_ms: 0,
-            truncated: false,
-            stdout_bytes: None,
-            stderr_bytes: None,
-            same_as: None,
-            error: None,
             not_run: Some(reason.to_owned()),
+            ..HostResult::without_output(host_id)
         }
     }
 }
